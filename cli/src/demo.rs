@@ -1,0 +1,197 @@
+//! `magnetar demo`: an embedded broker, a click generator, the clickstream job, and the
+//! alerts it writes, printed as they arrive; then a clean shutdown.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use magnetar::{Engine, EngineConfig, StatementOutput};
+use magnetar_connectors::pulsar::{OutgoingMessage, PulsarSink, RoutingMode, SinkConfig, TopicName};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::args::OutputFormat;
+use crate::render::print_batches;
+
+/// The job the demo runs.
+pub const CLICKSTREAM_SQL: &str = include_str!("../examples/clickstream.sql");
+
+const USER_AGENTS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/133.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 14) Chrome/131.0 Mobile",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1) Mobile/15E148",
+    "curl/8.5.0",
+    "python-requests/2.32.3",
+    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+];
+const URLS: &[&str] = &["/", "/search?q=shoes", "/product/17", "/product/42", "/cart", "/checkout", "/checkout/confirm"];
+const COUNTRIES: &[&str] = &["DE", "FR", "US", "BR", "JP", "IN", "NG"];
+
+/// One generated click, and whether the job's rule flags it.
+struct Click {
+    json: String,
+    user_id: String,
+    suspicious: bool,
+}
+
+fn click(rng: &mut StdRng, n: usize, start_ms: i64) -> Click {
+    // Mostly browsers; a few scripted clients.
+    let agent = if rng.random_range(0..100) < 3 {
+        USER_AGENTS[rng.random_range(4..USER_AGENTS.len())]
+    } else {
+        USER_AGENTS[rng.random_range(0..4)]
+    };
+    let url = URLS[rng.random_range(0..URLS.len())];
+    let dwell_ms: i32 = if url.starts_with("/checkout") && rng.random_range(0..100) < 4 {
+        rng.random_range(20..300)
+    } else {
+        rng.random_range(300..60_000)
+    };
+    let user_id = format!("u-{:03}", rng.random_range(0..200));
+    let lower = agent.to_ascii_lowercase();
+    let automated = ["bot", "crawler", "curl", "python-requests"].iter().any(|p| lower.contains(p));
+    let suspicious = automated || (url.starts_with("/checkout") && dwell_ms < 300);
+    let ts = chrono_like(start_ms + n as i64 * 37);
+    let json = serde_json::json!({
+        "event_id": format!("e-{n:06}"),
+        "user_id": user_id,
+        "url": url,
+        "ip": format!("203.0.113.{}", rng.random_range(1..255)),
+        "user_agent": agent,
+        "country": COUNTRIES[rng.random_range(0..COUNTRIES.len())],
+        "dwell_ms": dwell_ms,
+        "ts": ts,
+    })
+    .to_string();
+    Click { json, user_id, suspicious }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) for epoch milliseconds.
+fn chrono_like(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{millis:03}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Runs the demo; returns the exit code.
+pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
+    let dir = std::env::temp_dir().join(format!("magnetar-demo-{}", std::process::id()));
+    let broker = crate::broker::start_embedded(&dir).await?;
+    let url = broker.service_url();
+    let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
+
+    eprintln!("Running cli/examples/clickstream.sql:");
+    for output in engine.execute(CLICKSTREAM_SQL).await.map_err(|e| anyhow::anyhow!("{}", crate::render::format_statement_error(&e, Some("clickstream.sql"))))? {
+        crate::render::print_output(output, format).await?;
+    }
+
+    // Read the alerts back with a query of our own, printing them as they arrive.
+    let mut alerts = engine
+        .query("SELECT user_id, event_id, reason, url, ip FROM fraud_alerts")
+        .await
+        .context("reading fraud_alerts")?;
+
+    let mut rng = StdRng::seed_from_u64(42);
+    let start_ms = 1_764_000_000_000;
+    let clicks: Vec<Click> = (0..events).map(|n| click(&mut rng, n, start_ms)).collect();
+    let expected = clicks.iter().filter(|c| c.suspicious).count();
+    eprintln!("Generating {events} click events ({expected} suspicious) on click-events...");
+    let generator = tokio::spawn(async move {
+        let mut sink = PulsarSink::connect(SinkConfig {
+            service_url: url,
+            topic: TopicName::parse("click-events")?,
+            producer_name: Some("clickstream-generator".into()),
+            routing: RoutingMode::RoundRobin,
+            batch_size: 100,
+        })
+        .await?;
+        for chunk in clicks.chunks(250) {
+            for c in chunk {
+                sink.send(OutgoingMessage {
+                    payload: c.json.clone().into_bytes(),
+                    key: Some(c.user_id.clone()),
+                    ..Default::default()
+                })
+                .await?;
+            }
+            sink.flush().await?;
+            // Spread the events out a little so the alerts visibly stream in.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sink.close().await?;
+        anyhow::Ok(())
+    });
+
+    let mut seen = 0;
+    let mut first = true;
+    let deadline = tokio::time::sleep(Duration::from_secs(120));
+    tokio::pin!(deadline);
+    while seen < expected {
+        tokio::select! {
+            batch = alerts.next() => match batch {
+                Some(batch) => {
+                    let batch = batch?;
+                    seen += batch.num_rows();
+                    print_batches(&[batch], format, first)?;
+                    first = false;
+                }
+                None => break,
+            },
+            _ = &mut deadline => break,
+            _ = crate::script::shutdown_signal() => break,
+        }
+    }
+    generator.await??;
+    alerts.close().await;
+    let info = engine.stop_job("fraud-detector").await?;
+    eprintln!(
+        "Job '{}' {}: read {} click(s), wrote {} alert(s); the demo saw {seen} of {expected} expected alerts.",
+        info.name.as_deref().unwrap_or(&info.id),
+        info.state.name().to_ascii_lowercase(),
+        info.messages_read,
+        info.messages_written,
+    );
+    if let Ok(StatementOutput::Table(jobs)) = engine
+        .execute("SHOW JOBS")
+        .await
+        .map(|mut v| v.remove(0))
+    {
+        print_batches(&jobs, OutputFormat::Table, true)?;
+    }
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+    if seen != expected {
+        bail!("expected {expected} alerts, saw {seen}");
+    }
+    eprintln!("Demo complete; broker stopped.");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_timestamps() {
+        assert_eq!(chrono_like(0), "1970-01-01 00:00:00.000");
+        assert_eq!(chrono_like(1_764_000_000_123), "2025-11-24 16:00:00.123");
+    }
+}

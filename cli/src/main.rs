@@ -1,0 +1,93 @@
+//! `magnetar`: the SQL shell, script runner and demo.
+
+mod args;
+mod broker;
+mod demo;
+mod render;
+mod repl;
+mod script;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use magnetar::{Engine, EngineConfig};
+
+use args::{Args, Command};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // pulsar-rs logs routine reconnect attempts as warnings; keep them out of the way.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},pulsar=error", args.log)));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = match run(args, &runtime) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            1
+        }
+    };
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    ExitCode::from(code as u8)
+}
+
+fn data_dir(args: &Args) -> PathBuf {
+    args.data_dir
+        .clone()
+        .or_else(|| dirs::data_dir().map(|d| d.join("magnetar")))
+        .unwrap_or_else(|| PathBuf::from(".magnetar"))
+}
+
+fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
+    if let Some(Command::Demo { events }) = args.command {
+        return runtime.block_on(demo::run(events, args.format));
+    }
+    let data_dir = data_dir(&args);
+    let service_url = args
+        .service_url
+        .clone()
+        .or_else(|| std::env::var("MAGNETAR_SERVICE_URL").ok().filter(|s| !s.is_empty()));
+    let broker = match &service_url {
+        Some(_) => None,
+        None => Some(runtime.block_on(broker::start_embedded(&data_dir))?),
+    };
+    let url = service_url.or_else(|| broker.as_ref().map(|b| b.service_url()));
+    let engine = Engine::new(EngineConfig {
+        service_url: url,
+        data_dir: Some(data_dir.clone()),
+    });
+
+    if let Some(init) = &args.init {
+        let sql = std::fs::read_to_string(init).with_context(|| format!("cannot read {}", init.display()))?;
+        let name = init.display().to_string();
+        let code = runtime.block_on(script::run_statements(&engine, &sql, Some(&name), args.format))?;
+        if code != script::exit::OK {
+            return Ok(code);
+        }
+    }
+    let code = if let Some(file) = &args.file {
+        let sql = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let name = file.display().to_string();
+        runtime.block_on(script::run_script(&engine, &sql, Some(&name), args.format))?
+    } else if let Some(sql) = &args.execute {
+        runtime.block_on(script::run_script(&engine, sql, None, args.format))?
+    } else {
+        repl::run(&engine, runtime, &data_dir.join("history"), args.format)?;
+        script::exit::OK
+    };
+    drop(broker);
+    Ok(code)
+}

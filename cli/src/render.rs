@@ -1,0 +1,101 @@
+//! Printing statement outputs and errors.
+
+use std::io::Write;
+
+use anyhow::Result;
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use magnetar::{QueryStream, StatementError, StatementOutput};
+
+use crate::args::OutputFormat;
+
+/// Prints batches in `format`; `header` says whether this is the first output of a result.
+pub fn print_batches(batches: &[RecordBatch], format: OutputFormat, header: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        OutputFormat::Table => {
+            if batches.iter().any(|b| b.num_rows() > 0) || header {
+                writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(batches)?)?;
+            }
+        }
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(header)
+                .build(&mut out);
+            for b in batches {
+                writer.write(b)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow::json::LineDelimitedWriter::new(&mut out);
+            for b in batches {
+                writer.write(b)?;
+            }
+            writer.finish()?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Prints a query's rows as they arrive; returns the row count.
+pub async fn print_query(mut stream: QueryStream, format: OutputFormat) -> Result<usize> {
+    let mut rows = 0;
+    let mut first = true;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        print_batches(&[batch], format, first)?;
+        first = false;
+    }
+    if first && format == OutputFormat::Table {
+        println!("(no rows)");
+    }
+    Ok(rows)
+}
+
+/// Prints one statement's output (reading query results to their end).
+pub async fn print_output(output: StatementOutput, format: OutputFormat) -> Result<()> {
+    match output {
+        StatementOutput::Done(message) => eprintln!("{message}"),
+        StatementOutput::Table(batches) => print_batches(&batches, format, true)?,
+        StatementOutput::Explain(text) => println!("{text}"),
+        StatementOutput::JobStarted(job) => {
+            let name = job.name.map(|n| format!(" '{n}'")).unwrap_or_default();
+            eprintln!(
+                "Job{name} {} started, writing to '{}'. SHOW JOBS lists it; STOP JOB '{}' stops it.",
+                job.id, job.sink_table, job.id
+            );
+        }
+        StatementOutput::Query(stream) => {
+            print_query(stream, format).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The error with its place: `line L, column C`, the statement line and a caret.
+pub fn format_statement_error(error: &StatementError, file: Option<&str>) -> String {
+    let location = error.location();
+    let place = match file {
+        Some(f) => format!("{f}:{}:{}", location.line, location.column),
+        None => format!("line {}, column {}", location.line, location.column),
+    };
+    let mut text = format!("Error at {place}: {}", error.error);
+    // Show the failing line of the statement with a caret under the column.
+    let line_in_statement = location.line.saturating_sub(error.start.line) as usize;
+    if let Some(line) = error.statement.lines().nth(line_in_statement) {
+        let column = if line_in_statement == 0 {
+            location.column.saturating_sub(error.start.column)
+        } else {
+            location.column.saturating_sub(1)
+        } as usize;
+        let pad: String = line
+            .chars()
+            .take(column)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        text.push_str(&format!("\n  {line}\n  {pad}^"));
+    }
+    text
+}

@@ -1,0 +1,103 @@
+//! Errors of the connectors crate.
+
+use crate::message_id::MessageId;
+
+/// Everything that can go wrong while talking to Pulsar or converting messages.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The service URL could not be parsed.
+    #[error("invalid Pulsar service URL '{url}': {reason}")]
+    InvalidServiceUrl { url: String, reason: String },
+
+    /// A topic name could not be parsed.
+    #[error("invalid topic name '{topic}': {reason}")]
+    InvalidTopic { topic: String, reason: String },
+
+    /// A message id string could not be parsed.
+    #[error("invalid message id '{text}': {reason}")]
+    InvalidMessageId { text: String, reason: String },
+
+    /// No broker answered at the address.
+    #[error("cannot connect to Pulsar at {address}: {source}")]
+    Connect {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The connection was closed or broke while a request was in flight.
+    #[error("connection to {address} lost: {reason}")]
+    Disconnected { address: String, reason: String },
+
+    /// A frame from the broker did not follow the Pulsar binary protocol.
+    #[error("malformed frame from the broker: {0}")]
+    Frame(String),
+
+    /// A stored message did not follow Pulsar's message format.
+    #[error("malformed message {id} on topic '{topic}': {reason}")]
+    MalformedMessage {
+        topic: String,
+        id: MessageId,
+        reason: String,
+    },
+
+    /// The broker answered a request with an error.
+    #[error("broker refused {request}{topic}: {error} ({message})", topic = topic_suffix(.topic))]
+    Broker {
+        request: &'static str,
+        topic: Option<String>,
+        error: String,
+        message: String,
+    },
+
+    /// The broker did not answer a request in time.
+    #[error("broker did not answer {request} for '{topic}' within {timeout_ms} ms")]
+    Timeout {
+        request: &'static str,
+        topic: String,
+        timeout_ms: u64,
+    },
+
+    /// A message payload could not be decoded into the table's columns.
+    #[error("cannot decode message {id} on topic '{topic}' as {format}: {reason}")]
+    Decode {
+        topic: String,
+        id: MessageId,
+        format: &'static str,
+        reason: String,
+    },
+
+    /// Rows could not be encoded into message payloads.
+    #[error("cannot encode rows for topic '{topic}' as {format}: {reason}")]
+    Encode {
+        topic: String,
+        format: &'static str,
+        reason: String,
+    },
+
+    /// The producer side (pulsar-rs) failed.
+    #[error("cannot produce to topic '{topic}': {reason}")]
+    Produce { topic: String, reason: String },
+
+    /// The embedded pulsar-lite broker could not be found or started.
+    #[error("{0}")]
+    EmbeddedBroker(String),
+
+    /// An Arrow error while building batches.
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    /// An I/O error outside of a connection.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+fn topic_suffix(topic: &Option<String>) -> String {
+    match topic {
+        Some(t) => format!(" for '{t}'"),
+        None => String::new(),
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;

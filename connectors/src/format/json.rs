@@ -1,0 +1,293 @@
+//! The `json` format: one JSON object per message, decoded with arrow-json's tape decoder.
+
+use arrow::record_batch::RecordBatch;
+use arrow_json::reader::{Decoder, ReaderBuilder};
+use arrow_json::writer::{LineDelimitedWriter, WriterBuilder};
+use arrow_schema::SchemaRef;
+
+use super::{DecodedRows, JsonOptions, PayloadDecoder, PayloadEncoder};
+use crate::error::Result;
+use crate::pulsar::ReceivedMessage;
+
+/// Decodes JSON payloads a chunk at a time.
+///
+/// The fast path feeds every payload to one decoder and flushes once. Only when that fails
+/// does it go message by message, to name the culprits and keep the rest.
+pub struct JsonDecoder {
+    schema: SchemaRef,
+    options: JsonOptions,
+    decoder: Decoder,
+    /// Rows the decoder holds before it stops reading; at least the chunk size.
+    capacity: usize,
+}
+
+/// Initial row capacity of the shared decoder; it grows for larger chunks.
+const INITIAL_CAPACITY: usize = 4096;
+
+impl std::fmt::Debug for JsonDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonDecoder")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl JsonDecoder {
+    /// A decoder producing rows of `schema`.
+    pub fn new(schema: SchemaRef, options: JsonOptions) -> Result<Self> {
+        let decoder = build(&schema, options, INITIAL_CAPACITY)?;
+        Ok(Self {
+            schema,
+            options,
+            decoder,
+            capacity: INITIAL_CAPACITY,
+        })
+    }
+
+    /// Feeds one payload; it must hold exactly one JSON object.
+    fn feed(decoder: &mut Decoder, payload: &[u8]) -> std::result::Result<(), String> {
+        let before = decoder.len();
+        let consumed = decoder.decode(payload).map_err(|e| e.to_string())?;
+        if consumed != payload.len() {
+            return Err("trailing bytes after the JSON value".into());
+        }
+        if decoder.has_partial_record() {
+            return Err("incomplete JSON value".into());
+        }
+        match decoder.len() - before {
+            1 => Ok(()),
+            0 => Err("empty payload, expected a JSON object".into()),
+            n => Err(format!("{n} JSON values in one message, expected one object")),
+        }
+    }
+
+    /// Decodes `indices` of `messages` one at a time, to find which fail.
+    fn isolate(
+        &self,
+        messages: &[ReceivedMessage],
+        indices: &[usize],
+    ) -> Result<(Vec<usize>, Vec<(usize, String)>)> {
+        let mut good = Vec::with_capacity(indices.len());
+        let mut errors = Vec::new();
+        for &i in indices {
+            let mut single = build(&self.schema, self.options, 1)?;
+            let outcome = Self::feed(&mut single, &messages[i].payload)
+                .and_then(|()| single.flush().map(|_| ()).map_err(|e| e.to_string()));
+            match outcome {
+                Ok(()) => good.push(i),
+                Err(reason) => errors.push((i, reason)),
+            }
+        }
+        Ok((good, errors))
+    }
+}
+
+fn build(schema: &SchemaRef, options: JsonOptions, batch_size: usize) -> Result<Decoder> {
+    Ok(ReaderBuilder::new(schema.clone())
+        .with_batch_size(batch_size)
+        .with_ignore_type_conflicts(options.ignore_parse_errors)
+        .build_decoder()?)
+}
+
+impl PayloadDecoder for JsonDecoder {
+    fn decode(&mut self, messages: &[ReceivedMessage]) -> Result<DecodedRows> {
+        if messages.len() > self.capacity {
+            self.capacity = messages.len().next_power_of_two();
+            self.decoder = build(&self.schema, self.options, self.capacity)?;
+        }
+        let mut rows = Vec::with_capacity(messages.len());
+        let mut errors = Vec::new();
+        let mut clean = true;
+        for (i, m) in messages.iter().enumerate() {
+            if m.null_value {
+                errors.push((i, "null value (tombstone) where a JSON object was expected".into()));
+                continue;
+            }
+            match Self::feed(&mut self.decoder, &m.payload) {
+                Ok(()) => rows.push(i),
+                Err(reason) => {
+                    errors.push((i, reason));
+                    clean = false;
+                    break;
+                }
+            }
+        }
+        if clean && let Ok(batch) = self.decoder.flush() {
+            let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
+            return Ok(DecodedRows {
+                batch,
+                rows,
+                errors,
+            });
+        }
+        // Slow path: a message broke the shared decoder. Start over one message at a time.
+        self.decoder = build(&self.schema, self.options, self.capacity)?;
+        let candidates: Vec<usize> = (0..messages.len())
+            .filter(|i| !messages[*i].null_value)
+            .collect();
+        let (good, mut bad) = self.isolate(messages, &candidates)?;
+        errors.retain(|(i, _)| messages[*i].null_value);
+        errors.append(&mut bad);
+        errors.sort_by_key(|(i, _)| *i);
+        for &i in &good {
+            // These decoded alone, so they decode together.
+            Self::feed(&mut self.decoder, &messages[i].payload).map_err(|reason| {
+                crate::error::ConnectorError::Decode {
+                    topic: messages[i].topic.to_string(),
+                    id: messages[i].id,
+                    format: "json",
+                    reason,
+                }
+            })?;
+        }
+        let batch = self
+            .decoder
+            .flush()?
+            .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
+        Ok(DecodedRows {
+            batch,
+            rows: good,
+            errors,
+        })
+    }
+
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+}
+
+/// Encodes rows as JSON objects, one per message; NULLs are written as `null`.
+#[derive(Debug, Default)]
+pub struct JsonEncoder {
+    buffer: Vec<u8>,
+}
+
+impl JsonEncoder {
+    /// A new encoder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl PayloadEncoder for JsonEncoder {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+        self.buffer.clear();
+        let mut writer: LineDelimitedWriter<&mut Vec<u8>> = WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build(&mut self.buffer);
+        writer.write(batch)?;
+        writer.finish()?;
+        drop(writer);
+        // Line-delimited JSON escapes newlines inside strings, so every b'\n' ends a row.
+        let rows: Vec<Vec<u8>> = self
+            .buffer
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        debug_assert_eq!(rows.len(), batch.num_rows());
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use arrow_schema::Schema;
+    use crate::message_id::MessageId;
+    use crate::time::UnixMillis;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::Int64Type;
+    use arrow_schema::{DataType, Field};
+    use bytes::Bytes;
+
+    fn message(i: u64, payload: &str) -> ReceivedMessage {
+        ReceivedMessage {
+            id: MessageId::new(3, i, -1),
+            topic: Arc::from("persistent://public/default/t"),
+            key: None,
+            key_is_base64: false,
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
+            null_value: false,
+            publish_time: UnixMillis(0),
+            event_time: None,
+            producer_name: Arc::from("p"),
+            sequence_id: i,
+            properties: vec![],
+            schema_version: None,
+            redelivery_count: 0,
+        }
+    }
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("user", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]))
+    }
+
+    #[test]
+    fn decodes_a_clean_chunk_in_one_go() {
+        let mut d = JsonDecoder::new(schema(), JsonOptions::default()).expect("decoder");
+        let msgs = vec![
+            message(0, r#"{"user":"a","n":1}"#),
+            message(1, r#"{"n":2,"extra":true}"#),
+        ];
+        let out = d.decode(&msgs).expect("decode");
+        assert_eq!(out.rows, vec![0, 1]);
+        assert!(out.errors.is_empty());
+        let n = out.batch.column(1).as_primitive::<Int64Type>();
+        assert_eq!(n, &Int64Array::from(vec![1, 2]));
+        assert!(out.batch.column(0).is_null(1));
+    }
+
+    #[test]
+    fn names_the_bad_messages_and_keeps_the_rest() {
+        let mut d = JsonDecoder::new(schema(), JsonOptions::default()).expect("decoder");
+        let msgs = vec![
+            message(0, r#"{"user":"a","n":1}"#),
+            message(1, r#"{"user":"b","n":"#),
+            message(2, r#"{"user":"c","n":"not a number"}"#),
+            message(3, r#"{"user":"d","n":4} {"user":"e"}"#),
+            message(4, ""),
+            message(5, r#"{"user":"f","n":6}"#),
+        ];
+        let out = d.decode(&msgs).expect("decode");
+        assert_eq!(out.rows, vec![0, 5]);
+        let bad: Vec<usize> = out.errors.iter().map(|(i, _)| *i).collect();
+        assert_eq!(bad, vec![1, 2, 3, 4]);
+        assert_eq!(out.batch.num_rows(), 2);
+        // The decoder is usable afterwards.
+        let again = d.decode(&[message(6, r#"{"n":7}"#)]).expect("decode");
+        assert_eq!(again.rows, vec![0]);
+    }
+
+    #[test]
+    fn ignore_parse_errors_nulls_bad_fields() {
+        let options = JsonOptions {
+            ignore_parse_errors: true,
+        };
+        let mut d = JsonDecoder::new(schema(), options).expect("decoder");
+        let msgs = vec![message(0, r#"{"user":"c","n":"not a number"}"#)];
+        let out = d.decode(&msgs).expect("decode");
+        assert_eq!(out.rows, vec![0]);
+        assert!(out.batch.column(1).is_null(0));
+    }
+
+    #[test]
+    fn encodes_one_object_per_row() {
+        let batch = RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(arrow::array::StringArray::from(vec![Some("a\nb"), None])),
+                Arc::new(Int64Array::from(vec![1, 2])),
+            ],
+        )
+        .expect("batch");
+        let rows = JsonEncoder::new().encode(&batch).expect("encode");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(String::from_utf8_lossy(&rows[0]), r#"{"user":"a\nb","n":1}"#);
+        assert_eq!(String::from_utf8_lossy(&rows[1]), r#"{"user":null,"n":2}"#);
+    }
+}

@@ -1,0 +1,90 @@
+//! Message formats: message payloads to Arrow rows, and Arrow rows to payloads.
+
+mod json;
+mod raw;
+
+use arrow::record_batch::RecordBatch;
+use arrow_schema::SchemaRef;
+
+pub use json::{JsonDecoder, JsonEncoder};
+pub use raw::{RawDecoder, RawEncoder};
+
+use crate::error::Result;
+use crate::pulsar::ReceivedMessage;
+
+/// A value format, by its Flink name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatKind {
+    /// `json`: one JSON object per message.
+    Json,
+    /// `raw`: the whole payload is one column (BYTES or STRING).
+    Raw,
+}
+
+impl FormatKind {
+    /// The name used in `'format'`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatKind::Json => "json",
+            FormatKind::Raw => "raw",
+        }
+    }
+
+    /// Every format, for option validation and documentation.
+    pub const ALL: [FormatKind; 2] = [FormatKind::Json, FormatKind::Raw];
+}
+
+/// Rows decoded from a slice of messages.
+#[derive(Debug)]
+pub struct DecodedRows {
+    /// One row per message in `rows`, in the table's payload schema.
+    pub batch: RecordBatch,
+    /// Index (into the input slice) of the message each row came from.
+    pub rows: Vec<usize>,
+    /// Messages that could not be decoded: index into the input slice, and why.
+    pub errors: Vec<(usize, String)>,
+}
+
+/// Decodes message payloads into Arrow rows.
+pub trait PayloadDecoder: Send {
+    /// Decodes `messages`; a message that cannot be decoded is reported in `errors`, never
+    /// silently dropped.
+    fn decode(&mut self, messages: &[ReceivedMessage]) -> Result<DecodedRows>;
+
+    /// The schema of decoded rows.
+    fn schema(&self) -> &SchemaRef;
+}
+
+/// Encodes Arrow rows into message payloads.
+pub trait PayloadEncoder: Send {
+    /// One payload per row of `batch`.
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>>;
+}
+
+/// Options of the `json` format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JsonOptions {
+    /// Flink's `json.ignore-parse-errors`: a field of the wrong type becomes NULL, and a
+    /// message that is not a JSON object is skipped (and counted) instead of failing.
+    pub ignore_parse_errors: bool,
+}
+
+/// Makes the decoder for a format over the table's payload columns.
+pub fn decoder_for(
+    kind: FormatKind,
+    schema: SchemaRef,
+    options: JsonOptions,
+) -> Result<Box<dyn PayloadDecoder>> {
+    Ok(match kind {
+        FormatKind::Json => Box::new(JsonDecoder::new(schema, options)?),
+        FormatKind::Raw => Box::new(RawDecoder::new(schema)?),
+    })
+}
+
+/// Makes the encoder for a format.
+pub fn encoder_for(kind: FormatKind, schema: SchemaRef) -> Result<Box<dyn PayloadEncoder>> {
+    Ok(match kind {
+        FormatKind::Json => Box::new(JsonEncoder::new()),
+        FormatKind::Raw => Box::new(RawEncoder::new(schema)?),
+    })
+}

@@ -1,0 +1,26 @@
+//! Apache Pulsar: our consumer-side protocol client, the producer, and pulsar-lite.
+
+mod client;
+mod compression;
+mod connection;
+mod consumer;
+mod entry;
+mod frame;
+pub mod lite;
+mod sink;
+mod source;
+mod topic;
+
+pub use client::{ClientConfig, PulsarClient};
+pub use compression::decompress;
+pub use connection::{Authentication, Connection, ConsumerEvent, RoutedEvent};
+pub use consumer::{Consumer, InitialPosition, LastMessage, SubscribeOptions, SubscriptionType};
+pub use entry::{ParsedEntry, ReceivedMessage, messages_of_entry, parse_entry};
+pub use frame::{Frame, FrameCodec};
+pub use lite::{LiteOptions, PulsarLite};
+pub use sink::{OutgoingMessage, PulsarSink, RoutingMode, SinkConfig, java_key_partition};
+pub use source::{
+    AckToken, MalformedEntry, PartitionPosition, PulsarSource, SourceChunk, SourceConfig,
+    StartPosition, StopPosition,
+};
+pub use topic::TopicName;

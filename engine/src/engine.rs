@@ -1,0 +1,352 @@
+//! The engine: a catalog of Pulsar tables, session settings, and jobs; runs statements.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::Result as DFResult;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::streaming::StreamingTableExec;
+use magnetar_sql::catalog::{MagnetarTable, ScanFactory, TableDef};
+use magnetar_sql::{Location, ScriptStatement, Statement};
+
+use crate::error::{EngineError, Result};
+use crate::execute;
+use crate::jobs::{JobInfo, JobRegistry, JobState};
+use crate::runtime::QueryStream;
+use crate::settings::Settings;
+use crate::sources::{BoundedPulsarScan, ClientPool};
+
+/// How to open an [`Engine`].
+#[derive(Clone, Debug, Default)]
+pub struct EngineConfig {
+    /// Broker for tables that give no `service-url` (same as `SET 'pulsar.service-url'`).
+    pub service_url: Option<String>,
+    /// Where the engine keeps its files; the CLI uses the user's data directory.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl EngineConfig {
+    /// A config whose tables default to `service_url`.
+    pub fn with_service_url(service_url: impl Into<String>) -> Self {
+        Self {
+            service_url: Some(service_url.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// What a statement produced.
+#[derive(Debug)]
+pub enum StatementOutput {
+    /// A statement that only reports success, with a message such as "Table created.".
+    Done(String),
+    /// A small table of results (`SHOW`, `DESCRIBE`).
+    Table(Vec<RecordBatch>),
+    /// The rows of a query, as they come.
+    Query(QueryStream),
+    /// A job was started (`INSERT INTO`).
+    JobStarted(JobInfo),
+    /// The plan of a statement (`EXPLAIN`).
+    Explain(String),
+}
+
+/// An error in a script, with the statement it happened in.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct StatementError {
+    /// What went wrong; its location (if any) is relative to the script.
+    pub error: EngineError,
+    /// The failing statement's text.
+    pub statement: String,
+    /// Where the statement starts in the script.
+    pub start: Location,
+}
+
+impl StatementError {
+    /// The error's place in the script: its own location, or the statement's start.
+    pub fn location(&self) -> Location {
+        self.error.location().unwrap_or(self.start)
+    }
+}
+
+pub(crate) struct Shared {
+    pub ctx: SessionContext,
+    pub tables: RwLock<BTreeMap<String, Arc<TableDef>>>,
+    pub settings: Arc<RwLock<Settings>>,
+    pub jobs: JobRegistry,
+    pub clients: Arc<ClientPool>,
+    pub config: EngineConfig,
+}
+
+impl Shared {
+    pub fn settings(&self) -> Settings {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn default_service_url(&self) -> Option<String> {
+        self.settings()
+            .get("pulsar.service-url")
+            .map(str::to_string)
+            .or_else(|| self.config.service_url.clone())
+    }
+
+    pub fn table(&self, name: &str) -> Result<Arc<TableDef>> {
+        let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
+        tables.get(name).cloned().ok_or_else(|| {
+            EngineError::Sql(magnetar_sql::SqlError::UnknownTable {
+                name: name.to_string(),
+                suggestion: magnetar_sql::error::nearest(name, tables.keys().map(String::as_str)),
+                location: None,
+            })
+        })
+    }
+
+    pub fn scan_factory(&self) -> Arc<dyn ScanFactory> {
+        Arc::new(EngineScanFactory {
+            clients: self.clients.clone(),
+            settings: self.settings.clone(),
+            default_service_url: self.config.service_url.clone(),
+        })
+    }
+}
+
+/// Bounded scans for DataFusion, over the engine's clients.
+#[derive(Debug)]
+struct EngineScanFactory {
+    clients: Arc<ClientPool>,
+    settings: Arc<RwLock<Settings>>,
+    default_service_url: Option<String>,
+}
+
+#[async_trait]
+impl ScanFactory for EngineScanFactory {
+    async fn bounded_scan(
+        &self,
+        table: Arc<TableDef>,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let settings = self
+            .settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let default = settings
+            .get("pulsar.service-url")
+            .map(str::to_string)
+            .or_else(|| self.default_service_url.clone());
+        let url = crate::runtime::service_url_for(&table, default.as_deref())?;
+        let client = self.clients.get(&url).await?;
+        let scan = BoundedPulsarScan::new(table, projection.cloned(), client, settings.batch_size())?;
+        let schema = datafusion::physical_plan::streaming::PartitionStream::schema(&scan).clone();
+        Ok(Arc::new(StreamingTableExec::try_new(
+            schema,
+            vec![Arc::new(scan)],
+            None,
+            Vec::new(),
+            false,
+            limit,
+        )?))
+    }
+}
+
+/// The embeddable engine. Cheap to clone; clones share tables, settings and jobs.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use futures::StreamExt;
+/// use magnetar::{Engine, EngineConfig};
+///
+/// let engine = Engine::new(EngineConfig::with_service_url("pulsar://127.0.0.1:6650"));
+/// engine.execute("CREATE TABLE clicks (user_id STRING, url STRING) WITH (
+///     'connector' = 'pulsar', 'topics' = 'click-events',
+///     'source.stop.at-message-id' = 'latest')").await?;
+/// let mut rows = engine.query("SELECT user_id, count(*) AS n FROM clicks GROUP BY user_id").await?;
+/// while let Some(batch) = rows.next().await {
+///     println!("{} rows", batch?.num_rows());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Opens an engine.
+    pub fn new(config: EngineConfig) -> Engine {
+        let mut session = SessionConfig::new()
+            .with_information_schema(false)
+            .with_create_default_catalog_and_schema(true);
+        // Formats decode strings as Utf8; keep SQL's STRING/VARCHAR the same type.
+        session.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        Engine {
+            shared: Arc::new(Shared {
+                ctx: SessionContext::new_with_config(session),
+                tables: RwLock::new(BTreeMap::new()),
+                settings: Arc::new(RwLock::new(Settings::default())),
+                jobs: JobRegistry::default(),
+                clients: Arc::new(ClientPool::default()),
+                config,
+            }),
+        }
+    }
+
+    /// Runs every statement of `sql` in order and returns their outputs; stops at the first
+    /// error. Queries are returned as streams that the caller reads.
+    pub async fn execute(&self, sql: &str) -> std::result::Result<Vec<StatementOutput>, StatementError> {
+        let statements = magnetar_sql::split_statements(sql).map_err(|e| StatementError {
+            start: e.location().unwrap_or(Location::START),
+            error: e.into(),
+            statement: sql.to_string(),
+        })?;
+        let mut outputs = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            outputs.push(self.execute_statement(statement).await?);
+        }
+        Ok(outputs)
+    }
+
+    /// Runs one statement of a script; errors carry script positions.
+    pub async fn execute_statement(
+        &self,
+        statement: &ScriptStatement,
+    ) -> std::result::Result<StatementOutput, StatementError> {
+        let fail = |e: EngineError| StatementError {
+            error: e.offset_by(statement.start),
+            statement: statement.text.clone(),
+            start: statement.start,
+        };
+        let parsed = magnetar_sql::parse_statement(&statement.text).map_err(|e| fail(e.into()))?;
+        self.run(parsed, &statement.text).await.map_err(fail)
+    }
+
+    /// Runs one query and returns its rows.
+    pub async fn query(&self, sql: &str) -> Result<QueryStream> {
+        match magnetar_sql::parse_statement(sql)? {
+            Statement::Query(q) => execute::query::run_query(&self.shared, *q).await,
+            _ => Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
+                "Engine::query takes a SELECT; use Engine::execute for other statements",
+                None,
+            ))),
+        }
+    }
+
+    async fn run(&self, statement: Statement, text: &str) -> Result<StatementOutput> {
+        let shared = &self.shared;
+        match statement {
+            Statement::CreateTable(create) => execute::ddl::create_table(shared, &create),
+            Statement::DropTable { name, if_exists } => execute::ddl::drop_table(shared, &name, if_exists),
+            Statement::ShowTables => execute::ddl::show_tables(shared),
+            Statement::Describe { name } => execute::ddl::describe(shared, &name),
+            Statement::ShowJobs => execute::ddl::show_jobs(shared),
+            Statement::ShowSettings => execute::ddl::show_settings(shared),
+            Statement::Set { key, value } => {
+                shared
+                    .settings
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set(&key, &value)?;
+                Ok(StatementOutput::Done(format!("Set '{key}' = '{value}'.")))
+            }
+            Statement::Reset { key } => {
+                shared
+                    .settings
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .reset(key.as_deref())?;
+                Ok(StatementOutput::Done(match key {
+                    Some(k) => format!("Reset '{k}'."),
+                    None => "Reset all settings.".into(),
+                }))
+            }
+            Statement::StopJob { id } => {
+                let info = self.stop_job(&id).await?;
+                Ok(StatementOutput::Done(format!(
+                    "Job {} {}.",
+                    info.id,
+                    info.state.name().to_ascii_lowercase()
+                )))
+            }
+            Statement::Explain(inner) => execute::explain::explain(shared, *inner).await,
+            Statement::Query(q) => Ok(StatementOutput::Query(execute::query::run_query(shared, *q).await?)),
+            Statement::Insert(insert) => Ok(StatementOutput::JobStarted(
+                execute::insert::start_insert(shared, *insert, text).await?,
+            )),
+        }
+    }
+
+    /// Every job, oldest first.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        self.shared.jobs.all().iter().map(|j| j.info()).collect()
+    }
+
+    /// Stops a job (by id, id prefix or name): its sources stop reading, what was read is
+    /// written and acknowledged, then it ends. Waits for that.
+    pub async fn stop_job(&self, id: &str) -> Result<JobInfo> {
+        let job = self.shared.jobs.find(id)?;
+        if !job.state().is_terminal() {
+            job.set_state(JobState::Stopping);
+            job.stop.send_replace(true);
+            job.wait().await;
+        }
+        Ok(job.info())
+    }
+
+    /// Waits until every job has ended, and returns them.
+    pub async fn wait_for_jobs(&self) -> Vec<JobInfo> {
+        for job in self.shared.jobs.all() {
+            job.wait().await;
+        }
+        self.jobs()
+    }
+
+    /// Stops every running job and waits for them.
+    pub async fn shutdown(&self) {
+        for job in self.shared.jobs.all() {
+            if !job.state().is_terminal() {
+                job.set_state(JobState::Stopping);
+                job.stop.send_replace(true);
+            }
+        }
+        self.wait_for_jobs().await;
+    }
+
+    /// Names of the tables, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        self.shared
+            .tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// A table's definition.
+    pub fn table(&self, name: &str) -> Result<Arc<TableDef>> {
+        self.shared.table(name)
+    }
+
+    pub(crate) fn register(shared: &Shared, table: Arc<TableDef>) -> Result<()> {
+        let provider = Arc::new(MagnetarTable::new(table.clone(), shared.scan_factory()));
+        shared.ctx.deregister_table(table.name.as_str())?;
+        shared.ctx.register_table(table.name.as_str(), provider)?;
+        Ok(())
+    }
+}

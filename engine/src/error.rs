@@ -1,0 +1,121 @@
+//! Errors of the engine, and where in the SQL they point.
+
+use datafusion::error::DataFusionError;
+use magnetar_connectors::ConnectorError;
+use magnetar_sql::{Location, SqlError};
+
+/// Everything the engine can report.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The SQL is wrong or not supported; carries a location when known.
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+
+    /// Pulsar or a message format failed.
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+
+    /// DataFusion failed while executing.
+    #[error("{}", .0.strip_backtrace())]
+    DataFusion(#[from] DataFusionError),
+
+    /// Arrow failed on a batch.
+    #[error(transparent)]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+
+    /// A setting key that does not exist.
+    #[error("unknown setting '{key}'{}", suggestion_text(.suggestion))]
+    UnknownSetting {
+        /// The key.
+        key: String,
+        /// The nearest valid key.
+        suggestion: Option<String>,
+    },
+
+    /// A setting value that is not valid.
+    #[error("invalid value '{value}' for setting '{key}': {reason}")]
+    InvalidSetting {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// No job with this id or name.
+    #[error("no job '{id}'{}", suggestion_text(.suggestion))]
+    UnknownJob {
+        /// What was asked for.
+        id: String,
+        /// The nearest known job id.
+        suggestion: Option<String>,
+    },
+
+    /// A table has no `service-url` and the engine has no default.
+    #[error("table '{table}' has no 'service-url' and no default is set; add 'service-url' = 'pulsar://host:6650' to its WITH options or SET 'pulsar.service-url'")]
+    NoServiceUrl {
+        /// The table.
+        table: String,
+    },
+
+    /// A message could not be decoded and the policy is to fail.
+    #[error("{0}")]
+    BadMessage(String),
+
+    /// The query or job was stopped.
+    #[error("cancelled")]
+    Cancelled,
+
+    /// An error raised in another task of the same pipeline.
+    #[error("{0}")]
+    Pipeline(String),
+
+    /// A broken invariant (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn suggestion_text(s: &Option<String>) -> String {
+    match s {
+        Some(s) => format!("; did you mean '{s}'?"),
+        None => String::new(),
+    }
+}
+
+impl EngineError {
+    /// Where in the statement the error points, when known.
+    pub fn location(&self) -> Option<Location> {
+        match self {
+            EngineError::Sql(e) => e.location(),
+            _ => None,
+        }
+    }
+
+    /// Moves a statement-relative location to the script's coordinates.
+    pub fn offset_by(self, base: Location) -> Self {
+        match self {
+            EngineError::Sql(e) => EngineError::Sql(e.offset_by(base)),
+            other => other,
+        }
+    }
+}
+
+impl EngineError {
+    /// Takes an error shared between pipeline tasks back out of its `Arc`.
+    pub fn from_shared(e: std::sync::Arc<EngineError>) -> EngineError {
+        std::sync::Arc::try_unwrap(e).unwrap_or_else(|shared| EngineError::Pipeline(shared.to_string()))
+    }
+}
+
+impl From<EngineError> for DataFusionError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::DataFusion(e) => e,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}
+
+/// Result alias for the engine.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,217 @@
+//! CREATE / DROP / DESCRIBE / SHOW.
+
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use magnetar_sql::catalog::{ColumnSource, TableDef};
+use magnetar_sql::parser::types::sql_type_name;
+use magnetar_sql::statement::CreateTable;
+
+use crate::engine::{Engine, Shared, StatementOutput};
+use crate::error::{EngineError, Result};
+use crate::jobs::JobState;
+
+pub(crate) fn create_table(shared: &Shared, create: &CreateTable) -> Result<StatementOutput> {
+    let exists = shared
+        .tables
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(&create.name);
+    if exists {
+        return if create.if_not_exists {
+            Ok(StatementOutput::Done(format!("Table '{}' exists already.", create.name)))
+        } else {
+            Err(EngineError::Sql(magnetar_sql::SqlError::TableExists {
+                name: create.name.clone(),
+                location: Some(create.location),
+            }))
+        };
+    }
+    let def = Arc::new(TableDef::from_create(create)?);
+    Engine::register(shared, def.clone())?;
+    shared
+        .tables
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(def.name.clone(), def.clone());
+    Ok(StatementOutput::Done(format!("Table '{}' created.", def.name)))
+}
+
+pub(crate) fn drop_table(shared: &Shared, name: &str, if_exists: bool) -> Result<StatementOutput> {
+    let removed = shared
+        .tables
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(name);
+    match removed {
+        Some(_) => {
+            shared.ctx.deregister_table(name)?;
+            Ok(StatementOutput::Done(format!("Table '{name}' dropped.")))
+        }
+        None if if_exists => Ok(StatementOutput::Done(format!("Table '{name}' does not exist."))),
+        None => Err(shared.table(name).err().unwrap_or(EngineError::Internal("table vanished".into()))),
+    }
+}
+
+fn strings(values: Vec<String>) -> ArrayRef {
+    Arc::new(StringArray::from(values))
+}
+
+fn optional_strings(values: Vec<Option<String>>) -> ArrayRef {
+    Arc::new(StringArray::from(values))
+}
+
+pub(crate) fn show_tables(shared: &Shared) -> Result<StatementOutput> {
+    let tables = shared.tables.read().unwrap_or_else(|p| p.into_inner());
+    let names: Vec<String> = tables.keys().cloned().collect();
+    let topics: Vec<String> = tables
+        .values()
+        .map(|t| t.options.topics.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(";"))
+        .collect();
+    let bounded: Vec<String> = tables
+        .values()
+        .map(|t| if t.is_bounded() { "bounded" } else { "unbounded" }.to_string())
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("topics", DataType::Utf8, false),
+        Field::new("reads", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(schema, vec![strings(names), strings(topics), strings(bounded)])?;
+    Ok(StatementOutput::Table(vec![batch]))
+}
+
+pub(crate) fn describe(shared: &Shared, name: &str) -> Result<StatementOutput> {
+    let table = shared.table(name)?;
+    Ok(StatementOutput::Table(vec![describe_batch(&table)?]))
+}
+
+fn describe_batch(table: &TableDef) -> Result<RecordBatch> {
+    let mut names = Vec::new();
+    let mut types = Vec::new();
+    let mut nulls = Vec::new();
+    let mut sources = Vec::new();
+    let mut extras = Vec::new();
+    for c in &table.columns {
+        names.push(c.field.name().clone());
+        types.push(sql_type_name(c.field.data_type()));
+        nulls.push(if c.field.is_nullable() { "YES" } else { "NO" }.to_string());
+        sources.push(match &c.source {
+            ColumnSource::Payload => format!("value ({})", table.options.format.name()),
+            ColumnSource::Metadata { key, is_virtual } => format!(
+                "METADATA FROM '{}'{}",
+                key.name(),
+                if *is_virtual { " VIRTUAL" } else { "" }
+            ),
+        });
+        let mut extra = Vec::new();
+        if table.primary_key.contains(c.field.name()) {
+            extra.push("PRIMARY KEY NOT ENFORCED".to_string());
+        }
+        if let Some(w) = table.watermark.as_ref().filter(|w| &w.column == c.field.name()) {
+            extra.push(format!("WATERMARK AS {}", w.expr));
+        }
+        if table.options.key_fields.contains(c.field.name()) {
+            extra.push("message key".to_string());
+        }
+        extras.push((!extra.is_empty()).then(|| extra.join(", ")));
+    }
+    let comments: Vec<Option<String>> = table.columns.iter().map(|c| c.comment.clone()).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("null", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("extras", DataType::Utf8, true),
+        Field::new("comment", DataType::Utf8, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            strings(names),
+            strings(types),
+            strings(nulls),
+            strings(sources),
+            optional_strings(extras),
+            optional_strings(comments),
+        ],
+    )?)
+}
+
+pub(crate) fn show_jobs(shared: &Shared) -> Result<StatementOutput> {
+    let jobs: Vec<_> = shared.jobs.all().iter().map(|j| j.info()).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("sink", DataType::Utf8, false),
+        Field::new("read", DataType::UInt64, false),
+        Field::new("written", DataType::UInt64, false),
+        Field::new("skipped", DataType::UInt64, false),
+        Field::new("duplicates_dropped", DataType::UInt64, false),
+        Field::new(
+            "started",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("error", DataType::Utf8, true),
+    ]));
+    let u64s = |f: fn(&crate::jobs::JobInfo) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from(jobs.iter().map(f).collect::<Vec<_>>()))
+    };
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            strings(jobs.iter().map(|j| j.id.clone()).collect()),
+            optional_strings(jobs.iter().map(|j| j.name.clone()).collect()),
+            strings(jobs.iter().map(|j| j.state.name().to_string()).collect()),
+            strings(jobs.iter().map(|j| j.sink_table.clone()).collect()),
+            u64s(|j| j.messages_read),
+            u64s(|j| j.messages_written),
+            u64s(|j| j.messages_skipped),
+            u64s(|j| j.duplicates_dropped),
+            Arc::new(
+                TimestampMillisecondArray::from(
+                    jobs.iter()
+                        .map(|j| {
+                            j.started
+                                .duration_since(UNIX_EPOCH)
+                                .map(|d| d.as_millis() as i64)
+                                .unwrap_or(0)
+                        })
+                        .collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
+            ),
+            optional_strings(
+                jobs.iter()
+                    .map(|j| match &j.state {
+                        JobState::Failed(e) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+        ],
+    )?;
+    Ok(StatementOutput::Table(vec![batch]))
+}
+
+pub(crate) fn show_settings(shared: &Shared) -> Result<StatementOutput> {
+    let settings = shared.settings();
+    let all = settings.all();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            strings(all.iter().map(|(k, _)| k.to_string()).collect()),
+            optional_strings(all.iter().map(|(_, v)| v.clone()).collect()),
+        ],
+    )?;
+    Ok(StatementOutput::Table(vec![batch]))
+}

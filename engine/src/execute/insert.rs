@@ -1,0 +1,298 @@
+//! INSERT INTO: plans the query, maps its columns onto the sink's writable columns, and
+//! starts a job: on the streaming runtime for unbounded input, in DataFusion for bounded.
+
+use std::sync::Arc;
+
+use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, cast, lit};
+use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast;
+use futures::StreamExt;
+use magnetar_sql::SqlError;
+use magnetar_sql::catalog::TableDef;
+use magnetar_sql::plan::{QueryBoundedness, boundedness, lower};
+use tokio::sync::watch;
+
+use super::plan_error;
+use super::query::{pipeline_context, state_with_commit};
+use crate::engine::Shared;
+use crate::error::{EngineError, Result};
+use crate::jobs::{Job, JobInfo, JobState};
+use crate::runtime::{Pipeline, build_pipeline, service_url_for, unwrap_external};
+use crate::sinks::{PulsarSinkWriter, run_sink_task};
+use crate::sources::{BarrierPolicy, QueryCommit};
+
+fn table_name(insert: &ast::Insert) -> Result<String> {
+    match &insert.table {
+        ast::TableObject::TableName(name) => Ok(name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(|i| {
+                if i.quote_style.is_some() {
+                    i.value.clone()
+                } else {
+                    i.value.to_ascii_lowercase()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(".")),
+        other => Err(EngineError::Sql(SqlError::unsupported(
+            format!("INSERT INTO {other} is not supported; insert into a table"),
+            None,
+        ))),
+    }
+}
+
+/// Wraps `plan` in a projection onto the sink's writable columns (by position, or by the
+/// statement's column list), casting to the declared types.
+fn project_to_sink(plan: LogicalPlan, sink: &TableDef, columns: &[ast::ObjectName]) -> Result<LogicalPlan> {
+    let writable = sink.writable_columns();
+    let writable_names: Vec<&str> = writable.iter().map(|c| c.field.name().as_str()).collect();
+    let targets: Vec<usize> = if columns.is_empty() {
+        (0..writable.len()).collect()
+    } else {
+        let mut targets = Vec::new();
+        for column in columns {
+            let Some(ident) = column.0.last().and_then(|p| p.as_ident()) else {
+                continue;
+            };
+            let name = if ident.quote_style.is_some() {
+                ident.value.clone()
+            } else {
+                ident.value.to_ascii_lowercase()
+            };
+            let position = writable_names.iter().position(|w| *w == name).ok_or_else(|| {
+                EngineError::Sql(SqlError::unsupported(
+                    format!(
+                        "table '{}' has no writable column '{name}'{}",
+                        sink.name,
+                        magnetar_sql::error::nearest(&name, writable_names.iter().copied())
+                            .map(|n| format!("; did you mean '{n}'?"))
+                            .unwrap_or_default()
+                    ),
+                    None,
+                ))
+            })?;
+            targets.push(position);
+        }
+        targets
+    };
+    let input = plan.schema().clone();
+    if input.fields().len() != targets.len() {
+        return Err(EngineError::Sql(SqlError::unsupported(
+            format!(
+                "INSERT INTO {} expects {} column(s) ({}), the query produces {} ({})",
+                sink.name,
+                targets.len(),
+                targets
+                    .iter()
+                    .map(|&t| writable_names[t])
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                input.fields().len(),
+                input
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None,
+        )));
+    }
+    let mut exprs = Vec::with_capacity(writable.len());
+    for (w, column) in writable.iter().enumerate() {
+        let target_type = column.field.data_type();
+        let expr = match targets.iter().position(|&t| t == w) {
+            Some(i) => {
+                let (qualifier, field) = input.qualified_field(i);
+                let e = Expr::Column(Column::from((qualifier, field)));
+                if e.get_type(&input)? == *target_type {
+                    e
+                } else {
+                    cast(e, target_type.clone())
+                }
+            }
+            None => {
+                if !column.field.is_nullable() {
+                    return Err(EngineError::Sql(SqlError::unsupported(
+                        format!(
+                            "column '{}' of table '{}' is NOT NULL and the INSERT gives no value for it",
+                            column.field.name(),
+                            sink.name
+                        ),
+                        None,
+                    )));
+                }
+                cast(lit(ScalarValue::Null), target_type.clone())
+            }
+        };
+        exprs.push(expr.alias(column.field.name()));
+    }
+    Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
+}
+
+/// Plans `INSERT INTO` and starts its job.
+pub(crate) async fn start_insert(shared: &Shared, statement: ast::Statement, sql: &str) -> Result<JobInfo> {
+    let (job, started) = prepare_insert(shared, statement, sql).await?;
+    shared.jobs.add(job.clone());
+    match started {
+        Started::Streaming(pipeline, writer) => {
+            *job.sources.lock().unwrap_or_else(|p| p.into_inner()) = pipeline.metrics.sources.clone();
+            tokio::spawn(run_streaming_job(job.clone(), pipeline, writer));
+        }
+        Started::Bounded(stream, commit, writer) => {
+            tokio::spawn(run_bounded_job(job.clone(), stream, commit, writer));
+        }
+    }
+    Ok(job.info())
+}
+
+pub(crate) enum Started {
+    Streaming(Pipeline, PulsarSinkWriter),
+    Bounded(SendableRecordBatchStream, Arc<QueryCommit>, PulsarSinkWriter),
+}
+
+/// The plan of an INSERT: the sink table and the projected query plan.
+pub(crate) async fn insert_plan(shared: &Shared, statement: ast::Statement) -> Result<(Arc<TableDef>, LogicalPlan)> {
+    let ast::Statement::Insert(insert) = statement else {
+        return Err(EngineError::Internal("not an INSERT".into()));
+    };
+    let sink = shared.table(&table_name(&insert)?)?;
+    let Some(source) = insert.source.clone() else {
+        return Err(EngineError::Sql(SqlError::unsupported(
+            "INSERT INTO needs a SELECT or VALUES",
+            None,
+        )));
+    };
+    let state = shared.ctx.state();
+    let plan = state
+        .statement_to_plan(DFStatement::Statement(Box::new(ast::Statement::Query(source))))
+        .await
+        .map_err(plan_error)?;
+    let plan = project_to_sink(plan, &sink, &insert.columns)?;
+    let plan = state.optimize(&plan).map_err(plan_error)?;
+    Ok((sink, plan))
+}
+
+async fn prepare_insert(shared: &Shared, statement: ast::Statement, sql: &str) -> Result<(Arc<Job>, Started)> {
+    let (sink, plan) = insert_plan(shared, statement).await?;
+    let name = shared
+        .settings
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .take("pipeline.name");
+    let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let job = Job::new(id, name, sql.trim().to_string(), sink.name.clone());
+    let url = service_url_for(&sink, shared.default_service_url().as_deref())?;
+    let writer = PulsarSinkWriter::connect(sink, url, job.sink.clone()).await?;
+    let started = match boundedness(&plan) {
+        QueryBoundedness::Unbounded { .. } => {
+            let state = shared.ctx.state();
+            let stream_plan = lower(&plan, &state)?;
+            let flush = shared.settings().flush_interval();
+            let ctx = pipeline_context(shared, BarrierPolicy::Every(flush));
+            Started::Streaming(build_pipeline(&stream_plan, &ctx).await?, writer)
+        }
+        QueryBoundedness::Bounded => {
+            let commit = Arc::new(QueryCommit::default());
+            let state = state_with_commit(shared, commit.clone());
+            let physical = state.create_physical_plan(&plan).await.map_err(plan_error)?;
+            let stream = execute_stream(physical, state.task_ctx()).map_err(plan_error)?;
+            Started::Bounded(stream, commit, writer)
+        }
+    };
+    Ok((job, started))
+}
+
+fn finish(job: &Job, result: Result<()>) {
+    let stopped = job.state() == JobState::Stopping;
+    match result {
+        Ok(()) if stopped => job.set_state(JobState::Stopped),
+        Ok(()) => job.set_state(JobState::Finished),
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "job failed");
+            job.set_state(JobState::Failed(e.to_string()));
+        }
+    }
+}
+
+async fn run_streaming_job(job: Arc<Job>, pipeline: Pipeline, writer: PulsarSinkWriter) {
+    let Pipeline {
+        output,
+        completed,
+        stop,
+        tasks,
+        ..
+    } = pipeline;
+    let sink = run_sink_task(writer, output, completed);
+    tokio::pin!(sink);
+    let mut job_stop = job.stop.subscribe();
+    let result = loop {
+        tokio::select! {
+            result = &mut sink => break result,
+            changed = job_stop.changed() => {
+                if changed.is_err() || *job_stop.borrow_and_update() {
+                    // Sources drain: a last barrier, the sink flushes, input is acknowledged.
+                    stop.send_replace(true);
+                }
+            }
+        }
+    };
+    if result.is_err() {
+        stop.send_replace(true);
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    finish(&job, result);
+}
+
+async fn run_bounded_job(
+    job: Arc<Job>,
+    mut stream: SendableRecordBatchStream,
+    commit: Arc<QueryCommit>,
+    mut writer: PulsarSinkWriter,
+) {
+    let mut job_stop: watch::Receiver<bool> = job.stop.subscribe();
+    let result: Result<bool> = async {
+        loop {
+            tokio::select! {
+                next = stream.next() => match next {
+                    Some(batch) => writer.write(&batch.map_err(unwrap_external)?).await?,
+                    None => return Ok(true),
+                },
+                changed = job_stop.changed() => {
+                    if changed.is_err() || *job_stop.borrow_and_update() {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    let result = match result {
+        Ok(complete) => {
+            // Written and confirmed first, acknowledged after: at-least-once.
+            let closed = writer.close().await;
+            match (closed, complete) {
+                (Ok(()), true) => commit.commit().await,
+                (Ok(()), false) => {
+                    commit.abandon().await;
+                    Ok(())
+                }
+                (Err(e), _) => {
+                    commit.abandon().await;
+                    Err(e)
+                }
+            }
+        }
+        Err(e) => {
+            commit.abandon().await;
+            Err(e)
+        }
+    };
+    finish(&job, result);
+}

@@ -1,0 +1,176 @@
+//! Jobs: `INSERT INTO` statements running in the background.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use crate::error::{EngineError, Result};
+use crate::sinks::SinkMetrics;
+use crate::sources::SourceMetrics;
+
+/// Where a job is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Reading and writing.
+    Running,
+    /// Draining after `STOP JOB`.
+    Stopping,
+    /// Its bounded input is exhausted and everything is written.
+    Finished,
+    /// Stopped by `STOP JOB` (or shutdown) after writing what it had read.
+    Stopped,
+    /// Failed; the message says why.
+    Failed(String),
+}
+
+impl JobState {
+    /// `RUNNING`, `FINISHED`, ...
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobState::Running => "RUNNING",
+            JobState::Stopping => "STOPPING",
+            JobState::Finished => "FINISHED",
+            JobState::Stopped => "STOPPED",
+            JobState::Failed(_) => "FAILED",
+        }
+    }
+
+    /// Whether the job has ended.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, JobState::Finished | JobState::Stopped | JobState::Failed(_))
+    }
+}
+
+/// A snapshot of a job, for `SHOW JOBS` and the embedding API.
+#[derive(Clone, Debug)]
+pub struct JobInfo {
+    /// Short id.
+    pub id: String,
+    /// `pipeline.name`, if set.
+    pub name: Option<String>,
+    /// State.
+    pub state: JobState,
+    /// The table written to.
+    pub sink_table: String,
+    /// Messages read by its sources.
+    pub messages_read: u64,
+    /// Messages the sink's broker confirmed.
+    pub messages_written: u64,
+    /// Bad messages skipped.
+    pub messages_skipped: u64,
+    /// Redeliveries dropped.
+    pub duplicates_dropped: u64,
+    /// Start time.
+    pub started: SystemTime,
+    /// The statement.
+    pub sql: String,
+}
+
+/// A job's shared state.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub id: String,
+    pub name: Option<String>,
+    pub sql: String,
+    pub sink_table: String,
+    pub started: SystemTime,
+    state: Mutex<JobState>,
+    pub stop: watch::Sender<bool>,
+    done: watch::Sender<bool>,
+    pub sources: Mutex<Vec<Arc<SourceMetrics>>>,
+    pub sink: Arc<SinkMetrics>,
+}
+
+impl Job {
+    pub fn new(id: String, name: Option<String>, sql: String, sink_table: String) -> Arc<Job> {
+        Arc::new(Job {
+            id,
+            name,
+            sql,
+            sink_table,
+            started: SystemTime::now(),
+            state: Mutex::new(JobState::Running),
+            stop: watch::channel(false).0,
+            done: watch::channel(false).0,
+            sources: Mutex::new(Vec::new()),
+            sink: Arc::new(SinkMetrics::default()),
+        })
+    }
+
+    pub fn state(&self) -> JobState {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_state(&self, state: JobState) {
+        let terminal = state.is_terminal();
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+        if terminal {
+            self.done.send_replace(true);
+        }
+    }
+
+    /// Waits until the job has ended.
+    pub async fn wait(&self) -> JobState {
+        let mut done = self.done.subscribe();
+        while !*done.borrow_and_update() {
+            if done.changed().await.is_err() {
+                break;
+            }
+        }
+        self.state()
+    }
+
+    pub fn info(&self) -> JobInfo {
+        let sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        let sum = |f: fn(&SourceMetrics) -> u64| sources.iter().map(|m| f(m)).sum();
+        JobInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            state: self.state(),
+            sink_table: self.sink_table.clone(),
+            messages_read: sum(|m| m.messages_read.load(Ordering::Relaxed)),
+            messages_written: self.sink.messages_written.load(Ordering::Relaxed),
+            messages_skipped: sum(|m| m.messages_skipped.load(Ordering::Relaxed)),
+            duplicates_dropped: sum(|m| m.duplicates_dropped.load(Ordering::Relaxed)),
+            started: self.started,
+            sql: self.sql.clone(),
+        }
+    }
+}
+
+/// All jobs of an engine.
+#[derive(Debug, Default)]
+pub(crate) struct JobRegistry {
+    jobs: Mutex<Vec<Arc<Job>>>,
+}
+
+impl JobRegistry {
+    pub fn add(&self, job: Arc<Job>) {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).push(job);
+    }
+
+    pub fn all(&self) -> Vec<Arc<Job>> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Finds a job by id, id prefix (if unambiguous) or name.
+    pub fn find(&self, key: &str) -> Result<Arc<Job>> {
+        let jobs = self.all();
+        if let Some(job) = jobs
+            .iter()
+            .find(|j| j.id == key || j.name.as_deref() == Some(key))
+        {
+            return Ok(job.clone());
+        }
+        let prefixed: Vec<&Arc<Job>> = jobs.iter().filter(|j| j.id.starts_with(key)).collect();
+        if let [one] = prefixed.as_slice() {
+            return Ok((*one).clone());
+        }
+        Err(EngineError::UnknownJob {
+            id: key.to_string(),
+            suggestion: magnetar_sql::error::nearest(key, jobs.iter().map(|j| j.id.as_str())),
+        })
+    }
+}

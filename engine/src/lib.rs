@@ -1,0 +1,25 @@
+//! Magnetar: a streaming SQL engine over Apache Pulsar topics, embeddable as a library.
+//!
+//! Open an [`Engine`], run statements with [`Engine::execute`], read query results as a
+//! stream of Arrow record batches with [`Engine::query`], and manage `INSERT INTO` jobs
+//! with [`Engine::jobs`] and [`Engine::stop_job`].
+
+mod engine;
+pub mod error;
+mod execute;
+mod jobs;
+pub mod operators;
+pub mod runtime;
+pub mod settings;
+pub mod sinks;
+pub mod sources;
+
+pub use engine::{Engine, EngineConfig, StatementError, StatementOutput};
+pub use error::{EngineError, Result};
+pub use jobs::{JobInfo, JobState};
+pub use runtime::QueryStream;
+
+/// Re-exports for embedders: Arrow and the SQL layer's public types.
+pub use datafusion::arrow;
+pub use magnetar_connectors as connectors;
+pub use magnetar_sql as sql;

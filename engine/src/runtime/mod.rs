@@ -1,0 +1,15 @@
+//! The streaming runtime: operator tasks connected by bounded channels, with barriers that
+//! tell sources what the end of the pipeline has made safe.
+
+mod message;
+mod output;
+mod pipeline;
+
+pub use message::{Epoch, StreamMessage};
+pub use output::QueryStream;
+pub(crate) use output::unwrap_external;
+pub use pipeline::{Pipeline, PipelineContext, PipelineMetrics, build_pipeline, service_url_for};
+
+/// Capacity of the channel in front of each operator (in messages); backpressure from a
+/// slow operator reaches the source, which then stops granting flow permits.
+pub const CHANNEL_CAPACITY: usize = 16;

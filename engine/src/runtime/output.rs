@@ -1,0 +1,175 @@
+//! The result of a query as a stream of Arrow record batches.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream};
+
+use super::{Pipeline, StreamMessage};
+use crate::error::{EngineError, Result};
+use crate::sources::QueryCommit;
+
+enum Inner {
+    /// A continuous query on the streaming runtime.
+    Pipeline(Option<Pipeline>),
+    /// A bounded query executed by DataFusion.
+    Bounded {
+        stream: SendableRecordBatchStream,
+        commit: Arc<QueryCommit>,
+        committing: Option<BoxFuture<'static, Result<()>>>,
+    },
+    /// The stream has ended.
+    Done,
+}
+
+/// Rows of a query, batch by batch. Unbounded queries never end by themselves: drop the
+/// stream or call [`QueryStream::close`] to cancel. Input is acknowledged (for durable
+/// subscriptions) up to what the stream has delivered.
+pub struct QueryStream {
+    schema: SchemaRef,
+    inner: Inner,
+}
+
+impl std::fmt::Debug for QueryStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryStream")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl QueryStream {
+    pub(crate) fn from_pipeline(schema: SchemaRef, pipeline: Pipeline) -> Self {
+        Self {
+            schema,
+            inner: Inner::Pipeline(Some(pipeline)),
+        }
+    }
+
+    pub(crate) fn from_bounded(stream: SendableRecordBatchStream, commit: Arc<QueryCommit>) -> Self {
+        Self {
+            schema: stream.schema(),
+            inner: Inner::Bounded {
+                stream,
+                commit,
+                committing: None,
+            },
+        }
+    }
+
+    /// The schema of the rows.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Stops the query and waits until its consumers have acknowledged what was delivered
+    /// and closed (so the same subscription can be used again at once).
+    pub async fn close(mut self) {
+        match std::mem::replace(&mut self.inner, Inner::Done) {
+            Inner::Pipeline(Some(pipeline)) => {
+                let Pipeline {
+                    output,
+                    completed,
+                    stop,
+                    tasks,
+                    ..
+                } = pipeline;
+                // Dropping the output makes the sources stop without acknowledging more than
+                // the completed barriers (what was delivered).
+                drop(output);
+                drop(completed);
+                drop(stop);
+                for task in tasks {
+                    let _ = task.await;
+                }
+            }
+            Inner::Bounded { commit, .. } => commit.abandon().await,
+            Inner::Pipeline(None) | Inner::Done => {}
+        }
+    }
+}
+
+impl Stream for QueryStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match &mut this.inner {
+            Inner::Done | Inner::Pipeline(None) => Poll::Ready(None),
+            Inner::Pipeline(Some(pipeline)) => loop {
+                match pipeline.output.poll_recv(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(StreamMessage::Batch(batch))) => {
+                        return Poll::Ready(Some(Ok(batch)));
+                    }
+                    Poll::Ready(Some(StreamMessage::Barrier(epoch))) => {
+                        // Everything before the barrier has been handed out.
+                        pipeline.completed.send_replace(epoch);
+                    }
+                    Poll::Ready(Some(StreamMessage::End)) | Poll::Ready(None) => {
+                        this.inner = Inner::Pipeline(None);
+                        return Poll::Ready(None);
+                    }
+                    Poll::Ready(Some(StreamMessage::Error(e))) => {
+                        this.inner = Inner::Done;
+                        return Poll::Ready(Some(Err(EngineError::from_shared(e))));
+                    }
+                }
+            },
+            Inner::Bounded {
+                stream,
+                commit,
+                committing,
+            } => {
+                if let Some(fut) = committing {
+                    return match fut.poll_unpin(cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(result) => {
+                            this.inner = Inner::Done;
+                            match result {
+                                Ok(()) => Poll::Ready(None),
+                                Err(e) => Poll::Ready(Some(Err(e))),
+                            }
+                        }
+                    };
+                }
+                match stream.as_mut().poll_next(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Some(Ok(batch))) => Poll::Ready(Some(Ok(batch))),
+                    Poll::Ready(Some(Err(e))) => {
+                        let commit = commit.clone();
+                        tokio::spawn(async move { commit.abandon().await });
+                        this.inner = Inner::Done;
+                        Poll::Ready(Some(Err(unwrap_external(e))))
+                    }
+                    Poll::Ready(None) => {
+                        let commit = commit.clone();
+                        *committing = Some(async move { commit.commit().await }.boxed());
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// DataFusion wraps our errors as `External`; take them back out so messages stay ours.
+pub(crate) fn unwrap_external(e: datafusion::error::DataFusionError) -> EngineError {
+    let e = match e {
+        datafusion::error::DataFusionError::Context(_, inner) => *inner,
+        other => other,
+    };
+    match e {
+        datafusion::error::DataFusionError::External(inner) => match inner.downcast::<EngineError>() {
+            Ok(engine) => *engine,
+            Err(other) => EngineError::DataFusion(datafusion::error::DataFusionError::External(other)),
+        },
+        other => EngineError::DataFusion(other),
+    }
+}

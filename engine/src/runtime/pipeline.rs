@@ -1,0 +1,157 @@
+//! Builds a running pipeline from a streaming plan: one task per node, bounded channels
+//! between them, and the shared signals (stop, completed barriers) sources listen to.
+
+use std::sync::Arc;
+
+use magnetar_connectors::pulsar::PulsarSource;
+use magnetar_sql::plan::{StreamNode, StreamPlan};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::{CHANNEL_CAPACITY, Epoch, StreamMessage};
+use crate::error::{EngineError, Result};
+use crate::operators::{LimitOperator, StatelessOperator, run_operator};
+use crate::sources::{BarrierPolicy, ClientPool, PulsarSourceTask, SourceDecoder, SourceMetrics, source_config};
+
+/// What a pipeline needs from the engine.
+#[derive(Clone, Debug)]
+pub struct PipelineContext {
+    /// Pulsar clients.
+    pub clients: Arc<ClientPool>,
+    /// Service URL for tables without one.
+    pub default_service_url: Option<String>,
+    /// Most messages per batch.
+    pub batch_size: usize,
+    /// When sources emit barriers.
+    pub barriers: BarrierPolicy,
+}
+
+/// Counters of a running pipeline.
+#[derive(Clone, Debug, Default)]
+pub struct PipelineMetrics {
+    /// One per source.
+    pub sources: Vec<Arc<SourceMetrics>>,
+}
+
+/// A running pipeline: read `output`, report completed barriers on `completed`.
+pub struct Pipeline {
+    /// The root node's output.
+    pub output: mpsc::Receiver<StreamMessage>,
+    /// Set by whoever consumes `output` once a barrier's data is safe.
+    pub completed: watch::Sender<Epoch>,
+    /// `true` asks the sources to stop reading, drain and end.
+    pub stop: watch::Sender<bool>,
+    /// The tasks.
+    pub tasks: Vec<JoinHandle<()>>,
+    /// Counters.
+    pub metrics: PipelineMetrics,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("tasks", &self.tasks.len())
+            .finish()
+    }
+}
+
+/// The service URL a table reads from.
+pub fn service_url_for(
+    table: &magnetar_sql::catalog::TableDef,
+    default: Option<&str>,
+) -> Result<String> {
+    table
+        .options
+        .service_url
+        .clone()
+        .or_else(|| default.map(str::to_string))
+        .ok_or_else(|| EngineError::NoServiceUrl {
+            table: table.name.clone(),
+        })
+}
+
+/// Starts the tasks of `plan`. Sources subscribe before this returns, so an unreachable
+/// broker or a refused subscription is reported here.
+pub async fn build_pipeline(plan: &StreamPlan, ctx: &PipelineContext) -> Result<Pipeline> {
+    let (completed, completed_rx) = watch::channel(Epoch(0));
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut metrics = PipelineMetrics::default();
+    let output = build_node(
+        &plan.root,
+        ctx,
+        &completed_rx,
+        &stop_rx,
+        &mut tasks,
+        &mut metrics,
+    )
+    .await;
+    match output {
+        Ok(output) => Ok(Pipeline {
+            output,
+            completed,
+            stop,
+            tasks,
+            metrics,
+        }),
+        Err(e) => {
+            // Sources already started end when their channels close.
+            let _ = stop.send(true);
+            Err(e)
+        }
+    }
+}
+
+fn build_node<'a>(
+    node: &'a StreamNode,
+    ctx: &'a PipelineContext,
+    completed: &'a watch::Receiver<Epoch>,
+    stop: &'a watch::Receiver<bool>,
+    tasks: &'a mut Vec<JoinHandle<()>>,
+    metrics: &'a mut PipelineMetrics,
+) -> futures::future::BoxFuture<'a, Result<mpsc::Receiver<StreamMessage>>> {
+    Box::pin(async move {
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        match node {
+            StreamNode::Source(source) => {
+                let url = service_url_for(&source.table, ctx.default_service_url.as_deref())?;
+                let client = ctx.clients.get(&url).await?;
+                let source_metrics = Arc::new(SourceMetrics::default());
+                let decoder = SourceDecoder::new(
+                    source.table.clone(),
+                    source.projection.as_deref(),
+                    source_metrics.clone(),
+                )?;
+                let config = source_config(&source.table, (ctx.batch_size as u32).clamp(100, 10_000));
+                let reader = PulsarSource::open(client, config).await?;
+                metrics.sources.push(source_metrics);
+                let task = PulsarSourceTask {
+                    table: source.table.clone(),
+                    source: reader,
+                    decoder,
+                    batch_size: ctx.batch_size,
+                    barriers: ctx.barriers,
+                };
+                tasks.push(tokio::spawn(task.run(tx, completed.clone(), stop.clone())));
+            }
+            StreamNode::Stateless(stage) => {
+                let input = build_node(&stage.input, ctx, completed, stop, tasks, metrics).await?;
+                let operator = StatelessOperator::new(
+                    stage.predicate.as_ref().map(|(p, _)| p.clone()),
+                    stage
+                        .projection
+                        .as_ref()
+                        .map(|cols| cols.iter().map(|(e, _)| e.clone()).collect()),
+                    stage.schema.clone(),
+                );
+                tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+            }
+            StreamNode::Limit(limit) => {
+                let input = build_node(&limit.input, ctx, completed, stop, tasks, metrics).await?;
+                let operator = LimitOperator::new(limit.skip, limit.fetch);
+                tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+            }
+        }
+        Ok(rx)
+    })
+}

@@ -1,0 +1,193 @@
+//! Session settings (`SET 'key' = 'value'`), with Flink's key names where Flink has one.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{EngineError, Result};
+
+/// One declared setting.
+#[derive(Clone, Copy, Debug)]
+pub struct SettingSpec {
+    /// The key.
+    pub key: &'static str,
+    /// Default value, if any.
+    pub default: Option<&'static str>,
+    /// One line for the docs.
+    pub description: &'static str,
+}
+
+/// Every setting the engine knows.
+pub const SETTINGS: &[SettingSpec] = &[
+    SettingSpec {
+        key: "pulsar.service-url",
+        default: None,
+        description: "Broker for tables without a `service-url` option (the CLI sets it to its embedded broker when none is given).",
+    },
+    SettingSpec {
+        key: "pipeline.name",
+        default: None,
+        description: "Name of the job started by the next `INSERT INTO` (shown by `SHOW JOBS`; `STOP JOB` accepts it).",
+    },
+    SettingSpec {
+        key: "execution.batch-size",
+        default: Some("1024"),
+        description: "Most messages decoded into one Arrow batch.",
+    },
+    SettingSpec {
+        key: "execution.flush-interval",
+        default: Some("200 ms"),
+        description: "How often a job's sink waits for the broker's confirmations, after which the input read so far is acknowledged.",
+    },
+];
+
+/// Current setting values.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    values: BTreeMap<String, String>,
+}
+
+impl Settings {
+    fn spec(key: &str) -> Result<&'static SettingSpec> {
+        SETTINGS.iter().find(|s| s.key == key).ok_or_else(|| {
+            EngineError::UnknownSetting {
+                key: key.to_string(),
+                suggestion: magnetar_sql::error::nearest(key, SETTINGS.iter().map(|s| s.key)),
+            }
+        })
+    }
+
+    /// Sets `key`, validating the value.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let spec = Self::spec(key)?;
+        let invalid = |reason: &str| EngineError::InvalidSetting {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        match spec.key {
+            "execution.batch-size" => {
+                let n: usize = value.trim().parse().map_err(|_| invalid("expected a positive whole number"))?;
+                if n == 0 || n > 1 << 20 {
+                    return Err(invalid("expected 1 to 1048576"));
+                }
+            }
+            "execution.flush-interval" => {
+                parse_duration(value).map_err(|e| invalid(&e))?;
+            }
+            "pulsar.service-url" => {
+                if !value.starts_with("pulsar://") && !value.starts_with("pulsar+ssl://") {
+                    return Err(invalid("expected pulsar://host:port"));
+                }
+            }
+            _ => {}
+        }
+        self.values.insert(spec.key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// Resets `key` (or everything) to its default.
+    pub fn reset(&mut self, key: Option<&str>) -> Result<()> {
+        match key {
+            Some(key) => {
+                Self::spec(key)?;
+                self.values.remove(key);
+            }
+            None => self.values.clear(),
+        }
+        Ok(())
+    }
+
+    /// The value of `key` or its default.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| SETTINGS.iter().find(|s| s.key == key).and_then(|s| s.default))
+    }
+
+    /// Removes and returns a one-shot setting (such as `pipeline.name`).
+    pub fn take(&mut self, key: &str) -> Option<String> {
+        self.values.remove(key)
+    }
+
+    /// Every setting with its current value (or default), for `SHOW SET`.
+    pub fn all(&self) -> Vec<(&'static str, Option<String>)> {
+        SETTINGS
+            .iter()
+            .map(|s| (s.key, self.get(s.key).map(str::to_string)))
+            .collect()
+    }
+
+    /// `execution.batch-size`.
+    pub fn batch_size(&self) -> usize {
+        self.get("execution.batch-size")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1024)
+    }
+
+    /// `execution.flush-interval`.
+    pub fn flush_interval(&self) -> Duration {
+        self.get("execution.flush-interval")
+            .and_then(|v| parse_duration(v).ok())
+            .unwrap_or(Duration::from_millis(200))
+    }
+}
+
+/// Parses Flink-style durations: `10s`, `10 s`, `500 ms`, `2 min`, `1h`, or plain milliseconds.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration such as '10 s' or '500 ms', got '{text}'"))?;
+    let ms = match unit.trim() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => n,
+        "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
+        "min" | "m" | "minute" | "minutes" => n * 60_000,
+        "h" | "hour" | "hours" => n * 3_600_000,
+        other => return Err(format!("unknown time unit '{other}' (use ms, s, min or h)")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+/// A markdown table of the settings, for the README.
+pub fn settings_markdown() -> String {
+    let mut out = String::from("| setting | default | meaning |\n|---|---|---|\n");
+    for s in SETTINGS {
+        let default = s.default.map(|d| format!("`{d}`")).unwrap_or_default();
+        out.push_str(&format!("| `{}` | {} | {} |\n", s.key, default, s.description));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_and_suggests() {
+        let mut s = Settings::default();
+        s.set("pipeline.name", "clicks").expect("ok");
+        assert_eq!(s.get("pipeline.name"), Some("clicks"));
+        let err = s.set("pipeline.nme", "x").expect_err("typo");
+        assert!(err.to_string().contains("did you mean 'pipeline.name'"), "{err}");
+        assert!(s.set("execution.batch-size", "0").is_err());
+        assert!(s.set("pulsar.service-url", "localhost:6650").is_err());
+        s.set("execution.flush-interval", "2 s").expect("ok");
+        assert_eq!(s.flush_interval(), Duration::from_secs(2));
+        s.reset(None).expect("ok");
+        assert_eq!(s.get("pipeline.name"), None);
+        assert_eq!(s.batch_size(), 1024);
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500 ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2 min"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("ten s").is_err());
+        assert!(parse_duration("5 fortnights").is_err());
+    }
+}

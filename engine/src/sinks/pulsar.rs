@@ -1,0 +1,272 @@
+//! Writing rows to a Pulsar table: payload through the table's format, the message key from
+//! `key.fields` (or a `key` metadata column), event time and properties from metadata
+//! columns. A barrier waits for the broker's confirmation of everything before it, and only
+//! then lets the sources acknowledge their input: at-least-once delivery.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use datafusion::arrow::array::{Array, AsArray, MapArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
+use magnetar_connectors::format::{JsonEncoder, PayloadEncoder, encoder_for};
+use magnetar_connectors::pulsar::{OutgoingMessage, PulsarSink, SinkConfig};
+use magnetar_connectors::UnixMillis;
+use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
+use magnetar_sql::options::KeyFormat;
+use tokio::sync::{mpsc, watch};
+
+use crate::error::{EngineError, Result};
+use crate::runtime::{Epoch, StreamMessage};
+
+/// Counters of a sink, shared with `SHOW JOBS`.
+#[derive(Debug, Default)]
+pub struct SinkMetrics {
+    /// Messages the broker confirmed.
+    pub messages_written: AtomicU64,
+}
+
+enum KeySource {
+    None,
+    /// A `key` metadata column.
+    Column(usize),
+    /// `key.fields` with `key.format`.
+    Fields(Vec<usize>, KeyFormat),
+}
+
+/// Turns batches of a table's writable columns into messages and sends them.
+pub struct PulsarSinkWriter {
+    table: Arc<TableDef>,
+    sink: PulsarSink,
+    encoder: Box<dyn PayloadEncoder>,
+    payload: Vec<usize>,
+    payload_schema: Arc<Schema>,
+    key: KeySource,
+    event_time: Option<usize>,
+    properties: Option<usize>,
+    metrics: Arc<SinkMetrics>,
+}
+
+impl std::fmt::Debug for PulsarSinkWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PulsarSinkWriter")
+            .field("table", &self.table.name)
+            .finish()
+    }
+}
+
+impl PulsarSinkWriter {
+    /// Connects a producer for `table`, whose input batches have its writable columns.
+    pub async fn connect(
+        table: Arc<TableDef>,
+        service_url: String,
+        metrics: Arc<SinkMetrics>,
+    ) -> Result<Self> {
+        let writable = table.writable_columns();
+        let position = |name: &str| writable.iter().position(|c| c.field.name() == name);
+        let mut payload = Vec::new();
+        let mut key_column = None;
+        let mut event_time = None;
+        let mut properties = None;
+        for (i, column) in writable.iter().enumerate() {
+            match &column.source {
+                ColumnSource::Payload => payload.push(i),
+                ColumnSource::Metadata { key, .. } => match key {
+                    MetadataKey::Key => key_column = Some(i),
+                    MetadataKey::EventTime => event_time = Some(i),
+                    MetadataKey::Properties => properties = Some(i),
+                    _ => {}
+                },
+            }
+        }
+        let key = match key_column {
+            Some(i) => KeySource::Column(i),
+            None if table.options.key_fields.is_empty() => KeySource::None,
+            None => {
+                let mut indices = Vec::new();
+                for f in &table.options.key_fields {
+                    indices.push(position(f).ok_or_else(|| {
+                        EngineError::Internal(format!("key field '{f}' is not a writable column"))
+                    })?);
+                }
+                KeySource::Fields(indices, table.options.key_format)
+            }
+        };
+        let payload_schema = Arc::new(Schema::new(
+            payload
+                .iter()
+                .map(|&i| writable[i].field.clone())
+                .collect::<Vec<_>>(),
+        ));
+        let encoder = encoder_for(table.options.format, payload_schema.clone())?;
+        let topic = match table.options.topics.as_slice() {
+            [one] => one.clone(),
+            _ => {
+                return Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
+                    format!(
+                        "table '{}' lists {} topics; a sink writes to exactly one",
+                        table.name,
+                        table.options.topics.len()
+                    ),
+                    None,
+                )));
+            }
+        };
+        let sink = PulsarSink::connect(SinkConfig {
+            service_url,
+            topic,
+            producer_name: None,
+            routing: table.options.routing,
+            batch_size: 1000,
+        })
+        .await?;
+        Ok(Self {
+            table,
+            sink,
+            encoder,
+            payload,
+            payload_schema,
+            key,
+            event_time,
+            properties,
+            metrics,
+        })
+    }
+
+    /// Queues one message per row.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let payload_batch = RecordBatch::try_new(
+            self.payload_schema.clone(),
+            self.payload.iter().map(|&i| batch.column(i).clone()).collect(),
+        )?;
+        let payloads = self.encoder.encode(&payload_batch)?;
+        let keys = self.keys(batch)?;
+        let event_times = match self.event_time {
+            Some(i) => {
+                let c = cast(
+                    batch.column(i),
+                    &DataType::Timestamp(TimeUnit::Millisecond, None),
+                )?;
+                let c = c.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().clone();
+                Some(c)
+            }
+            None => None,
+        };
+        let properties = match self.properties {
+            Some(i) => Some(
+                batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<MapArray>()
+                    .cloned()
+                    .ok_or_else(|| EngineError::Internal("properties column is not a map".into()))?,
+            ),
+            None => None,
+        };
+        for (row, payload) in payloads.into_iter().enumerate() {
+            let event_time = event_times
+                .as_ref()
+                .filter(|c| c.is_valid(row))
+                .map(|c| UnixMillis(c.value(row).max(0) as u64));
+            self.sink
+                .send(OutgoingMessage {
+                    payload,
+                    key: keys.as_ref().and_then(|k| k.is_valid(row).then(|| k.value(row).to_string())),
+                    properties: properties
+                        .as_ref()
+                        .map(|p| map_row(p, row))
+                        .unwrap_or_default(),
+                    event_time,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn keys(&self, batch: &RecordBatch) -> Result<Option<StringArray>> {
+        let as_strings = |array: &dyn Array| -> Result<StringArray> {
+            let c = cast(array, &DataType::Utf8)?;
+            Ok(c.as_string::<i32>().clone())
+        };
+        Ok(match &self.key {
+            KeySource::None => None,
+            KeySource::Column(i) => Some(as_strings(batch.column(*i))?),
+            KeySource::Fields(indices, KeyFormat::Raw) => match indices.as_slice() {
+                [i] => Some(as_strings(batch.column(*i))?),
+                _ => None,
+            },
+            KeySource::Fields(indices, KeyFormat::Json) => {
+                let key_batch = batch.project(indices)?;
+                let rows = JsonEncoder::new().encode(&key_batch)?;
+                Some(StringArray::from_iter_values(
+                    rows.into_iter()
+                        .map(|r| String::from_utf8_lossy(&r).into_owned()),
+                ))
+            }
+        })
+    }
+
+    /// Waits until the broker confirmed every queued message.
+    pub async fn flush(&mut self) -> Result<()> {
+        let n = self.sink.flush().await?;
+        self.metrics
+            .messages_written
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Flushes and closes the producer.
+    pub async fn close(mut self) -> Result<()> {
+        self.flush().await?;
+        Ok(self.sink.close().await?)
+    }
+}
+
+fn map_row(map: &MapArray, row: usize) -> HashMap<String, String> {
+    if map.is_null(row) {
+        return HashMap::new();
+    }
+    let entries = map.value(row);
+    let (Ok(keys), Ok(values)) = (
+        cast(entries.column(0), &DataType::Utf8),
+        cast(entries.column(1), &DataType::Utf8),
+    ) else {
+        return HashMap::new();
+    };
+    let (keys, values) = (keys.as_string::<i32>(), values.as_string::<i32>());
+    (0..keys.len())
+        .filter(|&i| keys.is_valid(i) && values.is_valid(i))
+        .map(|i| (keys.value(i).to_string(), values.value(i).to_string()))
+        .collect()
+}
+
+/// Drives a sink from the end of a streaming pipeline: writes batches, flushes at barriers
+/// and reports them complete, closes at the end.
+pub async fn run_sink_task(
+    mut writer: PulsarSinkWriter,
+    mut input: mpsc::Receiver<StreamMessage>,
+    completed: watch::Sender<Epoch>,
+) -> Result<()> {
+    while let Some(message) = input.recv().await {
+        match message {
+            StreamMessage::Batch(batch) => writer.write(&batch).await?,
+            StreamMessage::Barrier(epoch) => {
+                writer.flush().await?;
+                completed.send_replace(epoch);
+            }
+            StreamMessage::End => {
+                writer.close().await?;
+                return Ok(());
+            }
+            StreamMessage::Error(e) => return Err(EngineError::from_shared(e)),
+        }
+    }
+    Err(EngineError::Internal(
+        "the pipeline ended without an end-of-stream".into(),
+    ))
+}

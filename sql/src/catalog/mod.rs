@@ -1,0 +1,247 @@
+//! Table definitions: what `CREATE TABLE` declared, validated and typed.
+
+mod metadata;
+mod provider;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use magnetar_connectors::format::FormatKind;
+
+pub use metadata::MetadataKey;
+pub use provider::{MagnetarTable, ScanFactory};
+
+use crate::error::{Result, SqlError};
+use crate::options::PulsarTableOptions;
+use crate::statement::{ColumnKind, CreateTable};
+
+/// Where a column's values come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// The message value, through the format.
+    Payload,
+    /// Pulsar metadata of the message.
+    Metadata {
+        /// Which metadata.
+        key: MetadataKey,
+        /// Read-only (`VIRTUAL`).
+        is_virtual: bool,
+    },
+}
+
+/// A column of a table.
+#[derive(Clone, Debug)]
+pub struct ColumnDef {
+    /// The column's Arrow field (name, type, nullability).
+    pub field: Field,
+    /// Where values come from.
+    pub source: ColumnSource,
+    /// `COMMENT`.
+    pub comment: Option<String>,
+}
+
+/// The event-time declaration of a table.
+#[derive(Clone, Debug)]
+pub struct WatermarkDef {
+    /// The event-time column.
+    pub column: String,
+    /// The watermark expression as written.
+    pub expr: String,
+}
+
+/// A table over Pulsar topics.
+#[derive(Clone, Debug)]
+pub struct TableDef {
+    /// Name.
+    pub name: String,
+    /// Columns in declared order.
+    pub columns: Vec<ColumnDef>,
+    /// Schema of all columns.
+    pub schema: SchemaRef,
+    /// Schema of the payload columns, as the format decodes them.
+    pub payload_schema: SchemaRef,
+    /// `WATERMARK FOR`.
+    pub watermark: Option<WatermarkDef>,
+    /// `PRIMARY KEY` columns.
+    pub primary_key: Vec<String>,
+    /// Table comment.
+    pub comment: Option<String>,
+    /// Connector options.
+    pub options: PulsarTableOptions,
+}
+
+impl TableDef {
+    /// Validates a `CREATE TABLE`.
+    pub fn from_create(create: &CreateTable) -> Result<TableDef> {
+        let location = Some(create.location);
+        let options = PulsarTableOptions::parse(&create.name, &create.options, location)?;
+        if create.columns.is_empty() {
+            return Err(SqlError::unsupported(
+                format!(
+                    "table '{}' declares no columns; declare them (reading them from the topic's schema registry entry is not available yet)",
+                    create.name
+                ),
+                location,
+            ));
+        }
+        let mut columns = Vec::with_capacity(create.columns.len());
+        for decl in &create.columns {
+            if columns.iter().any(|c: &ColumnDef| c.field.name() == &decl.name) {
+                return Err(SqlError::syntax(
+                    format!("column '{}' is declared twice", decl.name),
+                    Some(decl.location),
+                ));
+            }
+            let source = match &decl.kind {
+                ColumnKind::Physical => ColumnSource::Payload,
+                ColumnKind::Metadata { key, is_virtual } => {
+                    let key = MetadataKey::parse(key).ok_or_else(|| {
+                        SqlError::syntax(
+                            format!(
+                                "unknown metadata key '{key}'; known keys: {}",
+                                MetadataKey::ALL
+                                    .iter()
+                                    .map(|k| k.name())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            Some(decl.location),
+                        )
+                    })?;
+                    key.check_type(&decl.data_type).map_err(|reason| {
+                        SqlError::syntax(
+                            format!("metadata column '{}': {reason}", decl.name),
+                            Some(decl.location),
+                        )
+                    })?;
+                    ColumnSource::Metadata {
+                        key,
+                        is_virtual: *is_virtual,
+                    }
+                }
+            };
+            columns.push(ColumnDef {
+                field: Field::new(&decl.name, decl.data_type.clone(), decl.nullable),
+                source,
+                comment: decl.comment.clone(),
+            });
+        }
+        let payload: Vec<Field> = columns
+            .iter()
+            .filter(|c| c.source == ColumnSource::Payload)
+            .map(|c| c.field.clone().with_nullable(true))
+            .collect();
+        if options.format == FormatKind::Raw && payload.len() != 1 {
+            return Err(SqlError::InvalidOption {
+                key: "format".into(),
+                value: "raw".into(),
+                reason: format!(
+                    "the raw format needs exactly one physical column (BYTES or STRING); table '{}' has {}",
+                    create.name,
+                    payload.len()
+                ),
+                location,
+            });
+        }
+        for key in &options.key_fields {
+            if !columns.iter().any(|c| c.field.name() == key) {
+                return Err(SqlError::InvalidOption {
+                    key: "key.fields".into(),
+                    value: options.key_fields.join(";"),
+                    reason: format!(
+                        "no column '{key}'{}",
+                        crate::error::nearest(key, columns.iter().map(|c| c.field.name().as_str()))
+                            .map(|n| format!("; did you mean '{n}'?"))
+                            .unwrap_or_default()
+                    ),
+                    location,
+                });
+            }
+        }
+        let watermark = match &create.watermark {
+            None => None,
+            Some(w) => {
+                if !columns.iter().any(|c| c.field.name() == &w.column) {
+                    return Err(SqlError::syntax(
+                        format!("WATERMARK FOR '{}': no such column", w.column),
+                        Some(w.location),
+                    ));
+                }
+                Some(WatermarkDef {
+                    column: w.column.clone(),
+                    expr: w.expr.to_string(),
+                })
+            }
+        };
+        let schema = Arc::new(Schema::new(
+            columns.iter().map(|c| c.field.clone()).collect::<Vec<_>>(),
+        ));
+        Ok(TableDef {
+            name: create.name.clone(),
+            schema,
+            payload_schema: Arc::new(Schema::new(payload)),
+            columns,
+            watermark,
+            primary_key: create.primary_key.clone(),
+            comment: create.comment.clone(),
+            options,
+        })
+    }
+
+    /// Whether reads of this table end by themselves.
+    pub fn is_bounded(&self) -> bool {
+        self.options.is_bounded()
+    }
+
+    /// Columns a sink writes, in order: payload columns and writable metadata columns.
+    pub fn writable_columns(&self) -> Vec<&ColumnDef> {
+        self.columns
+            .iter()
+            .filter(|c| match &c.source {
+                ColumnSource::Payload => true,
+                ColumnSource::Metadata { is_virtual, key } => !is_virtual && key.is_writable(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse_statement;
+    use crate::statement::Statement;
+
+    fn def(sql: &str) -> Result<TableDef> {
+        match parse_statement(sql).expect("parse") {
+            Statement::CreateTable(c) => TableDef::from_create(&c),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn builds_schemas_for_payload_and_metadata() {
+        let t = def("CREATE TABLE t (a INT NOT NULL, k STRING METADATA FROM 'key', pt TIMESTAMP_LTZ(3) METADATA FROM 'publish_time' VIRTUAL) WITH ('connector'='pulsar','topics'='x')")
+            .expect("valid");
+        assert_eq!(t.schema.fields().len(), 3);
+        assert_eq!(t.payload_schema.fields().len(), 1);
+        assert!(t.payload_schema.field(0).is_nullable(), "payload fields may be absent");
+        let writable: Vec<&str> = t.writable_columns().iter().map(|c| c.field.name().as_str()).collect();
+        assert_eq!(writable, vec!["a", "k"]);
+    }
+
+    #[test]
+    fn rejects_inconsistent_declarations() {
+        let err = def("CREATE TABLE t (a INT, b INT) WITH ('connector'='pulsar','topics'='x','format'='raw')")
+            .expect_err("raw with two columns");
+        assert!(err.to_string().contains("exactly one physical column"), "{err}");
+        let err = def("CREATE TABLE t (a INT METADATA FROM 'nope') WITH ('connector'='pulsar','topics'='x')")
+            .expect_err("bad key");
+        assert!(err.to_string().contains("unknown metadata key 'nope'"), "{err}");
+        let err = def("CREATE TABLE t (user_id STRING) WITH ('connector'='pulsar','topics'='x','key.fields'='userid')")
+            .expect_err("bad key field");
+        assert!(err.to_string().contains("did you mean 'user_id'"), "{err}");
+        let err = def("CREATE TABLE t (a INT, WATERMARK FOR ts AS ts) WITH ('connector'='pulsar','topics'='x')")
+            .expect_err("bad watermark column");
+        assert!(err.to_string().contains("no such column"), "{err}");
+    }
+}

@@ -1,0 +1,227 @@
+//! `WITH (...)` options: every key a connector accepts is declared once, with its kind,
+//! default and description. Validation, "did you mean" hints and the README's option
+//! table all come from these declarations.
+
+mod pulsar;
+
+pub use pulsar::{DeliveryGuarantee, KeyFormat, PULSAR_OPTIONS, PulsarTableOptions};
+
+use crate::error::{Location, Result, SqlError, nearest};
+use crate::statement::OptionEntry;
+
+/// What values an option takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionKind {
+    /// Any text.
+    Text,
+    /// `true` or `false`.
+    Bool,
+    /// A whole number.
+    Integer,
+    /// One of these words (case-insensitive).
+    OneOf(&'static [&'static str]),
+}
+
+impl OptionKind {
+    /// How the kind reads in the docs.
+    pub fn describe(&self) -> String {
+        match self {
+            OptionKind::Text => "text".into(),
+            OptionKind::Bool => "`true` / `false`".into(),
+            OptionKind::Integer => "integer".into(),
+            OptionKind::OneOf(values) => values
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+        }
+    }
+}
+
+/// Which side of a table an option concerns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionScope {
+    /// Reading and writing.
+    Table,
+    /// Reading (`SELECT ... FROM t`).
+    Source,
+    /// Writing (`INSERT INTO t`).
+    Sink,
+}
+
+/// One declared option.
+#[derive(Clone, Copy, Debug)]
+pub struct OptionSpec {
+    /// The key, as Flink names it.
+    pub key: &'static str,
+    /// What values it takes.
+    pub kind: OptionKind,
+    /// Default, if any.
+    pub default: Option<&'static str>,
+    /// Whether the table cannot do without it.
+    pub required: bool,
+    /// Where it applies.
+    pub scope: OptionScope,
+    /// One line for the docs.
+    pub description: &'static str,
+}
+
+/// The options of one `WITH` clause, checked against a connector's specs.
+#[derive(Debug)]
+pub struct ValidatedOptions<'a> {
+    table: String,
+    specs: &'static [OptionSpec],
+    entries: &'a [OptionEntry],
+    table_location: Option<Location>,
+}
+
+impl<'a> ValidatedOptions<'a> {
+    /// Rejects unknown keys (naming the nearest valid one) and values of the wrong kind.
+    pub fn new(
+        connector: &str,
+        table: &str,
+        specs: &'static [OptionSpec],
+        entries: &'a [OptionEntry],
+        table_location: Option<Location>,
+    ) -> Result<Self> {
+        for entry in entries {
+            let Some(spec) = specs.iter().find(|s| s.key == entry.key) else {
+                let case_insensitive = specs.iter().find(|s| s.key.eq_ignore_ascii_case(&entry.key));
+                return Err(SqlError::UnknownOption {
+                    key: entry.key.clone(),
+                    connector: connector.to_string(),
+                    suggestion: case_insensitive
+                        .map(|s| s.key.to_string())
+                        .or_else(|| nearest(&entry.key, specs.iter().map(|s| s.key))),
+                    location: entry.key_location,
+                });
+            };
+            check_kind(spec, entry)?;
+        }
+        let options = Self {
+            table: table.to_string(),
+            specs,
+            entries,
+            table_location,
+        };
+        for spec in specs.iter().filter(|s| s.required) {
+            if options.entry(spec.key).is_none() {
+                return Err(SqlError::MissingOption {
+                    table: table.to_string(),
+                    key: spec.key.to_string(),
+                    what: spec.description.to_string(),
+                    location: table_location,
+                });
+            }
+        }
+        Ok(options)
+    }
+
+    /// The entry for `key`, if given.
+    pub fn entry(&self, key: &str) -> Option<&'a OptionEntry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+
+    /// The value for `key`, or its declared default.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match self.entry(key) {
+            Some(e) => Some(e.value.as_str()),
+            None => self.spec(key).and_then(|s| s.default),
+        }
+    }
+
+    /// A boolean option (validated already).
+    pub fn get_bool(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// A `OneOf` option, normalised to the declared spelling.
+    pub fn get_choice(&self, key: &str) -> Option<&'static str> {
+        let value = self.get(key)?;
+        match self.spec(key)?.kind {
+            OptionKind::OneOf(values) => values.iter().copied().find(|v| v.eq_ignore_ascii_case(value)),
+            _ => None,
+        }
+    }
+
+    fn spec(&self, key: &str) -> Option<&'static OptionSpec> {
+        self.specs.iter().find(|s| s.key == key)
+    }
+
+    /// An error about the value of `key`.
+    pub fn invalid(&self, key: &str, reason: impl Into<String>) -> SqlError {
+        let entry = self.entry(key);
+        SqlError::InvalidOption {
+            key: key.to_string(),
+            value: entry.map(|e| e.value.clone()).unwrap_or_default(),
+            reason: reason.into(),
+            location: entry.and_then(|e| e.value_location).or(self.table_location),
+        }
+    }
+
+    /// The table these options belong to.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+fn check_kind(spec: &OptionSpec, entry: &OptionEntry) -> Result<()> {
+    let invalid = |reason: String| SqlError::InvalidOption {
+        key: entry.key.clone(),
+        value: entry.value.clone(),
+        reason,
+        location: entry.value_location,
+    };
+    match spec.kind {
+        OptionKind::Text => Ok(()),
+        OptionKind::Bool => {
+            if entry.value.eq_ignore_ascii_case("true") || entry.value.eq_ignore_ascii_case("false") {
+                Ok(())
+            } else {
+                Err(invalid("expected true or false".into()))
+            }
+        }
+        OptionKind::Integer => entry
+            .value
+            .trim()
+            .parse::<i64>()
+            .map(|_| ())
+            .map_err(|_| invalid("expected a whole number".into())),
+        OptionKind::OneOf(values) => {
+            if values.iter().any(|v| v.eq_ignore_ascii_case(&entry.value)) {
+                Ok(())
+            } else {
+                let hint = nearest(&entry.value, values.iter().copied())
+                    .map(|n| format!("; did you mean '{n}'?"))
+                    .unwrap_or_default();
+                Err(invalid(format!("expected one of {}{hint}", values.join(", "))))
+            }
+        }
+    }
+}
+
+/// A markdown table of `specs`, for the README.
+pub fn options_markdown(specs: &[OptionSpec]) -> String {
+    let mut out = String::from("| option | values | default | applies to | meaning |\n|---|---|---|---|---|\n");
+    for spec in specs {
+        let default = match (spec.required, spec.default) {
+            (true, _) => "required".to_string(),
+            (false, Some(d)) => format!("`{d}`"),
+            (false, None) => "".to_string(),
+        };
+        let scope = match spec.scope {
+            OptionScope::Table => "source, sink",
+            OptionScope::Source => "source",
+            OptionScope::Sink => "sink",
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            spec.key,
+            spec.kind.describe(),
+            default,
+            scope,
+            spec.description
+        ));
+    }
+    out
+}

@@ -1,0 +1,496 @@
+//! The `pulsar` connector's options, named as in Flink's Pulsar SQL connector so that a
+//! Flink user's DDL runs as-is.
+
+use magnetar_connectors::format::{FormatKind, JsonOptions};
+use magnetar_connectors::pulsar::{
+    RoutingMode, StartPosition, StopPosition, SubscriptionType, TopicName,
+};
+use magnetar_connectors::{MessageId, UnixMillis};
+
+use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
+use crate::error::{Location, Result};
+use crate::statement::OptionEntry;
+
+const FORMATS: &[&str] = &["json", "raw"];
+
+/// Every option of the `pulsar` connector.
+pub const PULSAR_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "connector",
+        kind: OptionKind::OneOf(&["pulsar"]),
+        default: None,
+        required: true,
+        scope: OptionScope::Table,
+        description: "The connector: `pulsar`.",
+    },
+    OptionSpec {
+        key: "topics",
+        kind: OptionKind::Text,
+        default: None,
+        required: true,
+        scope: OptionScope::Table,
+        description: "Topic name, or several separated by `;`. Short names mean `persistent://public/default/<name>`. A sink writes to exactly one topic.",
+    },
+    OptionSpec {
+        key: "service-url",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Table,
+        description: "Broker URL, `pulsar://host:port` (several hosts: `pulsar://h1:6650,h2:6650`). Defaults to the engine's service URL (`SET 'pulsar.service-url'`, or the embedded broker).",
+    },
+    OptionSpec {
+        key: "admin-url",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Table,
+        description: "Admin REST URL, `http://host:8080`. Accepted for Flink compatibility; used for the schema registry.",
+    },
+    OptionSpec {
+        key: "format",
+        kind: OptionKind::OneOf(FORMATS),
+        default: Some("json"),
+        required: false,
+        scope: OptionScope::Table,
+        description: "Value format: `json` (one object per message) or `raw` (one BYTES or STRING column holds the payload).",
+    },
+    OptionSpec {
+        key: "value.format",
+        kind: OptionKind::OneOf(FORMATS),
+        default: None,
+        required: false,
+        scope: OptionScope::Table,
+        description: "Same as `format` (Flink's name when a key format is set too).",
+    },
+    OptionSpec {
+        key: "key.format",
+        kind: OptionKind::OneOf(FORMATS),
+        default: Some("raw"),
+        required: false,
+        scope: OptionScope::Sink,
+        description: "How `key.fields` become the message key: `raw` (the one field's text) or `json` (an object of the fields).",
+    },
+    OptionSpec {
+        key: "key.fields",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Sink,
+        description: "Column(s), separated by `;`, whose values form the message key of written messages.",
+    },
+    OptionSpec {
+        key: "json.ignore-parse-errors",
+        kind: OptionKind::Bool,
+        default: Some("false"),
+        required: false,
+        scope: OptionScope::Source,
+        description: "`false`: a message that is not valid JSON for the columns fails the query, naming topic and message id. `true`: it is skipped and counted, and fields of the wrong type read as NULL.",
+    },
+    OptionSpec {
+        key: "source.subscription-name",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "Durable subscription to read through; a restarted query resumes where it left off. Without it, each query reads through a temporary subscription of its own.",
+    },
+    OptionSpec {
+        key: "source.subscription-type",
+        kind: OptionKind::OneOf(&["Exclusive", "Shared", "Failover", "Key_Shared"]),
+        default: Some("Exclusive"),
+        required: false,
+        scope: OptionScope::Source,
+        description: "Subscription type. `Key_Shared` and `Shared` spread messages over the queries (or workers) that share the subscription.",
+    },
+    OptionSpec {
+        key: "source.start.message-id",
+        kind: OptionKind::Text,
+        default: Some("earliest"),
+        required: false,
+        scope: OptionScope::Source,
+        description: "Where a new subscription starts: `earliest`, `latest`, or a message id `ledgerId:entryId:partition` (read from that message on, on the partition it names).",
+    },
+    OptionSpec {
+        key: "source.start.publish-time",
+        kind: OptionKind::Integer,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "Start at the first message published at or after this time (milliseconds since the epoch).",
+    },
+    OptionSpec {
+        key: "source.stop.at-message-id",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "Makes the table bounded: stop before this message id, or at `latest` (each partition's last message when the query starts, included). `never` keeps it unbounded.",
+    },
+    OptionSpec {
+        key: "source.stop.after-message-id",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "Makes the table bounded: stop after this message id (it is read), or after `latest`.",
+    },
+    OptionSpec {
+        key: "source.stop.at-publish-time",
+        kind: OptionKind::Integer,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "Makes the table bounded: stop before the first message published at or after this time (milliseconds since the epoch).",
+    },
+    OptionSpec {
+        key: "sink.topic-routing-mode",
+        kind: OptionKind::OneOf(&["round-robin", "message-key-hash"]),
+        default: Some("round-robin"),
+        required: false,
+        scope: OptionScope::Sink,
+        description: "Partition choice for a partitioned sink topic: round robin, or by the hash of the message key (`Murmur3_32Hash`).",
+    },
+    OptionSpec {
+        key: "sink.delivery-guarantee",
+        kind: OptionKind::OneOf(&["none", "at-least-once", "exactly-once"]),
+        default: Some("at-least-once"),
+        required: false,
+        scope: OptionScope::Sink,
+        description: "`at-least-once`: input is acknowledged only after the broker confirmed the output. `none`: same today. `exactly-once` is not available yet.",
+    },
+];
+
+/// How a sink turns `key.fields` into the message key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// The one key field's value as text.
+    Raw,
+    /// A JSON object of the key fields.
+    Json,
+}
+
+/// A sink's delivery promise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryGuarantee {
+    /// No promise.
+    None,
+    /// Every result is written at least once.
+    AtLeastOnce,
+}
+
+/// Validated options of a Pulsar table.
+#[derive(Clone, Debug)]
+pub struct PulsarTableOptions {
+    /// Topics read (a sink writes to the only one).
+    pub topics: Vec<TopicName>,
+    /// `service-url`, if given.
+    pub service_url: Option<String>,
+    /// `admin-url`, if given.
+    pub admin_url: Option<String>,
+    /// Value format.
+    pub format: FormatKind,
+    /// JSON options.
+    pub json: JsonOptions,
+    /// Durable subscription name.
+    pub subscription_name: Option<String>,
+    /// Subscription type.
+    pub subscription_type: SubscriptionType,
+    /// Start position.
+    pub start: StartPosition,
+    /// Stop position.
+    pub stop: StopPosition,
+    /// Key columns of written messages.
+    pub key_fields: Vec<String>,
+    /// How key columns become the key.
+    pub key_format: KeyFormat,
+    /// Partition routing of written messages.
+    pub routing: RoutingMode,
+    /// Delivery promise of the sink.
+    pub delivery_guarantee: DeliveryGuarantee,
+}
+
+fn parse_message_id(options: &ValidatedOptions<'_>, key: &str, value: &str) -> Result<MessageId> {
+    value.parse::<MessageId>().map_err(|e| {
+        options.invalid(
+            key,
+            format!("{e}; use earliest, latest or ledgerId:entryId:partition"),
+        )
+    })
+}
+
+impl PulsarTableOptions {
+    /// Validates the `WITH` entries of table `table`.
+    pub fn parse(
+        table: &str,
+        entries: &[OptionEntry],
+        table_location: Option<Location>,
+    ) -> Result<Self> {
+        let o = ValidatedOptions::new("pulsar", table, PULSAR_OPTIONS, entries, table_location)?;
+
+        let topics_text = o.get("topics").unwrap_or_default();
+        let mut topics = Vec::new();
+        for name in topics_text.split(';').map(str::trim).filter(|t| !t.is_empty()) {
+            topics.push(
+                TopicName::parse(name).map_err(|e| o.invalid("topics", e.to_string()))?,
+            );
+        }
+        if topics.is_empty() {
+            return Err(o.invalid("topics", "no topic given"));
+        }
+
+        let format_name = o
+            .get_choice("value.format")
+            .or_else(|| o.get_choice("format"))
+            .unwrap_or("json");
+        let format = match format_name {
+            "raw" => FormatKind::Raw,
+            _ => FormatKind::Json,
+        };
+        if let (Some(a), Some(b)) = (o.entry("format"), o.entry("value.format"))
+            && !a.value.eq_ignore_ascii_case(&b.value)
+        {
+            return Err(o.invalid("value.format", "conflicts with 'format'"));
+        }
+
+        let subscription_type = match o.get_choice("source.subscription-type") {
+            Some("Shared") => SubscriptionType::Shared,
+            Some("Failover") => SubscriptionType::Failover,
+            Some("Key_Shared") => SubscriptionType::KeyShared,
+            _ => SubscriptionType::Exclusive,
+        };
+
+        let start = match (
+            o.entry("source.start.message-id"),
+            o.entry("source.start.publish-time"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(o.invalid(
+                    "source.start.publish-time",
+                    "give either source.start.message-id or source.start.publish-time, not both",
+                ));
+            }
+            (None, Some(t)) => StartPosition::PublishTime(UnixMillis(parse_millis(&o, &t.key, &t.value)?)),
+            (entry, None) => {
+                let value = entry.map(|e| e.value.as_str()).unwrap_or("earliest");
+                match value.to_ascii_lowercase().as_str() {
+                    "earliest" => StartPosition::Earliest,
+                    "latest" => StartPosition::Latest,
+                    _ => StartPosition::MessageId {
+                        id: parse_message_id(&o, "source.start.message-id", value)?,
+                        inclusive: true,
+                    },
+                }
+            }
+        };
+
+        let stops: Vec<&OptionEntry> = [
+            "source.stop.at-message-id",
+            "source.stop.after-message-id",
+            "source.stop.at-publish-time",
+        ]
+        .iter()
+        .filter_map(|k| o.entry(k))
+        .collect();
+        if stops.len() > 1 {
+            return Err(o.invalid(&stops[1].key, format!("conflicts with '{}': give one stop option", stops[0].key)));
+        }
+        let stop = match stops.first() {
+            None => StopPosition::Never,
+            Some(e) => match (e.key.as_str(), e.value.to_ascii_lowercase().as_str()) {
+                (_, "never") if e.key != "source.stop.at-publish-time" => StopPosition::Never,
+                ("source.stop.at-message-id" | "source.stop.after-message-id", "latest") => {
+                    StopPosition::Latest
+                }
+                ("source.stop.at-message-id", _) => {
+                    StopPosition::AtMessageId(parse_message_id(&o, &e.key, &e.value)?)
+                }
+                ("source.stop.after-message-id", _) => {
+                    StopPosition::AfterMessageId(parse_message_id(&o, &e.key, &e.value)?)
+                }
+                _ => StopPosition::AtPublishTime(UnixMillis(parse_millis(&o, &e.key, &e.value)?)),
+            },
+        };
+
+        let key_fields: Vec<String> = o
+            .get("key.fields")
+            .map(|v| {
+                v.split(';')
+                    .map(|f| f.trim().to_string())
+                    .filter(|f| !f.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let key_format = match o.get_choice("key.format") {
+            Some("json") => KeyFormat::Json,
+            _ => KeyFormat::Raw,
+        };
+        if key_format == KeyFormat::Raw && key_fields.len() > 1 {
+            return Err(o.invalid(
+                "key.fields",
+                "the raw key format takes one field; set 'key.format' = 'json' for several",
+            ));
+        }
+        let routing = match o.get_choice("sink.topic-routing-mode") {
+            Some("message-key-hash") => RoutingMode::MessageKeyHash,
+            _ => RoutingMode::RoundRobin,
+        };
+        let delivery_guarantee = match o.get_choice("sink.delivery-guarantee") {
+            Some("none") => DeliveryGuarantee::None,
+            Some("exactly-once") => {
+                return Err(o.invalid(
+                    "sink.delivery-guarantee",
+                    "exactly-once is not available yet; use at-least-once",
+                ));
+            }
+            _ => DeliveryGuarantee::AtLeastOnce,
+        };
+
+        Ok(Self {
+            topics,
+            service_url: o.get("service-url").map(str::to_string),
+            admin_url: o.get("admin-url").map(str::to_string),
+            format,
+            json: JsonOptions {
+                ignore_parse_errors: o.get_bool("json.ignore-parse-errors"),
+            },
+            subscription_name: o.get("source.subscription-name").map(str::to_string),
+            subscription_type,
+            start,
+            stop,
+            key_fields,
+            key_format,
+            routing,
+            delivery_guarantee,
+        })
+    }
+
+    /// Whether reads of this table end by themselves.
+    pub fn is_bounded(&self) -> bool {
+        self.stop.is_bounded()
+    }
+}
+
+fn parse_millis(o: &ValidatedOptions<'_>, key: &str, value: &str) -> Result<u64> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| o.invalid(key, "expected milliseconds since the epoch"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::SqlError;
+
+    fn entries(pairs: &[(&str, &str)]) -> Vec<OptionEntry> {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| OptionEntry {
+                key: k.to_string(),
+                value: v.to_string(),
+                key_location: Some(Location {
+                    line: i as u64 + 1,
+                    column: 3,
+                }),
+                value_location: Some(Location {
+                    line: i as u64 + 1,
+                    column: 20,
+                }),
+            })
+            .collect()
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<PulsarTableOptions> {
+        PulsarTableOptions::parse("t", &entries(pairs), None)
+    }
+
+    #[test]
+    fn accepts_a_flink_ddl() {
+        let o = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "persistent://public/default/a;b"),
+            ("service-url", "pulsar://localhost:6650"),
+            ("format", "json"),
+            ("source.subscription-name", "s"),
+            ("source.subscription-type", "key_shared"),
+            ("source.start.message-id", "1:2:-1"),
+            ("source.stop.at-message-id", "latest"),
+        ])
+        .expect("valid");
+        assert_eq!(o.topics.len(), 2);
+        assert_eq!(o.topics[1].to_string(), "persistent://public/default/b");
+        assert_eq!(o.subscription_type, SubscriptionType::KeyShared);
+        assert_eq!(
+            o.start,
+            StartPosition::MessageId {
+                id: MessageId::new(1, 2, -1),
+                inclusive: true
+            }
+        );
+        assert_eq!(o.stop, StopPosition::Latest);
+        assert!(o.is_bounded());
+    }
+
+    #[test]
+    fn unknown_keys_name_the_nearest_valid_one_and_its_place() {
+        let err = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("source.subscription-nam", "s"),
+        ])
+        .expect_err("typo");
+        match &err {
+            SqlError::UnknownOption {
+                key,
+                suggestion,
+                location,
+                ..
+            } => {
+                assert_eq!(key, "source.subscription-nam");
+                assert_eq!(suggestion.as_deref(), Some("source.subscription-name"));
+                assert_eq!(location.map(|l| l.line), Some(3));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("did you mean 'source.subscription-name'"));
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let err = parse(&[("connector", "pulsar"), ("topics", "a"), ("format", "jsn")])
+            .expect_err("bad format");
+        assert!(err.to_string().contains("did you mean 'json'"), "{err}");
+        let err = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("source.start.message-id", "1:x:0"),
+        ])
+        .expect_err("bad id");
+        assert!(err.to_string().contains("ledgerId:entryId:partition"), "{err}");
+        assert_eq!(err.location().map(|l| l.column), Some(20));
+        let err = parse(&[("connector", "kafka"), ("topics", "a")]).expect_err("connector");
+        assert!(err.to_string().contains("expected one of pulsar"), "{err}");
+        let err = parse(&[("connector", "pulsar")]).expect_err("no topics");
+        assert!(matches!(err, SqlError::MissingOption { .. }), "{err:?}");
+        let err = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("source.stop.at-message-id", "latest"),
+            ("source.stop.at-publish-time", "5"),
+        ])
+        .expect_err("two stops");
+        assert!(err.to_string().contains("give one stop option"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_unbounded_exclusive_earliest_json() {
+        let o = parse(&[("connector", "pulsar"), ("topics", "a")]).expect("valid");
+        assert_eq!(o.format, FormatKind::Json);
+        assert_eq!(o.subscription_type, SubscriptionType::Exclusive);
+        assert_eq!(o.start, StartPosition::Earliest);
+        assert_eq!(o.stop, StopPosition::Never);
+        assert!(!o.json.ignore_parse_errors);
+    }
+}

@@ -1,0 +1,332 @@
+//! Parsing one statement. Our own statements (DDL with `WITH` and `WATERMARK`, `SHOW JOBS`,
+//! `STOP JOB`, Flink's `SET 'k' = 'v'`) are read here on sqlparser's token stream; queries
+//! and `INSERT` go to sqlparser's parser for DataFusion to plan.
+
+mod create_table;
+pub mod types;
+
+use datafusion::sql::sqlparser::ast::{self, Ident};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+
+use crate::error::{Location, Result, SqlError, parser_message};
+use crate::statement::Statement;
+
+/// The dialect Magnetar parses: generic, so backquoted and double-quoted identifiers work.
+pub const DIALECT: GenericDialect = GenericDialect {};
+
+/// Where a token starts.
+pub(crate) fn location_of(token: &TokenWithSpan) -> Option<Location> {
+    Location::from_parser(token.span.start)
+}
+
+/// An identifier's name: unquoted identifiers are lower-cased, as DataFusion does.
+pub(crate) fn ident_name(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_ascii_lowercase()
+    }
+}
+
+/// An object name (`a.b.c`) as one string, normalised.
+pub(crate) fn object_name(name: &ast::ObjectName) -> String {
+    name.0
+        .iter()
+        .filter_map(|part| part.as_ident().map(ident_name))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Turns a sqlparser error into ours, locating it at the parser's current token when the
+/// message has no position of its own.
+pub(crate) fn parser_error(e: ParserError, parser: &Parser<'_>) -> SqlError {
+    let text = e.to_string();
+    let location = position_in_message(&text).or_else(|| location_of(parser.peek_token_ref()));
+    SqlError::syntax(parser_message(&text), location)
+}
+
+/// sqlparser puts "at Line: L, Column: C" in some messages.
+fn position_in_message(text: &str) -> Option<Location> {
+    let rest = &text[text.find("at Line: ")? + "at Line: ".len()..];
+    let (line, rest) = rest.split_once(", Column: ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some(Location {
+        line: line.trim().parse().ok()?,
+        column: column.parse().ok()?,
+    })
+}
+
+/// A string literal or a (possibly dotted) bare word, e.g. a setting key.
+fn parse_key_or_word(parser: &mut Parser<'_>) -> Result<String> {
+    let token = parser.next_token();
+    match &token.token {
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Ok(s.clone()),
+        Token::Word(w) => {
+            let mut key = w.value.clone();
+            while parser.consume_token(&Token::Period) {
+                let next = parser.next_token();
+                match &next.token {
+                    Token::Word(w) => {
+                        key.push('.');
+                        key.push_str(&w.value);
+                    }
+                    other => {
+                        return Err(SqlError::syntax(
+                            format!("expected a name after '.', found {other}"),
+                            location_of(&next),
+                        ));
+                    }
+                }
+            }
+            Ok(key)
+        }
+        other => Err(SqlError::syntax(
+            format!("expected a quoted key, found {other}"),
+            location_of(&token),
+        )),
+    }
+}
+
+/// A value after `=`: a string, a number or a bare word.
+fn parse_value_text(parser: &mut Parser<'_>) -> Result<String> {
+    let token = parser.next_token();
+    match &token.token {
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Ok(s.clone()),
+        Token::Number(n, _) => Ok(n.clone()),
+        Token::Word(w) => Ok(w.value.clone()),
+        other => Err(SqlError::syntax(
+            format!("expected a value, found {other}"),
+            location_of(&token),
+        )),
+    }
+}
+
+fn expect_end(parser: &mut Parser<'_>) -> Result<()> {
+    let token = parser.peek_token();
+    match &token.token {
+        Token::EOF | Token::SemiColon => Ok(()),
+        other => Err(SqlError::syntax(
+            format!("unexpected {other} after the end of the statement"),
+            location_of(&token),
+        )),
+    }
+}
+
+/// Parses one statement (without its `;`). Locations are relative to `sql`.
+pub fn parse_statement(sql: &str) -> Result<Statement> {
+    let mut parser = Parser::new(&DIALECT)
+        .try_with_sql(sql)
+        .map_err(|e| SqlError::syntax(parser_message(&e.to_string()), position_in_message(&e.to_string())))?;
+    parse_with(&mut parser).map_err(|e| match e {
+        // Errors at the end of input (EOF has no position): point just past the text.
+        SqlError::Syntax {
+            message,
+            location: None,
+        } => SqlError::Syntax {
+            message,
+            location: Some(end_of(sql)),
+        },
+        other => other,
+    })
+}
+
+/// The location just after the last character of `sql`.
+fn end_of(sql: &str) -> Location {
+    let text = sql.trim_end();
+    let line = text.lines().count().max(1) as u64;
+    let last = text.rsplit('\n').next().unwrap_or("");
+    Location {
+        line,
+        column: last.chars().count() as u64 + 1,
+    }
+}
+
+fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
+    let start = parser.peek_token();
+    let start_location = location_of(&start);
+    if parser.parse_keywords(&[Keyword::CREATE, Keyword::TABLE]) {
+        let create = create_table::parse_create_table(parser, start_location)?;
+        expect_end(parser)?;
+        return Ok(Statement::CreateTable(Box::new(create)));
+    }
+    if parser.parse_keywords(&[Keyword::DROP, Keyword::TABLE]) {
+        let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        let name = parser
+            .parse_object_name(false)
+            .map_err(|e| parser_error(e, parser))?;
+        expect_end(parser)?;
+        return Ok(Statement::DropTable {
+            name: object_name(&name),
+            if_exists,
+        });
+    }
+    if parser.parse_keyword(Keyword::SHOW) {
+        let token = parser.next_token();
+        let what = match &token.token {
+            Token::Word(w) => w.value.to_ascii_uppercase(),
+            _ => String::new(),
+        };
+        let statement = match what.as_str() {
+            "TABLES" => Statement::ShowTables,
+            "JOBS" => Statement::ShowJobs,
+            "SET" | "SETTINGS" => Statement::ShowSettings,
+            _ => {
+                return Err(SqlError::syntax(
+                    format!("expected SHOW TABLES, SHOW JOBS or SHOW SET, found {}", token.token),
+                    location_of(&token),
+                ));
+            }
+        };
+        expect_end(parser)?;
+        return Ok(statement);
+    }
+    if let Token::Word(w) = &start.token
+        && w.value.eq_ignore_ascii_case("STOP")
+    {
+        parser.next_token();
+        let token = parser.next_token();
+        if !matches!(&token.token, Token::Word(w) if w.value.eq_ignore_ascii_case("JOB")) {
+            return Err(SqlError::syntax(
+                format!("expected STOP JOB 'id', found {}", token.token),
+                location_of(&token),
+            ));
+        }
+        let id = parse_value_text(parser)?;
+        expect_end(parser)?;
+        return Ok(Statement::StopJob { id });
+    }
+    if parser.parse_keyword(Keyword::SET) {
+        if matches!(parser.peek_token().token, Token::EOF | Token::SemiColon) {
+            return Ok(Statement::ShowSettings);
+        }
+        let key = parse_key_or_word(parser)?;
+        let token = parser.next_token();
+        if !matches!(token.token, Token::Eq) && !matches!(&token.token, Token::Word(w) if w.keyword == Keyword::TO) {
+            return Err(SqlError::syntax(
+                format!("expected SET 'key' = 'value', found {}", token.token),
+                location_of(&token),
+            ));
+        }
+        let value = parse_value_text(parser)?;
+        expect_end(parser)?;
+        return Ok(Statement::Set { key, value });
+    }
+    if parser.parse_keyword(Keyword::RESET) {
+        let key = if matches!(parser.peek_token().token, Token::EOF | Token::SemiColon) {
+            None
+        } else {
+            Some(parse_key_or_word(parser)?)
+        };
+        expect_end(parser)?;
+        return Ok(Statement::Reset { key });
+    }
+    if parser.parse_keyword(Keyword::DESCRIBE) || parser.parse_keyword(Keyword::DESC) {
+        // DESCRIBE TABLE t is accepted as well.
+        let _ = parser.parse_keyword(Keyword::TABLE);
+        let name = parser
+            .parse_object_name(false)
+            .map_err(|e| parser_error(e, parser))?;
+        expect_end(parser)?;
+        return Ok(Statement::Describe {
+            name: object_name(&name),
+        });
+    }
+    if parser.parse_keyword(Keyword::EXPLAIN) {
+        let inner_start = parser.peek_token();
+        let inner = parse_with(parser)?;
+        return match inner {
+            Statement::Query(_) | Statement::Insert(_) => Ok(Statement::Explain(Box::new(inner))),
+            _ => Err(SqlError::unsupported(
+                "EXPLAIN works on queries and INSERT INTO statements",
+                location_of(&inner_start),
+            )),
+        };
+    }
+    let statement = parser
+        .parse_statement()
+        .map_err(|e| parser_error(e, parser))?;
+    expect_end(parser)?;
+    match statement {
+        ast::Statement::Query(_) => Ok(Statement::Query(Box::new(statement))),
+        ast::Statement::Insert(_) => Ok(Statement::Insert(Box::new(statement))),
+        other => Err(SqlError::unsupported(
+            format!(
+                "this statement is not supported: {}. Magnetar runs CREATE TABLE, DROP TABLE, SELECT, INSERT INTO, EXPLAIN, DESCRIBE, SHOW TABLES, SHOW JOBS, STOP JOB, SET and RESET",
+                first_words(&other.to_string())
+            ),
+            start_location,
+        )),
+    }
+}
+
+fn first_words(text: &str) -> String {
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_our_commands() {
+        assert!(matches!(parse_statement("SHOW JOBS").expect("ok"), Statement::ShowJobs));
+        assert!(matches!(parse_statement("show tables").expect("ok"), Statement::ShowTables));
+        match parse_statement("STOP JOB 'abc123'").expect("ok") {
+            Statement::StopJob { id } => assert_eq!(id, "abc123"),
+            other => panic!("{other:?}"),
+        }
+        match parse_statement("SET 'pipeline.name' = 'clicks'").expect("ok") {
+            Statement::Set { key, value } => {
+                assert_eq!(key, "pipeline.name");
+                assert_eq!(value, "clicks");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_statement("SET table.exec.source.idle-timeout = '5 s'") {
+            Err(e) => assert!(e.to_string().contains("expected SET"), "{e}"),
+            Ok(other) => panic!("{other:?}"),
+        }
+        assert!(matches!(parse_statement("RESET").expect("ok"), Statement::Reset { key: None }));
+        match parse_statement("DESCRIBE Clicks").expect("ok") {
+            Statement::Describe { name } => assert_eq!(name, "clicks"),
+            other => panic!("{other:?}"),
+        }
+        match parse_statement("DROP TABLE IF EXISTS \"Mixed\"").expect("ok") {
+            Statement::DropTable { name, if_exists } => {
+                assert_eq!(name, "Mixed");
+                assert!(if_exists);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hands_queries_and_inserts_to_sqlparser() {
+        assert!(matches!(
+            parse_statement("SELECT a FROM t WHERE b > 1").expect("ok"),
+            Statement::Query(_)
+        ));
+        assert!(matches!(
+            parse_statement("INSERT INTO s SELECT * FROM t").expect("ok"),
+            Statement::Insert(_)
+        ));
+        assert!(matches!(
+            parse_statement("EXPLAIN SELECT 1").expect("ok"),
+            Statement::Explain(_)
+        ));
+    }
+
+    #[test]
+    fn syntax_errors_carry_positions() {
+        let err = parse_statement("SELECT a FROM t WHERE").expect_err("incomplete");
+        assert!(matches!(err, SqlError::Syntax { .. }), "{err:?}");
+        assert_eq!(err.location(), Some(Location { line: 1, column: 22 }), "{err:?}");
+        let err = parse_statement("SELEC 1").expect_err("typo");
+        assert_eq!(err.location(), Some(Location { line: 1, column: 1 }), "{err:?}");
+        let err = parse_statement("UPDATE t SET a = 1").expect_err("unsupported");
+        assert!(err.to_string().contains("not supported"), "{err}");
+    }
+}

@@ -1,0 +1,34 @@
+"""Reads every message of a topic with the official Pulsar client and prints one JSON line
+per message: key, value (UTF-8 text), message id, properties, event time.
+
+Reads from the earliest message to the topic's end as of the start (has_message_available).
+usage: read_topic.py SERVICE_URL TOPIC
+"""
+import json
+import sys
+
+import pulsar
+
+
+def main():
+    service_url, topic = sys.argv[1], sys.argv[2]
+    client = pulsar.Client(service_url, operation_timeout_seconds=30, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
+    try:
+        reader = client.create_reader(topic, pulsar.MessageId.earliest)
+        out = sys.stdout
+        while reader.has_message_available():
+            msg = reader.read_next(timeout_millis=30000)
+            out.write(json.dumps({
+                "key": msg.partition_key() or None,
+                "value": msg.data().decode("utf-8", errors="replace"),
+                "message_id": str(msg.message_id()),
+                "properties": msg.properties(),
+                "event_time": msg.event_timestamp(),
+            }) + "\n")
+        reader.close()
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    main()

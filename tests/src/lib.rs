@@ -1,0 +1,170 @@
+//! Test support: a real pulsar-lite broker per test, unique topic names, and the official
+//! Python client (from the project's `.venv`) to produce input and read output, so that
+//! Magnetar is never only tested against itself.
+//!
+//! A missing broker binary or Python client fails the test with the set-up command; a test
+//! never passes without the broker it needs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use magnetar_connectors::pulsar::lite::{self, LiteOptions, PulsarLite};
+use serde_json::Value;
+
+/// A pulsar-lite broker started for one test, with its own data directory.
+pub struct TestBroker {
+    broker: PulsarLite,
+    _dir: tempfile::TempDir,
+}
+
+impl TestBroker {
+    /// Starts a broker with non-partitioned auto-created topics.
+    pub async fn start() -> TestBroker {
+        Self::start_with(0).await
+    }
+
+    /// Starts a broker whose auto-created topics have `partitions` partitions.
+    pub async fn start_with(partitions: u32) -> TestBroker {
+        let dir = tempfile::Builder::new()
+            .prefix("magnetar-broker-")
+            .tempdir()
+            .expect("temporary directory for the broker");
+        let broker = PulsarLite::start(LiteOptions {
+            data_dir: dir.path().to_path_buf(),
+            port: None,
+            default_partitions: partitions,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("cannot start pulsar-lite for this test: {e}\n{}", lite::INSTALL_HINT));
+        TestBroker { broker, _dir: dir }
+    }
+
+    /// `pulsar://127.0.0.1:PORT`.
+    pub fn service_url(&self) -> String {
+        self.broker.service_url()
+    }
+
+    /// The process, to kill or restart it.
+    pub fn process(&mut self) -> &mut PulsarLite {
+        &mut self.broker
+    }
+}
+
+/// A topic name no other test uses: `persistent://public/default/{prefix}-{random}`.
+pub fn unique_topic(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("persistent://public/default/{prefix}-{}", &id[..10])
+}
+
+/// The repository root (where `.venv` and `tests/python` are).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The venv's Python; fails loudly when set-up has not run.
+pub fn python() -> PathBuf {
+    let python = repo_root().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} not found: run ./scripts/setup.sh first",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tests/python/{script}` with `args`; panics with its stderr if it fails.
+pub fn run_python(script: &str, args: &[&str]) -> Output {
+    let path = repo_root().join("tests/python").join(script);
+    let output = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    assert!(
+        output.status.success(),
+        "{script} {args:?} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// One message as the official Python client read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyMessage {
+    /// Message key, if any.
+    pub key: Option<String>,
+    /// Payload as text.
+    pub value: String,
+    /// Message id as the client prints it (`(ledger,entry,partition,batch)`).
+    pub message_id: String,
+    /// Properties.
+    pub properties: serde_json::Map<String, Value>,
+    /// Producer-set event time (ms), 0 when unset.
+    pub event_time: u64,
+}
+
+/// Reads every message of `topic` with the official Python client, from the earliest to
+/// the topic's end as of the call.
+pub fn python_read_all(service_url: &str, topic: &str) -> Vec<PyMessage> {
+    let output = run_python("read_topic.py", &[service_url, topic]);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("bad line {line}: {e}"));
+            PyMessage {
+                key: v["key"].as_str().map(str::to_string),
+                value: v["value"].as_str().unwrap_or_default().to_string(),
+                message_id: v["message_id"].as_str().unwrap_or_default().to_string(),
+                properties: v["properties"].as_object().cloned().unwrap_or_default(),
+                event_time: v["event_time"].as_u64().unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// Produces the lines of a JSON-lines file with the official Python client. Each line is
+/// `{"key": ..., "value": ...}`; `value` is sent as the UTF-8 payload.
+pub fn python_produce_file(service_url: &str, topic: &str, file: &Path, batching: bool) {
+    let file = file.to_string_lossy().to_string();
+    let batching = if batching { "batch" } else { "nobatch" };
+    run_python("produce_lines.py", &[service_url, topic, &file, batching]);
+}
+
+/// Writes `(key, value)` pairs to a JSON-lines file for [`python_produce_file`].
+pub fn write_messages_file(dir: &Path, messages: &[(Option<String>, String)]) -> PathBuf {
+    let path = dir.join(format!("messages-{}.jsonl", uuid::Uuid::new_v4().simple()));
+    let mut text = String::new();
+    for (key, value) in messages {
+        text.push_str(&serde_json::json!({"key": key, "value": value}).to_string());
+        text.push('\n');
+    }
+    std::fs::write(&path, text).expect("write messages file");
+    path
+}
+
+/// The built `magnetar` binary (cargo builds it for integration tests of this workspace).
+pub fn magnetar_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let exe = std::env::current_exe().expect("test executable path");
+    // The test executable sits in target/<profile>/deps; the binary in target/<profile>.
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| target.join("debug"));
+    let binary = profile_dir.join("magnetar");
+    assert!(
+        binary.is_file(),
+        "{} not found: build it with `cargo build -p magnetar-cli` (the test command does)",
+        binary.display()
+    );
+    binary
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests against a real pulsar-lite broker and the official Python client.
