@@ -36,11 +36,19 @@ def main():
                     kwargs["partition_key"] = m["key"]
                 producer.send_async(m["value"].encode("utf-8"), sent, **kwargs)
         producer.flush()
-        producer.close()
         if failures:
             sys.exit("send failures: " + ", ".join(failures[:5]))
+        try:
+            producer.close()
+        except pulsar.Timeout:
+            # Every send was confirmed by flush(); pulsar-lite sometimes lets CLOSE_PRODUCER
+            # time out while it is busy dispatching (seen with Key_Shared consumers).
+            print("warning: producer close timed out after all sends were confirmed", file=sys.stderr)
     finally:
-        client.close()
+        try:
+            client.close()
+        except pulsar.PulsarException:
+            pass
 
 
 if __name__ == "__main__":

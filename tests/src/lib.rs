@@ -5,6 +5,8 @@
 //! A missing broker binary or Python client fails the test with the set-up command; a test
 //! never passes without the broker it needs.
 
+pub mod clicks;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -167,4 +169,55 @@ pub fn magnetar_binary() -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// Runs the `magnetar` binary to completion (failing the test after `timeout`).
+pub async fn run_magnetar(args: &[&str], timeout: std::time::Duration) -> Output {
+    let child = tokio::process::Command::new(magnetar_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start magnetar");
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(output) => output.expect("magnetar output"),
+        Err(_) => panic!("magnetar {args:?} did not finish within {timeout:?}"),
+    }
+}
+
+/// Starts the `magnetar` binary in the background (killed when dropped).
+pub fn spawn_magnetar(args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(magnetar_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start magnetar")
+}
+
+/// Sends SIGTERM to a process (a clean shutdown request).
+pub fn terminate(child: &tokio::process::Child) {
+    let pid = child.id().expect("process is running");
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {pid} failed");
+}
+
+/// Polls `check` with growing pauses until it returns true, failing after `timeout`.
+/// For conditions that only an outside process can make true (messages arriving on a topic).
+pub async fn eventually(what: &str, timeout: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(50);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(1));
+    }
 }

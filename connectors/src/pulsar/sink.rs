@@ -7,7 +7,9 @@ use std::sync::Arc;
 use futures::future::join_all;
 use pulsar::producer::{Message as ProducerMessage, SendFuture};
 use pulsar::routing_policy::{CustomRoutingPolicy, RoutingPolicy};
-use pulsar::{Producer, ProducerOptions, Pulsar, TokioExecutor};
+use std::time::Duration;
+
+use pulsar::{ConnectionRetryOptions, Producer, ProducerOptions, Pulsar, TokioExecutor};
 
 use super::topic::TopicName;
 use crate::error::{ConnectorError, Result};
@@ -96,7 +98,17 @@ impl PulsarSink {
             topic: topic.clone(),
             reason,
         };
+        // pulsar-rs retries an unreachable broker for about 40 s before it gives up; check
+        // first, so that a wrong URL is reported at once and in the same words as for reads.
+        super::client::PulsarClient::connect(super::client::ClientConfig::new(
+            config.service_url.clone(),
+        ))
+        .await?;
         let client = Pulsar::builder(config.service_url.clone(), TokioExecutor)
+            .with_connection_retry_options(ConnectionRetryOptions {
+                max_backoff: Duration::from_secs(5),
+                ..Default::default()
+            })
             .build()
             .await
             .map_err(|e| fail(format!("cannot connect to {}: {e}", config.service_url)))?;

@@ -530,6 +530,14 @@ impl PulsarSource {
         Ok(())
     }
 
+    /// Subscribes every partition again before the next read, as after a lost connection.
+    /// The broker resends what was not acknowledged; repeats are dropped by position.
+    pub fn resubscribe_all(&mut self) {
+        for slot in &mut self.slots {
+            slot.needs_resubscribe = true;
+        }
+    }
+
     /// Takes what was read since the last token; acknowledge it with [`Self::ack`] once the
     /// messages are safely processed.
     pub fn take_ack_token(&mut self) -> AckToken {

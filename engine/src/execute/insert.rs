@@ -144,6 +144,7 @@ pub(crate) async fn start_insert(shared: &Shared, statement: ast::Statement, sql
             tokio::spawn(run_streaming_job(job.clone(), pipeline, writer));
         }
         Started::Bounded(stream, commit, writer) => {
+            *job.scans.lock().unwrap_or_else(|p| p.into_inner()) = Some(commit.clone());
             tokio::spawn(run_bounded_job(job.clone(), stream, commit, writer));
         }
     }

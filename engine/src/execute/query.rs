@@ -28,7 +28,13 @@ pub(crate) async fn logical_plan(shared: &Shared, query: ast::Statement) -> Resu
 
 /// A session state whose bounded scans hand their acknowledgements to `commit`.
 pub(crate) fn state_with_commit(shared: &Shared, commit: Arc<QueryCommit>) -> SessionState {
-    let config = shared.ctx.copied_config().with_extension(commit);
+    // The copy shares the catalog list; creating a default catalog again would replace the
+    // one that holds our tables.
+    let config = shared
+        .ctx
+        .copied_config()
+        .with_create_default_catalog_and_schema(false)
+        .with_extension(commit);
     SessionStateBuilder::new_from_existing(shared.ctx.state())
         .with_config(config)
         .build()

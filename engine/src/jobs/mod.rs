@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::error::{EngineError, Result};
 use crate::sinks::SinkMetrics;
-use crate::sources::SourceMetrics;
+use crate::sources::{QueryCommit, SourceMetrics};
 
 /// Where a job is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +80,8 @@ pub(crate) struct Job {
     pub stop: watch::Sender<bool>,
     done: watch::Sender<bool>,
     pub sources: Mutex<Vec<Arc<SourceMetrics>>>,
+    /// Bounded jobs: their scans register counters here as they start.
+    pub scans: Mutex<Option<Arc<QueryCommit>>>,
     pub sink: Arc<SinkMetrics>,
 }
 
@@ -95,6 +97,7 @@ impl Job {
             stop: watch::channel(false).0,
             done: watch::channel(false).0,
             sources: Mutex::new(Vec::new()),
+            scans: Mutex::new(None),
             sink: Arc::new(SinkMetrics::default()),
         })
     }
@@ -123,7 +126,10 @@ impl Job {
     }
 
     pub fn info(&self) -> JobInfo {
-        let sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(scans) = &*self.scans.lock().unwrap_or_else(|p| p.into_inner()) {
+            sources.extend(scans.metrics());
+        }
         let sum = |f: fn(&SourceMetrics) -> u64| sources.iter().map(|m| f(m)).sum();
         JobInfo {
             id: self.id.clone(),

@@ -22,10 +22,12 @@ use super::decode::{SourceDecoder, SourceMetrics};
 use super::pulsar_task::source_config;
 use crate::error::Result;
 
-/// Sources of one bounded query, acknowledged together when the query's output is safe.
+/// Sources of one bounded query, acknowledged together when the query's output is safe;
+/// also where the query's scans leave their counters.
 #[derive(Default)]
 pub struct QueryCommit {
     finished: Mutex<Vec<(PulsarSource, AckToken)>>,
+    metrics: Mutex<Vec<Arc<SourceMetrics>>>,
 }
 
 impl std::fmt::Debug for QueryCommit {
@@ -40,6 +42,21 @@ impl QueryCommit {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((source, token));
+    }
+
+    fn register(&self, metrics: Arc<SourceMetrics>) {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(metrics);
+    }
+
+    /// Counters of the scans that have started.
+    pub fn metrics(&self) -> Vec<Arc<SourceMetrics>> {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn take(&self) -> Vec<(PulsarSource, AckToken)> {
@@ -146,6 +163,9 @@ impl PartitionStream for BoundedPulsarScan {
 
     fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let commit = ctx.session_config().get_extension::<QueryCommit>();
+        if let Some(commit) = &commit {
+            commit.register(self.metrics.clone());
+        }
         let (tx, rx) = mpsc::channel(4);
         let scan = BoundedPulsarScan {
             table: self.table.clone(),

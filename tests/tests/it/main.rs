@@ -1,1 +1,6 @@
 //! End-to-end tests against a real pulsar-lite broker and the official Python client.
+
+mod broker_facts;
+mod e2e_insert;
+mod errors;
+mod queries;

@@ -1,0 +1,151 @@
+//! `magnetar -f` runs an INSERT INTO ... SELECT ... WHERE job; the official Python client
+//! produces the input and reads the output; the expectation is computed from the input.
+
+use std::time::Duration;
+
+use magnetar_tests::clicks::{self, Click};
+use magnetar_tests::*;
+use serde_json::{Value, json};
+
+const EVENTS: usize = 10_000;
+
+/// What the job writes for a click that passes its filter (see `script`).
+fn expected(clicks: &[Click]) -> Vec<(String, Value)> {
+    let mut rows: Vec<(String, Value)> = clicks
+        .iter()
+        .filter(|c| c.dwell_ms < 1500 && c.url.starts_with("/checkout"))
+        .map(|c| {
+            (
+                c.user_id.clone(),
+                json!({
+                    "user_id": c.user_id,
+                    "url": c.url,
+                    "dwell_ms": c.dwell_ms,
+                    "country": c.country.as_ref().map(|x| x.to_uppercase()),
+                    // arrow-json writes TIMESTAMP(3) in ISO 8601 form.
+                    "ts": c.ts.replace(' ', "T"),
+                }),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.0, a.1.to_string()).cmp(&(&b.0, b.1.to_string())));
+    rows
+}
+
+fn script(url: &str, input: &str, output: &str, bounded: bool) -> String {
+    let stop = if bounded {
+        ",\n  'source.stop.at-message-id' = 'latest'"
+    } else {
+        ""
+    };
+    format!(
+        "-- written by the e2e test
+CREATE TABLE clicks (
+  user_id STRING,
+  url STRING,
+  dwell_ms BIGINT,
+  country STRING,
+  ts TIMESTAMP(3)
+) WITH (
+  'connector' = 'pulsar',
+  'topics' = '{input}',
+  'service-url' = '{url}',
+  'source.subscription-name' = 'e2e-job'{stop}
+);
+CREATE TABLE alerts (
+  user_id STRING,
+  url STRING,
+  dwell_ms BIGINT,
+  country STRING,
+  ts TIMESTAMP(3)
+) WITH (
+  'connector' = 'pulsar',
+  'topics' = '{output}',
+  'service-url' = '{url}',
+  'key.fields' = 'user_id'
+);
+INSERT INTO alerts
+SELECT user_id, url, dwell_ms, upper(country), ts
+FROM clicks
+WHERE dwell_ms < 1500 AND url LIKE '/checkout%';
+"
+    )
+}
+
+/// Output messages as sorted `(key, value)`; also checks each key is the row's user_id.
+fn actual(url: &str, topic: &str) -> Vec<(String, Value)> {
+    let mut rows: Vec<(String, Value)> = python_read_all(url, topic)
+        .into_iter()
+        .map(|m| {
+            let value: Value = serde_json::from_str(&m.value)
+                .unwrap_or_else(|e| panic!("output is not JSON ({e}): {}", m.value));
+            let key = m.key.unwrap_or_else(|| panic!("output message without a key: {}", m.value));
+            assert_eq!(Some(key.as_str()), value["user_id"].as_str(), "key must be the row's user_id");
+            (key, value)
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.0, a.1.to_string()).cmp(&(&b.0, b.1.to_string())));
+    rows
+}
+
+fn produce(url: &str, topic: &str, dir: &std::path::Path) -> Vec<Click> {
+    let input = clicks::generate(EVENTS);
+    let file = write_messages_file(dir, &clicks::as_messages(&input));
+    python_produce_file(url, topic, &file, true);
+    input
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bounded_insert_job_writes_exactly_the_filtered_rows() {
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let (input_topic, output_topic) = (unique_topic("clicks"), unique_topic("alerts"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = produce(&url, &input_topic, dir.path());
+    let expected = expected(&input);
+    assert!(expected.len() > 500, "the filter must keep a fair share ({})", expected.len());
+    eprintln!("expecting {} of {EVENTS} rows", expected.len());
+
+    let script_path = dir.path().join("job.sql");
+    std::fs::write(&script_path, script(&url, &input_topic, &output_topic, true)).expect("write script");
+    let out = run_magnetar(
+        &["--service-url", &url, "-f", &script_path.to_string_lossy()],
+        Duration::from_secs(180),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "magnetar failed ({}):\n{stderr}", out.status);
+    assert!(stderr.contains("finished"), "the bounded job reports it finished:\n{stderr}");
+
+    let actual = actual(&url, &output_topic);
+    assert_eq!(actual.len(), expected.len(), "row count");
+    assert_eq!(actual, expected, "the exact multiset of output rows");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unbounded_insert_job_stops_cleanly_on_sigterm_without_loss_or_duplicates() {
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let (input_topic, output_topic) = (unique_topic("clicks"), unique_topic("alerts"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script_path = dir.path().join("job.sql");
+    std::fs::write(&script_path, script(&url, &input_topic, &output_topic, false)).expect("write script");
+
+    let child = spawn_magnetar(&["--service-url", &url, "-f", &script_path.to_string_lossy()]);
+    // The job subscribes from the earliest message, so producing after start-up is fine.
+    let input = produce(&url, &input_topic, dir.path());
+    let expected = expected(&input);
+    eventually("the job's output to reach the expected count", Duration::from_secs(120), || {
+        python_read_all(&url, &output_topic).len() >= expected.len()
+    })
+    .await;
+    terminate(&child);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("magnetar exits after SIGTERM")
+        .expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "clean stop exits 0 ({}):\n{stderr}", out.status);
+    assert!(stderr.contains("stopped"), "the job reports it stopped:\n{stderr}");
+    assert_eq!(actual(&url, &output_topic), expected, "no row lost, none duplicated");
+}
