@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "magnetar", version, about)]
 pub struct Args {
     /// Run the statements of this SQL file, then wait while the jobs it started run.
-    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "execute")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "execute"
+    )]
     pub file: Option<PathBuf>,
 
     /// Run these statements, then wait while the jobs they started run.

@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use magnetar::{Engine, EngineConfig, StatementOutput};
-use magnetar_connectors::pulsar::{OutgoingMessage, PulsarSink, RoutingMode, SinkConfig, TopicName};
+use magnetar_connectors::pulsar::{
+    OutgoingMessage, PulsarSink, RoutingMode, SinkConfig, TopicName,
+};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -25,7 +27,15 @@ const USER_AGENTS: &[&str] = &[
     "python-requests/2.32.3",
     "Googlebot/2.1 (+http://www.google.com/bot.html)",
 ];
-const URLS: &[&str] = &["/", "/search?q=shoes", "/product/17", "/product/42", "/cart", "/checkout", "/checkout/confirm"];
+const URLS: &[&str] = &[
+    "/",
+    "/search?q=shoes",
+    "/product/17",
+    "/product/42",
+    "/cart",
+    "/checkout",
+    "/checkout/confirm",
+];
 const COUNTRIES: &[&str] = &["DE", "FR", "US", "BR", "JP", "IN", "NG"];
 
 /// One generated click, and whether the job's rule flags it.
@@ -50,7 +60,9 @@ fn click(rng: &mut StdRng, n: usize, start_ms: i64) -> Click {
     };
     let user_id = format!("u-{:03}", rng.random_range(0..200));
     let lower = agent.to_ascii_lowercase();
-    let automated = ["bot", "crawler", "curl", "python-requests"].iter().any(|p| lower.contains(p));
+    let automated = ["bot", "crawler", "curl", "python-requests"]
+        .iter()
+        .any(|p| lower.contains(p));
     let suspicious = automated || (url.starts_with("/checkout") && dwell_ms < 300);
     let ts = chrono_like(start_ms + n as i64 * 37);
     let json = serde_json::json!({
@@ -64,7 +76,11 @@ fn click(rng: &mut StdRng, n: usize, start_ms: i64) -> Click {
         "ts": ts,
     })
     .to_string();
-    Click { json, user_id, suspicious }
+    Click {
+        json,
+        user_id,
+        suspicious,
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) for epoch milliseconds.
@@ -99,7 +115,12 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
     let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
 
     eprintln!("Running cli/examples/clickstream.sql:");
-    for output in engine.execute(CLICKSTREAM_SQL).await.map_err(|e| anyhow::anyhow!("{}", crate::render::format_statement_error(&e, Some("clickstream.sql"))))? {
+    for output in engine.execute(CLICKSTREAM_SQL).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            crate::render::format_statement_error(&e, Some("clickstream.sql"))
+        )
+    })? {
         crate::render::print_output(output, format).await?;
     }
 
@@ -169,10 +190,8 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
         info.messages_read,
         info.messages_written,
     );
-    if let Ok(StatementOutput::Table(jobs)) = engine
-        .execute("SHOW JOBS")
-        .await
-        .map(|mut v| v.remove(0))
+    if let Ok(StatementOutput::Table(jobs)) =
+        engine.execute("SHOW JOBS").await.map(|mut v| v.remove(0))
     {
         print_batches(&jobs, OutputFormat::Table, true)?;
     }

@@ -20,13 +20,17 @@ use args::{Args, Command};
 fn main() -> ExitCode {
     let args = Args::parse();
     // pulsar-rs logs routine reconnect attempts as warnings; keep them out of the way.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},pulsar=error", args.log)));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{},pulsar=error", args.log))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Error: cannot start the runtime: {e}");
@@ -56,10 +60,11 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
         return runtime.block_on(demo::run(events, args.format));
     }
     let data_dir = data_dir(&args);
-    let service_url = args
-        .service_url
-        .clone()
-        .or_else(|| std::env::var("MAGNETAR_SERVICE_URL").ok().filter(|s| !s.is_empty()));
+    let service_url = args.service_url.clone().or_else(|| {
+        std::env::var("MAGNETAR_SERVICE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
     let broker = match &service_url {
         Some(_) => None,
         None => Some(runtime.block_on(broker::start_embedded(&data_dir))?),
@@ -71,15 +76,22 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
     });
 
     if let Some(init) = &args.init {
-        let sql = std::fs::read_to_string(init).with_context(|| format!("cannot read {}", init.display()))?;
+        let sql = std::fs::read_to_string(init)
+            .with_context(|| format!("cannot read {}", init.display()))?;
         let name = init.display().to_string();
-        let code = runtime.block_on(script::run_statements(&engine, &sql, Some(&name), args.format))?;
+        let code = runtime.block_on(script::run_statements(
+            &engine,
+            &sql,
+            Some(&name),
+            args.format,
+        ))?;
         if code != script::exit::OK {
             return Ok(code);
         }
     }
     let code = if let Some(file) = &args.file {
-        let sql = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let sql = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let name = file.display().to_string();
         runtime.block_on(script::run_script(&engine, &sql, Some(&name), args.format))?
     } else if let Some(sql) = &args.execute {

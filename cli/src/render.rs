@@ -15,7 +15,11 @@ pub fn print_batches(batches: &[RecordBatch], format: OutputFormat, header: bool
     match format {
         OutputFormat::Table => {
             if batches.iter().any(|b| b.num_rows() > 0) || header {
-                writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(batches)?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    arrow::util::pretty::pretty_format_batches(batches)?
+                )?;
             }
         }
         OutputFormat::Csv => {

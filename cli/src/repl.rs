@@ -37,11 +37,19 @@ Statements end with ';' and may span lines.
 Commands: \\? help, \\q quit";
 
 /// Runs the shell until `\q` or Ctrl-D. Returns when the user leaves.
-pub fn run(engine: &Engine, runtime: &tokio::runtime::Runtime, history: &Path, format: OutputFormat) -> Result<()> {
+pub fn run(
+    engine: &Engine,
+    runtime: &tokio::runtime::Runtime,
+    history: &Path,
+    format: OutputFormat,
+) -> Result<()> {
     let mut editor: Editor<SqlHelper, rustyline::history::DefaultHistory> = Editor::new()?;
     editor.set_helper(Some(SqlHelper));
     let _ = editor.load_history(history);
-    eprintln!("Magnetar {} — streaming SQL over Pulsar. Type \\? for help, \\q to quit.", env!("CARGO_PKG_VERSION"));
+    eprintln!(
+        "Magnetar {} — streaming SQL over Pulsar. Type \\? for help, \\q to quit.",
+        env!("CARGO_PKG_VERSION")
+    );
     loop {
         let line = match editor.readline("magnetar> ") {
             Ok(line) => line,
@@ -94,7 +102,11 @@ pub fn run(engine: &Engine, runtime: &tokio::runtime::Runtime, history: &Path, f
             }
         }
     }
-    let running = engine.jobs().iter().filter(|j| !j.state.is_terminal()).count();
+    let running = engine
+        .jobs()
+        .iter()
+        .filter(|j| !j.state.is_terminal())
+        .count();
     if running > 0 {
         eprintln!("Stopping {running} job(s)...");
         runtime.block_on(engine.shutdown());

@@ -20,7 +20,12 @@ pub mod exit {
 
 /// Runs `sql`, then waits while its jobs run; `file` names it in error messages. Returns
 /// the exit code.
-pub async fn run_script(engine: &Engine, sql: &str, file: Option<&str>, format: OutputFormat) -> Result<i32> {
+pub async fn run_script(
+    engine: &Engine,
+    sql: &str,
+    file: Option<&str>,
+    format: OutputFormat,
+) -> Result<i32> {
     let code = run_statements(engine, sql, file, format).await?;
     if code != exit::OK {
         return Ok(code);
@@ -29,7 +34,12 @@ pub async fn run_script(engine: &Engine, sql: &str, file: Option<&str>, format: 
 }
 
 /// Runs the statements of `sql` in order; stops at the first error.
-pub async fn run_statements(engine: &Engine, sql: &str, file: Option<&str>, format: OutputFormat) -> Result<i32> {
+pub async fn run_statements(
+    engine: &Engine,
+    sql: &str,
+    file: Option<&str>,
+    format: OutputFormat,
+) -> Result<i32> {
     let statements = match magnetar::sql::split_statements(sql) {
         Ok(s) => s,
         Err(e) => {
@@ -128,13 +138,14 @@ pub async fn wait_for_jobs(engine: &Engine) -> Result<i32> {
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

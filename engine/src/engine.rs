@@ -10,6 +10,7 @@ use datafusion::error::Result as DFResult;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::streaming::StreamingTableExec;
+use magnetar_connectors::pulsar::PositionFile;
 use magnetar_sql::catalog::{MagnetarTable, ScanFactory, TableDef};
 use magnetar_sql::{Location, ScriptStatement, Statement};
 
@@ -144,7 +145,13 @@ impl ScanFactory for EngineScanFactory {
             .or_else(|| self.default_service_url.clone());
         let url = crate::runtime::service_url_for(&table, default.as_deref())?;
         let client = self.clients.get(&url).await?;
-        let scan = BoundedPulsarScan::new(table, projection.cloned(), client, settings.batch_size())?;
+        let scan = BoundedPulsarScan::new(
+            table,
+            projection.cloned(),
+            client,
+            self.clients.positions(),
+            settings.batch_size(),
+        )?;
         let schema = datafusion::physical_plan::streaming::PartitionStream::schema(&scan).clone();
         Ok(Arc::new(StreamingTableExec::try_new(
             schema,
@@ -194,14 +201,20 @@ impl Engine {
             .with_information_schema(false)
             .with_create_default_catalog_and_schema(true);
         // Formats decode strings as Utf8; keep SQL's STRING/VARCHAR the same type.
-        session.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        session
+            .options_mut()
+            .sql_parser
+            .map_string_types_to_utf8view = false;
         Engine {
             shared: Arc::new(Shared {
                 ctx: SessionContext::new_with_config(session),
                 tables: RwLock::new(BTreeMap::new()),
                 settings: Arc::new(RwLock::new(Settings::default())),
                 jobs: JobRegistry::default(),
-                clients: Arc::new(ClientPool::default()),
+                clients: Arc::new(ClientPool::new(Arc::new(match &config.data_dir {
+                    Some(dir) => PositionFile::at(dir.join("subscription-positions.json")),
+                    None => PositionFile::in_memory(),
+                }))),
                 config,
             }),
         }
@@ -209,7 +222,10 @@ impl Engine {
 
     /// Runs every statement of `sql` in order and returns their outputs; stops at the first
     /// error. Queries are returned as streams that the caller reads.
-    pub async fn execute(&self, sql: &str) -> std::result::Result<Vec<StatementOutput>, StatementError> {
+    pub async fn execute(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<Vec<StatementOutput>, StatementError> {
         let statements = magnetar_sql::split_statements(sql).map_err(|e| StatementError {
             start: e.location().unwrap_or(Location::START),
             error: e.into(),
@@ -251,7 +267,9 @@ impl Engine {
         let shared = &self.shared;
         match statement {
             Statement::CreateTable(create) => execute::ddl::create_table(shared, &create),
-            Statement::DropTable { name, if_exists } => execute::ddl::drop_table(shared, &name, if_exists),
+            Statement::DropTable { name, if_exists } => {
+                execute::ddl::drop_table(shared, &name, if_exists)
+            }
             Statement::ShowTables => execute::ddl::show_tables(shared),
             Statement::Describe { name } => execute::ddl::describe(shared, &name),
             Statement::ShowJobs => execute::ddl::show_jobs(shared),
@@ -284,7 +302,9 @@ impl Engine {
                 )))
             }
             Statement::Explain(inner) => execute::explain::explain(shared, *inner).await,
-            Statement::Query(q) => Ok(StatementOutput::Query(execute::query::run_query(shared, *q).await?)),
+            Statement::Query(q) => Ok(StatementOutput::Query(
+                execute::query::run_query(shared, *q).await?,
+            )),
             Statement::Insert(insert) => Ok(StatementOutput::JobStarted(
                 execute::insert::start_insert(shared, *insert, text).await?,
             )),

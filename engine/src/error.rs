@@ -53,7 +53,9 @@ pub enum EngineError {
     },
 
     /// A table has no `service-url` and the engine has no default.
-    #[error("table '{table}' has no 'service-url' and no default is set; add 'service-url' = 'pulsar://host:6650' to its WITH options or SET 'pulsar.service-url'")]
+    #[error(
+        "table '{table}' has no 'service-url' and no default is set; add 'service-url' = 'pulsar://host:6650' to its WITH options or SET 'pulsar.service-url'"
+    )]
     NoServiceUrl {
         /// The table.
         table: String,
@@ -104,7 +106,8 @@ impl EngineError {
 impl EngineError {
     /// Takes an error shared between pipeline tasks back out of its `Arc`.
     pub fn from_shared(e: std::sync::Arc<EngineError>) -> EngineError {
-        std::sync::Arc::try_unwrap(e).unwrap_or_else(|shared| EngineError::Pipeline(shared.to_string()))
+        std::sync::Arc::try_unwrap(e)
+            .unwrap_or_else(|shared| EngineError::Pipeline(shared.to_string()))
     }
 }
 

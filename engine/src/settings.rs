@@ -48,12 +48,13 @@ pub struct Settings {
 
 impl Settings {
     fn spec(key: &str) -> Result<&'static SettingSpec> {
-        SETTINGS.iter().find(|s| s.key == key).ok_or_else(|| {
-            EngineError::UnknownSetting {
+        SETTINGS
+            .iter()
+            .find(|s| s.key == key)
+            .ok_or_else(|| EngineError::UnknownSetting {
                 key: key.to_string(),
                 suggestion: magnetar_sql::error::nearest(key, SETTINGS.iter().map(|s| s.key)),
-            }
-        })
+            })
     }
 
     /// Sets `key`, validating the value.
@@ -66,7 +67,10 @@ impl Settings {
         };
         match spec.key {
             "execution.batch-size" => {
-                let n: usize = value.trim().parse().map_err(|_| invalid("expected a positive whole number"))?;
+                let n: usize = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("expected a positive whole number"))?;
                 if n == 0 || n > 1 << 20 {
                     return Err(invalid("expected 1 to 1048576"));
                 }
@@ -74,10 +78,10 @@ impl Settings {
             "execution.flush-interval" => {
                 parse_duration(value).map_err(|e| invalid(&e))?;
             }
-            "pulsar.service-url" => {
-                if !value.starts_with("pulsar://") && !value.starts_with("pulsar+ssl://") {
-                    return Err(invalid("expected pulsar://host:port"));
-                }
+            "pulsar.service-url"
+                if !value.starts_with("pulsar://") && !value.starts_with("pulsar+ssl://") =>
+            {
+                return Err(invalid("expected pulsar://host:port"));
             }
             _ => {}
         }
@@ -99,10 +103,12 @@ impl Settings {
 
     /// The value of `key` or its default.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.values
-            .get(key)
-            .map(String::as_str)
-            .or_else(|| SETTINGS.iter().find(|s| s.key == key).and_then(|s| s.default))
+        self.values.get(key).map(String::as_str).or_else(|| {
+            SETTINGS
+                .iter()
+                .find(|s| s.key == key)
+                .and_then(|s| s.default)
+        })
     }
 
     /// Removes and returns a one-shot setting (such as `pipeline.name`).
@@ -156,7 +162,10 @@ pub fn settings_markdown() -> String {
     let mut out = String::from("| setting | default | meaning |\n|---|---|---|\n");
     for s in SETTINGS {
         let default = s.default.map(|d| format!("`{d}`")).unwrap_or_default();
-        out.push_str(&format!("| `{}` | {} | {} |\n", s.key, default, s.description));
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            s.key, default, s.description
+        ));
     }
     out
 }
@@ -171,7 +180,10 @@ mod tests {
         s.set("pipeline.name", "clicks").expect("ok");
         assert_eq!(s.get("pipeline.name"), Some("clicks"));
         let err = s.set("pipeline.nme", "x").expect_err("typo");
-        assert!(err.to_string().contains("did you mean 'pipeline.name'"), "{err}");
+        assert!(
+            err.to_string().contains("did you mean 'pipeline.name'"),
+            "{err}"
+        );
         assert!(s.set("execution.batch-size", "0").is_err());
         assert!(s.set("pulsar.service-url", "localhost:6650").is_err());
         s.set("execution.flush-interval", "2 s").expect("ok");

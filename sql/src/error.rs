@@ -251,7 +251,12 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     let word = word.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&word, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&word, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
@@ -266,20 +271,33 @@ mod tests {
 
     #[test]
     fn offsets_locations_into_the_script() {
-        let base = Location { line: 10, column: 5 };
+        let base = Location {
+            line: 10,
+            column: 5,
+        };
         assert_eq!(
             Location { line: 1, column: 3 }.offset_by(base),
-            Location { line: 10, column: 7 }
+            Location {
+                line: 10,
+                column: 7
+            }
         );
         assert_eq!(
             Location { line: 2, column: 3 }.offset_by(base),
-            Location { line: 11, column: 3 }
+            Location {
+                line: 11,
+                column: 3
+            }
         );
     }
 
     #[test]
     fn suggests_near_keys_only() {
-        let keys = ["source.subscription-name", "source.subscription-type", "topics"];
+        let keys = [
+            "source.subscription-name",
+            "source.subscription-type",
+            "topics",
+        ];
         assert_eq!(
             nearest("source.subscription-nam", keys).as_deref(),
             Some("source.subscription-name")

@@ -131,7 +131,11 @@ mod tests {
         let texts: Vec<&str> = stmts.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(
             texts,
-            vec!["SELECT ';' AS a", "SELECT \"x;y\" /* ; */ FROM t", "SELECT 3"]
+            vec![
+                "SELECT ';' AS a",
+                "SELECT \"x;y\" /* ; */ FROM t",
+                "SELECT 3"
+            ]
         );
         assert_eq!(stmts[0].start, Location { line: 1, column: 1 });
         assert_eq!(stmts[1].start, Location { line: 3, column: 1 });

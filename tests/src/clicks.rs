@@ -43,7 +43,14 @@ pub fn generate(n: usize) -> Vec<Click> {
             .wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) % m
     };
-    let urls = ["/", "/search?q=ünïcödé", "/product/17", "/cart", "/checkout", "/checkout/confirm"];
+    let urls = [
+        "/",
+        "/search?q=ünïcödé",
+        "/product/17",
+        "/cart",
+        "/checkout",
+        "/checkout/confirm",
+    ];
     let countries = ["de", "fr", "us", "jp", "ng"];
     (0..n)
         .map(|i| {
@@ -105,7 +112,10 @@ mod tests {
     fn is_deterministic_and_varied() {
         let a = generate(500);
         let b = generate(500);
-        assert_eq!(a.iter().map(Click::to_json).collect::<Vec<_>>(), b.iter().map(Click::to_json).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(Click::to_json).collect::<Vec<_>>(),
+            b.iter().map(Click::to_json).collect::<Vec<_>>()
+        );
         assert!(a.iter().any(|c| c.country.is_none()));
         assert!(a.iter().any(|c| c.user_id.contains('é')));
         assert_eq!(format_ts(0), "1970-01-01 00:00:00.000");

@@ -37,7 +37,12 @@ impl TestBroker {
             default_partitions: partitions,
         })
         .await
-        .unwrap_or_else(|e| panic!("cannot start pulsar-lite for this test: {e}\n{}", lite::INSTALL_HINT));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start pulsar-lite for this test: {e}\n{}",
+                lite::INSTALL_HINT
+            )
+        });
         TestBroker { broker, _dir: dir }
     }
 
@@ -118,7 +123,8 @@ pub fn python_read_all(service_url: &str, topic: &str) -> Vec<PyMessage> {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("bad line {line}: {e}"));
+            let v: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("bad line {line}: {e}"));
             PyMessage {
                 key: v["key"].as_str().map(str::to_string),
                 value: v["value"].as_str().unwrap_or_default().to_string(),
@@ -216,7 +222,10 @@ pub async fn eventually(what: &str, timeout: std::time::Duration, mut check: imp
     let deadline = std::time::Instant::now() + timeout;
     let mut pause = std::time::Duration::from_millis(50);
     while !check() {
-        assert!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(std::time::Duration::from_secs(1));
     }

@@ -9,6 +9,9 @@ use super::{DecodedRows, JsonOptions, PayloadDecoder, PayloadEncoder};
 use crate::error::Result;
 use crate::pulsar::ReceivedMessage;
 
+/// Messages that decode alone (indices), and those that do not, with the reason.
+type Isolated = (Vec<usize>, Vec<(usize, String)>);
+
 /// Decodes JSON payloads a chunk at a time.
 ///
 /// The fast path feeds every payload to one decoder and flushes once. Only when that fails
@@ -57,7 +60,9 @@ impl JsonDecoder {
         match decoder.len() - before {
             1 => Ok(()),
             0 => Err("empty payload, expected a JSON object".into()),
-            n => Err(format!("{n} JSON values in one message, expected one object")),
+            n => Err(format!(
+                "{n} JSON values in one message, expected one object"
+            )),
         }
     }
 
@@ -66,7 +71,7 @@ impl JsonDecoder {
         &self,
         messages: &[ReceivedMessage],
         indices: &[usize],
-    ) -> Result<(Vec<usize>, Vec<(usize, String)>)> {
+    ) -> Result<Isolated> {
         let mut good = Vec::with_capacity(indices.len());
         let mut errors = Vec::new();
         for &i in indices {
@@ -100,7 +105,10 @@ impl PayloadDecoder for JsonDecoder {
         let mut clean = true;
         for (i, m) in messages.iter().enumerate() {
             if m.null_value {
-                errors.push((i, "null value (tombstone) where a JSON object was expected".into()));
+                errors.push((
+                    i,
+                    "null value (tombstone) where a JSON object was expected".into(),
+                ));
                 continue;
             }
             match Self::feed(&mut self.decoder, &m.payload) {
@@ -193,14 +201,14 @@ impl PayloadEncoder for JsonEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use arrow_schema::Schema;
     use crate::message_id::MessageId;
     use crate::time::UnixMillis;
     use arrow::array::{AsArray, Int64Array};
     use arrow::datatypes::Int64Type;
+    use arrow_schema::Schema;
     use arrow_schema::{DataType, Field};
     use bytes::Bytes;
+    use std::sync::Arc;
 
     fn message(i: u64, payload: &str) -> ReceivedMessage {
         ReceivedMessage {
@@ -287,7 +295,10 @@ mod tests {
         .expect("batch");
         let rows = JsonEncoder::new().encode(&batch).expect("encode");
         assert_eq!(rows.len(), 2);
-        assert_eq!(String::from_utf8_lossy(&rows[0]), r#"{"user":"a\nb","n":1}"#);
+        assert_eq!(
+            String::from_utf8_lossy(&rows[0]),
+            r#"{"user":"a\nb","n":1}"#
+        );
         assert_eq!(String::from_utf8_lossy(&rows[1]), r#"{"user":null,"n":2}"#);
     }
 }

@@ -93,10 +93,12 @@ impl PulsarClient {
                 Err(e) => last_error = Some(e),
             }
         }
-        Err(last_error.unwrap_or_else(|| ConnectorError::InvalidServiceUrl {
-            url: self.config.service_url.clone(),
-            reason: "no address".into(),
-        }))
+        Err(
+            last_error.unwrap_or_else(|| ConnectorError::InvalidServiceUrl {
+                url: self.config.service_url.clone(),
+                reason: "no address".into(),
+            }),
+        )
     }
 
     /// Number of partitions of `topic`; 0 for a non-partitioned topic.
@@ -121,12 +123,9 @@ impl PulsarClient {
                 None,
             )
             .await?;
-        let response =
-            answer
-                .partition_metadata_response
-                .ok_or_else(|| ConnectorError::Frame(
-                    "PARTITIONED_METADATA answered with another command".into(),
-                ))?;
+        let response = answer.partition_metadata_response.ok_or_else(|| {
+            ConnectorError::Frame("PARTITIONED_METADATA answered with another command".into())
+        })?;
         if response.response == Some(MetadataLookupType::Failed as i32) {
             return Err(ConnectorError::Broker {
                 request: "PARTITIONED_METADATA",

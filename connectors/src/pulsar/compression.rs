@@ -23,8 +23,9 @@ pub fn decompress(
             .map_err(|e| format!("LZ4: {e}"))?,
         // Java's Deflater with SYNC_FLUSH and no finish(): no final block, no Adler-32 trailer.
         CompressionType::Zlib => inflate_sync_flushed(input, uncompressed_size)?,
-        CompressionType::Zstd => zstd::bulk::decompress(input, uncompressed_size)
-            .map_err(|e| format!("ZSTD: {e}"))?,
+        CompressionType::Zstd => {
+            zstd::bulk::decompress(input, uncompressed_size).map_err(|e| format!("ZSTD: {e}"))?
+        }
         CompressionType::Snappy => snap::raw::Decoder::new()
             .decompress_vec(input)
             .map_err(|e| format!("SNAPPY: {e}"))?,

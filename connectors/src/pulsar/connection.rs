@@ -124,11 +124,16 @@ pub(crate) fn socket_address(url: &str) -> Result<String> {
     if host_port.is_empty() || host_port.contains('/') {
         return Err(invalid("expected pulsar://host:port"));
     }
-    Ok(if host_port.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:6650")
-    })
+    Ok(
+        if host_port
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            host_port.to_string()
+        } else {
+            format!("{host_port}:6650")
+        },
+    )
 }
 
 impl Connection {
@@ -367,7 +372,9 @@ impl Drop for Connection {
 
 fn lock(routes: &Mutex<Routes>) -> std::sync::MutexGuard<'_, Routes> {
     // A panic while holding this lock cannot leave the maps inconsistent: keep going.
-    routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    routes
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn route(
@@ -444,11 +451,17 @@ fn response_request_id(c: &BaseCommand) -> Option<u64> {
         .or(c.error.as_ref().map(|x| x.request_id))
         .or(c.lookup_topic_response.as_ref().map(|x| x.request_id))
         .or(c.partition_metadata_response.as_ref().map(|x| x.request_id))
-        .or(c.get_last_message_id_response.as_ref().map(|x| x.request_id))
+        .or(c
+            .get_last_message_id_response
+            .as_ref()
+            .map(|x| x.request_id))
         .or(c.get_schema_response.as_ref().map(|x| x.request_id))
         .or(c.producer_success.as_ref().map(|x| x.request_id))
         .or(c.consumer_stats_response.as_ref().map(|x| x.request_id))
-        .or(c.get_topics_of_namespace_response.as_ref().map(|x| x.request_id))
+        .or(c
+            .get_topics_of_namespace_response
+            .as_ref()
+            .map(|x| x.request_id))
 }
 
 /// The protocol name of a `ServerError` code.
@@ -468,8 +481,16 @@ mod tests {
             socket_address("pulsar://127.0.0.1:6651").expect("ok"),
             "127.0.0.1:6651"
         );
-        assert_eq!(socket_address("pulsar://broker/").expect("ok"), "broker:6650");
-        for bad in ["http://x:1", "pulsar://", "pulsar://a:1/b", "127.0.0.1:6650"] {
+        assert_eq!(
+            socket_address("pulsar://broker/").expect("ok"),
+            "broker:6650"
+        );
+        for bad in [
+            "http://x:1",
+            "pulsar://",
+            "pulsar://a:1/b",
+            "127.0.0.1:6650",
+        ] {
             assert!(socket_address(bad).is_err(), "{bad}");
         }
         let tls = socket_address("pulsar+ssl://x:6651").expect_err("tls");
@@ -488,6 +509,9 @@ mod tests {
             .await
             .expect_err("nobody listens");
         let text = err.to_string();
-        assert!(text.contains("cannot connect to Pulsar at 127.0.0.1"), "{text}");
+        assert!(
+            text.contains("cannot connect to Pulsar at 127.0.0.1"),
+            "{text}"
+        );
     }
 }

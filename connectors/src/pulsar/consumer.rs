@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulsar::proto::{
-    self, BaseCommand, base_command::Type, command_ack::AckType,
+    self, BaseCommand,
+    base_command::Type,
+    command_ack::AckType,
     command_subscribe::{InitialPosition as ProtoInitialPosition, SubType},
 };
 use tokio::sync::mpsc;
@@ -32,7 +34,10 @@ impl SubscriptionType {
     /// Whether the broker delivers a partition in order to one consumer, so that
     /// cumulative acks and position-based deduplication apply.
     pub fn is_ordered(self) -> bool {
-        matches!(self, SubscriptionType::Exclusive | SubscriptionType::Failover)
+        matches!(
+            self,
+            SubscriptionType::Exclusive | SubscriptionType::Failover
+        )
     }
 
     fn to_proto(self) -> SubType {
@@ -293,7 +298,6 @@ impl Consumer {
                     close_consumer: Some(proto::CommandCloseConsumer {
                         consumer_id: self.consumer_id,
                         request_id,
-                        ..Default::default()
                     }),
                     ..Default::default()
                 },
@@ -318,7 +322,6 @@ impl Consumer {
                     unsubscribe: Some(proto::CommandUnsubscribe {
                         consumer_id: self.consumer_id,
                         request_id,
-                        ..Default::default()
                     }),
                     ..Default::default()
                 },
@@ -340,12 +343,11 @@ async fn subscribe_on(
     let consumer_id = conn.register_consumer(slot, events.clone())?;
     let request_id = conn.new_request_id();
     let name = topic.to_string();
-    let key_shared_meta = (options.sub_type == SubscriptionType::KeyShared).then(|| {
-        proto::KeySharedMeta {
+    let key_shared_meta =
+        (options.sub_type == SubscriptionType::KeyShared).then(|| proto::KeySharedMeta {
             key_shared_mode: proto::KeySharedMode::AutoSplit as i32,
             ..Default::default()
-        }
-    });
+        });
     let result = conn
         .request(
             "SUBSCRIBE",

@@ -130,7 +130,9 @@ pub fn messages_of_entry(
     if !meta.encryption_keys.is_empty() {
         return Err(format!(
             "payload is encrypted ({}); Magnetar does not decrypt end-to-end encrypted messages",
-            meta.encryption_algo.as_deref().unwrap_or("unknown algorithm")
+            meta.encryption_algo
+                .as_deref()
+                .unwrap_or("unknown algorithm")
         ));
     }
     if meta.num_chunks_from_msg.unwrap_or(1) > 1 {
@@ -184,7 +186,9 @@ pub fn messages_of_entry(
     for index in 0..count {
         let size = take_u32(&mut rest, "single message metadata size")? as usize;
         if rest.len() < size {
-            return Err(format!("batch message {index}: metadata overruns the batch"));
+            return Err(format!(
+                "batch message {index}: metadata overruns the batch"
+            ));
         }
         let single = SingleMessageMetadata::decode(rest.split_to(size))
             .map_err(|e| format!("batch message {index}: {e}"))?;
@@ -320,7 +324,10 @@ mod tests {
         assert_eq!(msgs[2].id.batch_index, 2);
         assert_eq!(msgs[1].key.as_deref(), Some("key-1"));
         assert_eq!(msgs[1].sequence_id, 101);
-        assert!(msgs[0].properties.is_empty(), "batch-level properties are ignored");
+        assert!(
+            msgs[0].properties.is_empty(),
+            "batch-level properties are ignored"
+        );
     }
 
     #[test]

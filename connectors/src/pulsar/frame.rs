@@ -50,7 +50,9 @@ impl Decoder for FrameCodec {
         src.advance(4);
         let mut frame = src.split_to(total).freeze();
         if frame.len() < 4 {
-            return Err(ConnectorError::Frame("frame shorter than its command size".into()));
+            return Err(ConnectorError::Frame(
+                "frame shorter than its command size".into(),
+            ));
         }
         let command_size = frame.get_u32() as usize;
         if command_size > frame.len() {

@@ -16,8 +16,7 @@ use crate::error::{ConnectorError, Result};
 pub const BINARY_ENV: &str = "MAGNETAR_PULSAR_LITE";
 
 /// The command that installs pulsar-lite the way this project does.
-pub const INSTALL_HINT: &str =
-    "run ./scripts/setup.sh (it installs pulsar-lite into .venv), or: pip install pulsar-lite==0.2.0";
+pub const INSTALL_HINT: &str = "run ./scripts/setup.sh (it installs pulsar-lite into .venv), or: pip install pulsar-lite==0.2.0";
 
 /// How to start a broker.
 #[derive(Clone, Debug, Default)]

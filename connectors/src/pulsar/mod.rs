@@ -7,6 +7,7 @@ mod consumer;
 mod entry;
 mod frame;
 pub mod lite;
+mod positions;
 mod sink;
 mod source;
 mod topic;
@@ -18,6 +19,7 @@ pub use consumer::{Consumer, InitialPosition, LastMessage, SubscribeOptions, Sub
 pub use entry::{ParsedEntry, ReceivedMessage, messages_of_entry, parse_entry};
 pub use frame::{Frame, FrameCodec};
 pub use lite::{LiteOptions, PulsarLite};
+pub use positions::{PositionFile, PositionKey, PositionStore};
 pub use sink::{OutgoingMessage, PulsarSink, RoutingMode, SinkConfig, java_key_partition};
 pub use source::{
     AckToken, MalformedEntry, PartitionPosition, PulsarSource, SourceChunk, SourceConfig,

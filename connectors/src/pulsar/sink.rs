@@ -155,14 +155,14 @@ impl PulsarSink {
             event_time: message.event_time.map(|t| t.0),
             ..Default::default()
         };
-        let receipt = self
-            .producer
-            .send_non_blocking(m)
-            .await
-            .map_err(|e| ConnectorError::Produce {
-                topic: self.topic.clone(),
-                reason: e.to_string(),
-            })?;
+        let receipt =
+            self.producer
+                .send_non_blocking(m)
+                .await
+                .map_err(|e| ConnectorError::Produce {
+                    topic: self.topic.clone(),
+                    reason: e.to_string(),
+                })?;
         self.in_flight.push(receipt);
         Ok(())
     }

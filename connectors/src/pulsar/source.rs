@@ -13,6 +13,7 @@ use super::client::PulsarClient;
 use super::connection::{ConsumerEvent, RoutedEvent};
 use super::consumer::{Consumer, InitialPosition, SubscribeOptions, SubscriptionType};
 use super::entry::{ReceivedMessage, messages_of_entry, parse_entry};
+use super::positions::{PositionKey, PositionStore};
 use super::topic::TopicName;
 use crate::error::{ConnectorError, Result};
 use crate::message_id::{EntryPosition, MessageId};
@@ -75,6 +76,8 @@ pub struct SourceConfig {
     pub receiver_queue_size: u32,
     /// Consumer name; a unique one is made when `None`.
     pub consumer_name: Option<String>,
+    /// Where acknowledged positions of durable subscriptions are remembered.
+    pub positions: Option<Arc<dyn PositionStore>>,
 }
 
 /// A message that could not be split out of its entry (corrupt frame, bad checksum, ...).
@@ -188,6 +191,8 @@ struct Slot {
     unacked: Vec<EntryPosition>,
     /// The broker closed the consumer; subscribe again before reading on.
     needs_resubscribe: bool,
+    /// Key of this partition in the position store.
+    position_key: Option<PositionKey>,
 }
 
 /// Reads the partitions of a table's topics as one stream of message chunks.
@@ -269,6 +274,7 @@ impl PulsarSource {
                     recent: RecentEntries::default(),
                     unacked: Vec::new(),
                     needs_resubscribe: false,
+                    position_key: None,
                 });
             }
         }
@@ -279,9 +285,54 @@ impl PulsarSource {
             temporary_subscription,
             pending_time_stop: None,
         };
+        source
+            .apply_remembered_positions(&client, &options.subscription)
+            .await?;
         source.position_start().await?;
         source.position_stop().await?;
         Ok(source)
+    }
+
+    /// For durable, ordered subscriptions read from their cursor: nothing at or before the
+    /// position Magnetar last acknowledged is read again (see [`super::positions`]).
+    async fn apply_remembered_positions(
+        &mut self,
+        client: &PulsarClient,
+        subscription: &str,
+    ) -> Result<()> {
+        let Some(store) = &self.config.positions else {
+            return Ok(());
+        };
+        let resumes = matches!(
+            self.config.start,
+            StartPosition::Earliest | StartPosition::Latest
+        );
+        if self.temporary_subscription || !self.config.subscription_type.is_ordered() {
+            return Ok(());
+        }
+        for slot in &mut self.slots {
+            let key = PositionKey {
+                service_url: client.config().service_url.clone(),
+                subscription: subscription.to_string(),
+                topic: slot.topic.to_string(),
+            };
+            if resumes && let Some(acked) = store.load(&key) {
+                // A position beyond the topic's last message means the topic was deleted and
+                // created again (or the broker's data was wiped): forget it, never skip data.
+                let last = slot.consumer.last_message_id().await?.last;
+                if last.is_some_and(|l| l.entry() >= acked) {
+                    slot.last_read = Some(MessageId::new(
+                        acked.ledger_id,
+                        acked.entry_id,
+                        slot.consumer.partition(),
+                    ));
+                } else {
+                    tracing::warn!(topic = %slot.topic, %subscription, position = %acked, "the remembered position is beyond the topic's end; ignoring it");
+                }
+            }
+            slot.position_key = Some(key);
+        }
+        Ok(())
     }
 
     async fn position_start(&mut self) -> Result<()> {
@@ -438,7 +489,10 @@ impl PulsarSource {
                     Err(_) => break,
                 }
             }
-            if !chunk.messages.is_empty() || !chunk.malformed.is_empty() || chunk.duplicates_dropped > 0 {
+            if !chunk.messages.is_empty()
+                || !chunk.malformed.is_empty()
+                || chunk.duplicates_dropped > 0
+            {
                 return Ok(Some(chunk));
             }
         }
@@ -568,7 +622,12 @@ impl PulsarSource {
                 continue;
             };
             match ack {
-                SlotAck::Cumulative(entry) => slot.consumer.ack_cumulative(entry)?,
+                SlotAck::Cumulative(entry) => {
+                    slot.consumer.ack_cumulative(entry)?;
+                    if let (Some(store), Some(key)) = (&self.config.positions, &slot.position_key) {
+                        store.store(key, entry);
+                    }
+                }
                 SlotAck::Individual(entries) => slot.consumer.ack_individual(&entries)?,
             }
         }
@@ -588,6 +647,9 @@ impl PulsarSource {
 
     /// Closes every consumer; a temporary subscription is deleted.
     pub async fn close(self) {
+        if let Some(store) = &self.config.positions {
+            store.flush();
+        }
         for slot in &self.slots {
             let result = if self.temporary_subscription {
                 slot.consumer.unsubscribe().await
@@ -616,7 +678,7 @@ impl Slot {
         if self.stop.is_some_and(|b| !b.keeps(&m.id)) {
             return false;
         }
-        !self.stop_time.is_some_and(|t| m.publish_time >= t)
+        self.stop_time.is_none_or(|t| m.publish_time < t)
     }
 }
 

@@ -98,7 +98,9 @@ mod tests {
             "persistent://public/default/clicks"
         );
         assert_eq!(
-            TopicName::parse("acme/web/clicks").expect("valid").to_string(),
+            TopicName::parse("acme/web/clicks")
+                .expect("valid")
+                .to_string(),
             "persistent://acme/web/clicks"
         );
         let full = TopicName::parse("non-persistent://a/b/c").expect("valid");

@@ -22,7 +22,10 @@ pub(crate) fn create_table(shared: &Shared, create: &CreateTable) -> Result<Stat
         .contains_key(&create.name);
     if exists {
         return if create.if_not_exists {
-            Ok(StatementOutput::Done(format!("Table '{}' exists already.", create.name)))
+            Ok(StatementOutput::Done(format!(
+                "Table '{}' exists already.",
+                create.name
+            )))
         } else {
             Err(EngineError::Sql(magnetar_sql::SqlError::TableExists {
                 name: create.name.clone(),
@@ -37,7 +40,10 @@ pub(crate) fn create_table(shared: &Shared, create: &CreateTable) -> Result<Stat
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .insert(def.name.clone(), def.clone());
-    Ok(StatementOutput::Done(format!("Table '{}' created.", def.name)))
+    Ok(StatementOutput::Done(format!(
+        "Table '{}' created.",
+        def.name
+    )))
 }
 
 pub(crate) fn drop_table(shared: &Shared, name: &str, if_exists: bool) -> Result<StatementOutput> {
@@ -51,8 +57,13 @@ pub(crate) fn drop_table(shared: &Shared, name: &str, if_exists: bool) -> Result
             shared.ctx.deregister_table(name)?;
             Ok(StatementOutput::Done(format!("Table '{name}' dropped.")))
         }
-        None if if_exists => Ok(StatementOutput::Done(format!("Table '{name}' does not exist."))),
-        None => Err(shared.table(name).err().unwrap_or(EngineError::Internal("table vanished".into()))),
+        None if if_exists => Ok(StatementOutput::Done(format!(
+            "Table '{name}' does not exist."
+        ))),
+        None => Err(shared
+            .table(name)
+            .err()
+            .unwrap_or(EngineError::Internal("table vanished".into()))),
     }
 }
 
@@ -69,18 +80,35 @@ pub(crate) fn show_tables(shared: &Shared) -> Result<StatementOutput> {
     let names: Vec<String> = tables.keys().cloned().collect();
     let topics: Vec<String> = tables
         .values()
-        .map(|t| t.options.topics.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(";"))
+        .map(|t| {
+            t.options
+                .topics
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(";")
+        })
         .collect();
     let bounded: Vec<String> = tables
         .values()
-        .map(|t| if t.is_bounded() { "bounded" } else { "unbounded" }.to_string())
+        .map(|t| {
+            if t.is_bounded() {
+                "bounded"
+            } else {
+                "unbounded"
+            }
+            .to_string()
+        })
         .collect();
     let schema = Arc::new(Schema::new(vec![
         Field::new("table", DataType::Utf8, false),
         Field::new("topics", DataType::Utf8, false),
         Field::new("reads", DataType::Utf8, false),
     ]));
-    let batch = RecordBatch::try_new(schema, vec![strings(names), strings(topics), strings(bounded)])?;
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![strings(names), strings(topics), strings(bounded)],
+    )?;
     Ok(StatementOutput::Table(vec![batch]))
 }
 
@@ -111,7 +139,11 @@ fn describe_batch(table: &TableDef) -> Result<RecordBatch> {
         if table.primary_key.contains(c.field.name()) {
             extra.push("PRIMARY KEY NOT ENFORCED".to_string());
         }
-        if let Some(w) = table.watermark.as_ref().filter(|w| &w.column == c.field.name()) {
+        if let Some(w) = table
+            .watermark
+            .as_ref()
+            .filter(|w| &w.column == c.field.name())
+        {
             extra.push(format!("WATERMARK AS {}", w.expr));
         }
         if table.options.key_fields.contains(c.field.name()) {

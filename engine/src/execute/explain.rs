@@ -25,7 +25,11 @@ pub(crate) async fn explain(shared: &Shared, statement: Statement) -> Result<Sta
                 Some(format!(
                     "PulsarSink: table={} topic={} format={} key={} delivery={:?}",
                     sink.name,
-                    o.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(";"),
+                    o.topics
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(";"),
                     o.format.name(),
                     key,
                     o.delivery_guarantee
@@ -61,8 +65,15 @@ pub(crate) async fn explain(shared: &Shared, statement: Statement) -> Result<Sta
                 .create_physical_plan(&plan)
                 .await
                 .map_err(plan_error)?;
-            out.insert_str(0, "Bounded plan (reads to the stop position, executed by DataFusion):\n");
-            for line in displayable(physical.as_ref()).indent(true).to_string().lines() {
+            out.insert_str(
+                0,
+                "Bounded plan (reads to the stop position, executed by DataFusion):\n",
+            );
+            for line in displayable(physical.as_ref())
+                .indent(true)
+                .to_string()
+                .lines()
+            {
                 out.push_str(&"  ".repeat(depth));
                 out.push_str(line);
                 out.push('\n');

@@ -47,7 +47,11 @@ fn table_name(insert: &ast::Insert) -> Result<String> {
 
 /// Wraps `plan` in a projection onto the sink's writable columns (by position, or by the
 /// statement's column list), casting to the declared types.
-fn project_to_sink(plan: LogicalPlan, sink: &TableDef, columns: &[ast::ObjectName]) -> Result<LogicalPlan> {
+fn project_to_sink(
+    plan: LogicalPlan,
+    sink: &TableDef,
+    columns: &[ast::ObjectName],
+) -> Result<LogicalPlan> {
     let writable = sink.writable_columns();
     let writable_names: Vec<&str> = writable.iter().map(|c| c.field.name().as_str()).collect();
     let targets: Vec<usize> = if columns.is_empty() {
@@ -63,18 +67,21 @@ fn project_to_sink(plan: LogicalPlan, sink: &TableDef, columns: &[ast::ObjectNam
             } else {
                 ident.value.to_ascii_lowercase()
             };
-            let position = writable_names.iter().position(|w| *w == name).ok_or_else(|| {
-                EngineError::Sql(SqlError::unsupported(
-                    format!(
-                        "table '{}' has no writable column '{name}'{}",
-                        sink.name,
-                        magnetar_sql::error::nearest(&name, writable_names.iter().copied())
-                            .map(|n| format!("; did you mean '{n}'?"))
-                            .unwrap_or_default()
-                    ),
-                    None,
-                ))
-            })?;
+            let position = writable_names
+                .iter()
+                .position(|w| *w == name)
+                .ok_or_else(|| {
+                    EngineError::Sql(SqlError::unsupported(
+                        format!(
+                            "table '{}' has no writable column '{name}'{}",
+                            sink.name,
+                            magnetar_sql::error::nearest(&name, writable_names.iter().copied())
+                                .map(|n| format!("; did you mean '{n}'?"))
+                                .unwrap_or_default()
+                        ),
+                        None,
+                    ))
+                })?;
             targets.push(position);
         }
         targets
@@ -135,12 +142,17 @@ fn project_to_sink(plan: LogicalPlan, sink: &TableDef, columns: &[ast::ObjectNam
 }
 
 /// Plans `INSERT INTO` and starts its job.
-pub(crate) async fn start_insert(shared: &Shared, statement: ast::Statement, sql: &str) -> Result<JobInfo> {
+pub(crate) async fn start_insert(
+    shared: &Shared,
+    statement: ast::Statement,
+    sql: &str,
+) -> Result<JobInfo> {
     let (job, started) = prepare_insert(shared, statement, sql).await?;
     shared.jobs.add(job.clone());
     match started {
         Started::Streaming(pipeline, writer) => {
-            *job.sources.lock().unwrap_or_else(|p| p.into_inner()) = pipeline.metrics.sources.clone();
+            *job.sources.lock().unwrap_or_else(|p| p.into_inner()) =
+                pipeline.metrics.sources.clone();
             tokio::spawn(run_streaming_job(job.clone(), pipeline, writer));
         }
         Started::Bounded(stream, commit, writer) => {
@@ -153,11 +165,18 @@ pub(crate) async fn start_insert(shared: &Shared, statement: ast::Statement, sql
 
 pub(crate) enum Started {
     Streaming(Pipeline, PulsarSinkWriter),
-    Bounded(SendableRecordBatchStream, Arc<QueryCommit>, PulsarSinkWriter),
+    Bounded(
+        SendableRecordBatchStream,
+        Arc<QueryCommit>,
+        PulsarSinkWriter,
+    ),
 }
 
 /// The plan of an INSERT: the sink table and the projected query plan.
-pub(crate) async fn insert_plan(shared: &Shared, statement: ast::Statement) -> Result<(Arc<TableDef>, LogicalPlan)> {
+pub(crate) async fn insert_plan(
+    shared: &Shared,
+    statement: ast::Statement,
+) -> Result<(Arc<TableDef>, LogicalPlan)> {
     let ast::Statement::Insert(insert) = statement else {
         return Err(EngineError::Internal("not an INSERT".into()));
     };
@@ -170,7 +189,9 @@ pub(crate) async fn insert_plan(shared: &Shared, statement: ast::Statement) -> R
     };
     let state = shared.ctx.state();
     let plan = state
-        .statement_to_plan(DFStatement::Statement(Box::new(ast::Statement::Query(source))))
+        .statement_to_plan(DFStatement::Statement(Box::new(ast::Statement::Query(
+            source,
+        ))))
         .await
         .map_err(plan_error)?;
     let plan = project_to_sink(plan, &sink, &insert.columns)?;
@@ -178,7 +199,11 @@ pub(crate) async fn insert_plan(shared: &Shared, statement: ast::Statement) -> R
     Ok((sink, plan))
 }
 
-async fn prepare_insert(shared: &Shared, statement: ast::Statement, sql: &str) -> Result<(Arc<Job>, Started)> {
+async fn prepare_insert(
+    shared: &Shared,
+    statement: ast::Statement,
+    sql: &str,
+) -> Result<(Arc<Job>, Started)> {
     let (sink, plan) = insert_plan(shared, statement).await?;
     let name = shared
         .settings
@@ -200,7 +225,10 @@ async fn prepare_insert(shared: &Shared, statement: ast::Statement, sql: &str) -
         QueryBoundedness::Bounded => {
             let commit = Arc::new(QueryCommit::default());
             let state = state_with_commit(shared, commit.clone());
-            let physical = state.create_physical_plan(&plan).await.map_err(plan_error)?;
+            let physical = state
+                .create_physical_plan(&plan)
+                .await
+                .map_err(plan_error)?;
             let stream = execute_stream(physical, state.task_ctx()).map_err(plan_error)?;
             Started::Bounded(stream, commit, writer)
         }

@@ -57,7 +57,10 @@ pub(crate) async fn run_query(shared: &Shared, query: ast::Statement) -> Result<
         QueryBoundedness::Bounded => {
             let commit = Arc::new(QueryCommit::default());
             let state = state_with_commit(shared, commit.clone());
-            let physical = state.create_physical_plan(&plan).await.map_err(plan_error)?;
+            let physical = state
+                .create_physical_plan(&plan)
+                .await
+                .map_err(plan_error)?;
             let stream = execute_stream(physical, state.task_ctx()).map_err(plan_error)?;
             Ok(QueryStream::from_bounded(stream, commit))
         }

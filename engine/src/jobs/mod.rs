@@ -39,7 +39,10 @@ impl JobState {
 
     /// Whether the job has ended.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, JobState::Finished | JobState::Stopped | JobState::Failed(_))
+        matches!(
+            self,
+            JobState::Finished | JobState::Stopped | JobState::Failed(_)
+        )
     }
 }
 
@@ -126,7 +129,11 @@ impl Job {
     }
 
     pub fn info(&self) -> JobInfo {
-        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(scans) = &*self.scans.lock().unwrap_or_else(|p| p.into_inner()) {
             sources.extend(scans.metrics());
         }
@@ -154,7 +161,10 @@ pub(crate) struct JobRegistry {
 
 impl JobRegistry {
     pub fn add(&self, job: Arc<Job>) {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).push(job);
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(job);
     }
 
     pub fn all(&self) -> Vec<Arc<Job>> {

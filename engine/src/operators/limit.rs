@@ -63,10 +63,16 @@ mod tests {
         let mut limit = LimitOperator::new(3, Some(4));
         let a = limit.process(batch(vec![1, 2])).expect("ok");
         assert!(a.is_none());
-        let b = limit.process(batch(vec![3, 4, 5])).expect("ok").expect("rows");
+        let b = limit
+            .process(batch(vec![3, 4, 5]))
+            .expect("ok")
+            .expect("rows");
         assert_eq!(b.num_rows(), 2);
         assert!(!limit.is_done());
-        let c = limit.process(batch(vec![6, 7, 8, 9])).expect("ok").expect("rows");
+        let c = limit
+            .process(batch(vec![6, 7, 8, 9]))
+            .expect("ok")
+            .expect("rows");
         assert_eq!(c.num_rows(), 2);
         assert!(limit.is_done());
         assert!(limit.process(batch(vec![10])).expect("ok").is_none());

@@ -42,9 +42,7 @@ impl Operator for StatelessOperator {
         let batch = match &self.predicate {
             None => batch,
             Some(predicate) => {
-                let mask = predicate
-                    .evaluate(&batch)?
-                    .into_array(batch.num_rows())?;
+                let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
                 if mask.data_type() != &DataType::Boolean {
                     return Err(EngineError::Internal(format!(
                         "filter produced {} instead of booleans",

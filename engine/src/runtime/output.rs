@@ -51,7 +51,10 @@ impl QueryStream {
         }
     }
 
-    pub(crate) fn from_bounded(stream: SendableRecordBatchStream, commit: Arc<QueryCommit>) -> Self {
+    pub(crate) fn from_bounded(
+        stream: SendableRecordBatchStream,
+        commit: Arc<QueryCommit>,
+    ) -> Self {
         Self {
             schema: stream.schema(),
             inner: Inner::Bounded {
@@ -166,10 +169,14 @@ pub(crate) fn unwrap_external(e: datafusion::error::DataFusionError) -> EngineEr
         other => other,
     };
     match e {
-        datafusion::error::DataFusionError::External(inner) => match inner.downcast::<EngineError>() {
-            Ok(engine) => *engine,
-            Err(other) => EngineError::DataFusion(datafusion::error::DataFusionError::External(other)),
-        },
+        datafusion::error::DataFusionError::External(inner) => {
+            match inner.downcast::<EngineError>() {
+                Ok(engine) => *engine,
+                Err(other) => {
+                    EngineError::DataFusion(datafusion::error::DataFusionError::External(other))
+                }
+            }
+        }
         other => EngineError::DataFusion(other),
     }
 }

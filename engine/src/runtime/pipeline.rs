@@ -11,7 +11,9 @@ use tokio::task::JoinHandle;
 use super::{CHANNEL_CAPACITY, Epoch, StreamMessage};
 use crate::error::{EngineError, Result};
 use crate::operators::{LimitOperator, StatelessOperator, run_operator};
-use crate::sources::{BarrierPolicy, ClientPool, PulsarSourceTask, SourceDecoder, SourceMetrics, source_config};
+use crate::sources::{
+    BarrierPolicy, ClientPool, PulsarSourceTask, SourceDecoder, SourceMetrics, source_config,
+};
 
 /// What a pipeline needs from the engine.
 #[derive(Clone, Debug)]
@@ -122,7 +124,11 @@ fn build_node<'a>(
                     source.projection.as_deref(),
                     source_metrics.clone(),
                 )?;
-                let config = source_config(&source.table, (ctx.batch_size as u32).clamp(100, 10_000));
+                let config = source_config(
+                    &source.table,
+                    (ctx.batch_size as u32).clamp(100, 10_000),
+                    ctx.clients.positions(),
+                );
                 let reader = PulsarSource::open(client, config).await?;
                 metrics.sources.push(source_metrics);
                 let task = PulsarSourceTask {

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use datafusion::arrow::array::{Array, AsArray, MapArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
+use magnetar_connectors::UnixMillis;
 use magnetar_connectors::format::{JsonEncoder, PayloadEncoder, encoder_for};
 use magnetar_connectors::pulsar::{OutgoingMessage, PulsarSink, SinkConfig};
-use magnetar_connectors::UnixMillis;
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::KeyFormat;
 use tokio::sync::{mpsc, watch};
@@ -142,7 +142,10 @@ impl PulsarSinkWriter {
         }
         let payload_batch = RecordBatch::try_new(
             self.payload_schema.clone(),
-            self.payload.iter().map(|&i| batch.column(i).clone()).collect(),
+            self.payload
+                .iter()
+                .map(|&i| batch.column(i).clone())
+                .collect(),
         )?;
         let payloads = self.encoder.encode(&payload_batch)?;
         let keys = self.keys(batch)?;
@@ -152,7 +155,9 @@ impl PulsarSinkWriter {
                     batch.column(i),
                     &DataType::Timestamp(TimeUnit::Millisecond, None),
                 )?;
-                let c = c.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().clone();
+                let c = c
+                    .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>()
+                    .clone();
                 Some(c)
             }
             None => None,
@@ -164,7 +169,9 @@ impl PulsarSinkWriter {
                     .as_any()
                     .downcast_ref::<MapArray>()
                     .cloned()
-                    .ok_or_else(|| EngineError::Internal("properties column is not a map".into()))?,
+                    .ok_or_else(|| {
+                        EngineError::Internal("properties column is not a map".into())
+                    })?,
             ),
             None => None,
         };
@@ -176,7 +183,9 @@ impl PulsarSinkWriter {
             self.sink
                 .send(OutgoingMessage {
                     payload,
-                    key: keys.as_ref().and_then(|k| k.is_valid(row).then(|| k.value(row).to_string())),
+                    key: keys
+                        .as_ref()
+                        .and_then(|k| k.is_valid(row).then(|| k.value(row).to_string())),
                     properties: properties
                         .as_ref()
                         .map(|p| map_row(p, row))

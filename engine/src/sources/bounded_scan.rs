@@ -13,7 +13,7 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use magnetar_connectors::pulsar::{AckToken, PulsarClient, PulsarSource};
+use magnetar_connectors::pulsar::{AckToken, PositionStore, PulsarClient, PulsarSource};
 use magnetar_sql::catalog::TableDef;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -88,6 +88,7 @@ pub struct BoundedPulsarScan {
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     client: Arc<PulsarClient>,
+    positions: Arc<dyn PositionStore>,
     batch_size: usize,
     metrics: Arc<SourceMetrics>,
 }
@@ -98,6 +99,7 @@ impl BoundedPulsarScan {
         table: Arc<TableDef>,
         projection: Option<Vec<usize>>,
         client: Arc<PulsarClient>,
+        positions: Arc<dyn PositionStore>,
         batch_size: usize,
     ) -> Result<Self> {
         let metrics = Arc::new(SourceMetrics::default());
@@ -107,6 +109,7 @@ impl BoundedPulsarScan {
             table,
             projection,
             client,
+            positions,
             batch_size,
             metrics,
         })
@@ -117,9 +120,16 @@ impl BoundedPulsarScan {
         tx: &mpsc::Sender<Result<datafusion::arrow::array::RecordBatch, DataFusionError>>,
         commit: Option<Arc<QueryCommit>>,
     ) -> Result<()> {
-        let mut decoder =
-            SourceDecoder::new(self.table.clone(), self.projection.as_deref(), self.metrics.clone())?;
-        let config = source_config(&self.table, (self.batch_size as u32).clamp(100, 10_000));
+        let mut decoder = SourceDecoder::new(
+            self.table.clone(),
+            self.projection.as_deref(),
+            self.metrics.clone(),
+        )?;
+        let config = source_config(
+            &self.table,
+            (self.batch_size as u32).clamp(100, 10_000),
+            self.positions.clone(),
+        );
         let mut source = PulsarSource::open(self.client.clone(), config).await?;
         let outcome: Result<bool> = async {
             while let Some(chunk) = source.next_chunk(self.batch_size).await? {
@@ -172,14 +182,13 @@ impl PartitionStream for BoundedPulsarScan {
             projection: self.projection.clone(),
             schema: self.schema.clone(),
             client: self.client.clone(),
+            positions: self.positions.clone(),
             batch_size: self.batch_size,
             metrics: self.metrics.clone(),
         };
         tokio::spawn(async move {
             if let Err(e) = scan.read(&tx, commit).await {
-                let _ = tx
-                    .send(Err(DataFusionError::External(Box::new(e))))
-                    .await;
+                let _ = tx.send(Err(DataFusionError::External(Box::new(e)))).await;
             }
         });
         Box::pin(RecordBatchStreamAdapter::new(

@@ -3,18 +3,32 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use magnetar_connectors::pulsar::{ClientConfig, PulsarClient};
+use magnetar_connectors::pulsar::{ClientConfig, PositionStore, PulsarClient};
 use tokio::sync::Mutex;
 
 use crate::error::Result;
 
-/// Clients by service URL.
-#[derive(Debug, Default)]
+/// Clients by service URL, and the positions their sources acknowledged.
+#[derive(Debug)]
 pub struct ClientPool {
     clients: Mutex<HashMap<String, Arc<PulsarClient>>>,
+    positions: Arc<dyn PositionStore>,
 }
 
 impl ClientPool {
+    /// A pool whose sources remember acknowledged positions in `positions`.
+    pub fn new(positions: Arc<dyn PositionStore>) -> Self {
+        Self {
+            clients: Mutex::new(HashMap::new()),
+            positions,
+        }
+    }
+
+    /// Acknowledged positions of durable subscriptions.
+    pub fn positions(&self) -> Arc<dyn PositionStore> {
+        self.positions.clone()
+    }
+
     /// The client for `service_url`, connecting on first use.
     pub async fn get(&self, service_url: &str) -> Result<Arc<PulsarClient>> {
         let mut clients = self.clients.lock().await;

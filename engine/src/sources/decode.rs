@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{
-    ArrayRef, Int64Builder, MapBuilder, MapFieldNames, RecordBatch, RecordBatchOptions, StringBuilder,
-    TimestampMillisecondBuilder,
+    ArrayRef, Int64Builder, MapBuilder, MapFieldNames, RecordBatch, RecordBatchOptions,
+    StringBuilder, TimestampMillisecondBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -133,7 +133,9 @@ impl SourceDecoder {
                 self.table.options.format.name()
             ))),
             BadMessagePolicy::Skip => {
-                self.metrics.messages_skipped.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .messages_skipped
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(table = %self.table.name, %topic, %id, reason, "skipped a bad message");
                 Ok(())
             }
@@ -206,7 +208,10 @@ impl SourceDecoder {
 fn metadata_array(key: MetadataKey, messages: &[&ReceivedMessage]) -> ArrayRef {
     let n = messages.len();
     match key {
-        MetadataKey::Topic | MetadataKey::MessageId | MetadataKey::ProducerName | MetadataKey::Key => {
+        MetadataKey::Topic
+        | MetadataKey::MessageId
+        | MetadataKey::ProducerName
+        | MetadataKey::Key => {
             let mut b = StringBuilder::with_capacity(n, n * 16);
             for m in messages {
                 match key {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use magnetar_connectors::pulsar::{AckToken, PulsarSource, SourceConfig};
+use magnetar_connectors::pulsar::{AckToken, PositionStore, PulsarSource, SourceConfig};
 use magnetar_sql::catalog::TableDef;
 use tokio::sync::{mpsc, watch};
 
@@ -24,7 +24,11 @@ pub enum BarrierPolicy {
 }
 
 /// The reader settings of a table.
-pub fn source_config(table: &TableDef, receiver_queue_size: u32) -> SourceConfig {
+pub fn source_config(
+    table: &TableDef,
+    receiver_queue_size: u32,
+    positions: Arc<dyn PositionStore>,
+) -> SourceConfig {
     let o = &table.options;
     SourceConfig {
         topics: o.topics.clone(),
@@ -34,6 +38,7 @@ pub fn source_config(table: &TableDef, receiver_queue_size: u32) -> SourceConfig
         stop: o.stop,
         receiver_queue_size,
         consumer_name: None,
+        positions: Some(positions),
     }
 }
 

@@ -58,9 +58,10 @@ impl MetadataKey {
     /// The type the engine produces; a declared type must be castable from it.
     pub fn natural_type(self) -> DataType {
         match self {
-            MetadataKey::Topic | MetadataKey::MessageId | MetadataKey::ProducerName | MetadataKey::Key => {
-                DataType::Utf8
-            }
+            MetadataKey::Topic
+            | MetadataKey::MessageId
+            | MetadataKey::ProducerName
+            | MetadataKey::Key => DataType::Utf8,
             MetadataKey::SequenceId => DataType::Int64,
             MetadataKey::PublishTime | MetadataKey::EventTime => {
                 DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))

@@ -86,7 +86,10 @@ impl TableDef {
         }
         let mut columns = Vec::with_capacity(create.columns.len());
         for decl in &create.columns {
-            if columns.iter().any(|c: &ColumnDef| c.field.name() == &decl.name) {
+            if columns
+                .iter()
+                .any(|c: &ColumnDef| c.field.name() == &decl.name)
+            {
                 return Err(SqlError::syntax(
                     format!("column '{}' is declared twice", decl.name),
                     Some(decl.location),
@@ -224,19 +227,36 @@ mod tests {
             .expect("valid");
         assert_eq!(t.schema.fields().len(), 3);
         assert_eq!(t.payload_schema.fields().len(), 1);
-        assert!(t.payload_schema.field(0).is_nullable(), "payload fields may be absent");
-        let writable: Vec<&str> = t.writable_columns().iter().map(|c| c.field.name().as_str()).collect();
+        assert!(
+            t.payload_schema.field(0).is_nullable(),
+            "payload fields may be absent"
+        );
+        let writable: Vec<&str> = t
+            .writable_columns()
+            .iter()
+            .map(|c| c.field.name().as_str())
+            .collect();
         assert_eq!(writable, vec!["a", "k"]);
     }
 
     #[test]
     fn rejects_inconsistent_declarations() {
-        let err = def("CREATE TABLE t (a INT, b INT) WITH ('connector'='pulsar','topics'='x','format'='raw')")
-            .expect_err("raw with two columns");
-        assert!(err.to_string().contains("exactly one physical column"), "{err}");
-        let err = def("CREATE TABLE t (a INT METADATA FROM 'nope') WITH ('connector'='pulsar','topics'='x')")
-            .expect_err("bad key");
-        assert!(err.to_string().contains("unknown metadata key 'nope'"), "{err}");
+        let err = def(
+            "CREATE TABLE t (a INT, b INT) WITH ('connector'='pulsar','topics'='x','format'='raw')",
+        )
+        .expect_err("raw with two columns");
+        assert!(
+            err.to_string().contains("exactly one physical column"),
+            "{err}"
+        );
+        let err = def(
+            "CREATE TABLE t (a INT METADATA FROM 'nope') WITH ('connector'='pulsar','topics'='x')",
+        )
+        .expect_err("bad key");
+        assert!(
+            err.to_string().contains("unknown metadata key 'nope'"),
+            "{err}"
+        );
         let err = def("CREATE TABLE t (user_id STRING) WITH ('connector'='pulsar','topics'='x','key.fields'='userid')")
             .expect_err("bad key field");
         assert!(err.to_string().contains("did you mean 'user_id'"), "{err}");

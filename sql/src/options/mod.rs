@@ -86,7 +86,9 @@ impl<'a> ValidatedOptions<'a> {
     ) -> Result<Self> {
         for entry in entries {
             let Some(spec) = specs.iter().find(|s| s.key == entry.key) else {
-                let case_insensitive = specs.iter().find(|s| s.key.eq_ignore_ascii_case(&entry.key));
+                let case_insensitive = specs
+                    .iter()
+                    .find(|s| s.key.eq_ignore_ascii_case(&entry.key));
                 return Err(SqlError::UnknownOption {
                     key: entry.key.clone(),
                     connector: connector.to_string(),
@@ -132,14 +134,18 @@ impl<'a> ValidatedOptions<'a> {
 
     /// A boolean option (validated already).
     pub fn get_bool(&self, key: &str) -> bool {
-        self.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.get(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
     /// A `OneOf` option, normalised to the declared spelling.
     pub fn get_choice(&self, key: &str) -> Option<&'static str> {
         let value = self.get(key)?;
         match self.spec(key)?.kind {
-            OptionKind::OneOf(values) => values.iter().copied().find(|v| v.eq_ignore_ascii_case(value)),
+            OptionKind::OneOf(values) => values
+                .iter()
+                .copied()
+                .find(|v| v.eq_ignore_ascii_case(value)),
             _ => None,
         }
     }
@@ -175,7 +181,8 @@ fn check_kind(spec: &OptionSpec, entry: &OptionEntry) -> Result<()> {
     match spec.kind {
         OptionKind::Text => Ok(()),
         OptionKind::Bool => {
-            if entry.value.eq_ignore_ascii_case("true") || entry.value.eq_ignore_ascii_case("false") {
+            if entry.value.eq_ignore_ascii_case("true") || entry.value.eq_ignore_ascii_case("false")
+            {
                 Ok(())
             } else {
                 Err(invalid("expected true or false".into()))
@@ -194,7 +201,10 @@ fn check_kind(spec: &OptionSpec, entry: &OptionEntry) -> Result<()> {
                 let hint = nearest(&entry.value, values.iter().copied())
                     .map(|n| format!("; did you mean '{n}'?"))
                     .unwrap_or_default();
-                Err(invalid(format!("expected one of {}{hint}", values.join(", "))))
+                Err(invalid(format!(
+                    "expected one of {}{hint}",
+                    values.join(", ")
+                )))
             }
         }
     }
@@ -202,7 +212,9 @@ fn check_kind(spec: &OptionSpec, entry: &OptionEntry) -> Result<()> {
 
 /// A markdown table of `specs`, for the README.
 pub fn options_markdown(specs: &[OptionSpec]) -> String {
-    let mut out = String::from("| option | values | default | applies to | meaning |\n|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| option | values | default | applies to | meaning |\n|---|---|---|---|---|\n",
+    );
     for spec in specs {
         let default = match (spec.required, spec.default) {
             (true, _) => "required".to_string(),

@@ -230,10 +230,12 @@ impl PulsarTableOptions {
 
         let topics_text = o.get("topics").unwrap_or_default();
         let mut topics = Vec::new();
-        for name in topics_text.split(';').map(str::trim).filter(|t| !t.is_empty()) {
-            topics.push(
-                TopicName::parse(name).map_err(|e| o.invalid("topics", e.to_string()))?,
-            );
+        for name in topics_text
+            .split(';')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            topics.push(TopicName::parse(name).map_err(|e| o.invalid("topics", e.to_string()))?);
         }
         if topics.is_empty() {
             return Err(o.invalid("topics", "no topic given"));
@@ -270,7 +272,9 @@ impl PulsarTableOptions {
                     "give either source.start.message-id or source.start.publish-time, not both",
                 ));
             }
-            (None, Some(t)) => StartPosition::PublishTime(UnixMillis(parse_millis(&o, &t.key, &t.value)?)),
+            (None, Some(t)) => {
+                StartPosition::PublishTime(UnixMillis(parse_millis(&o, &t.key, &t.value)?))
+            }
             (entry, None) => {
                 let value = entry.map(|e| e.value.as_str()).unwrap_or("earliest");
                 match value.to_ascii_lowercase().as_str() {
@@ -293,7 +297,10 @@ impl PulsarTableOptions {
         .filter_map(|k| o.entry(k))
         .collect();
         if stops.len() > 1 {
-            return Err(o.invalid(&stops[1].key, format!("conflicts with '{}': give one stop option", stops[0].key)));
+            return Err(o.invalid(
+                &stops[1].key,
+                format!("conflicts with '{}': give one stop option", stops[0].key),
+            ));
         }
         let stop = match stops.first() {
             None => StopPosition::Never,
@@ -454,7 +461,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(err.to_string().contains("did you mean 'source.subscription-name'"));
+        assert!(
+            err.to_string()
+                .contains("did you mean 'source.subscription-name'")
+        );
     }
 
     #[test]
@@ -468,7 +478,10 @@ mod tests {
             ("source.start.message-id", "1:x:0"),
         ])
         .expect_err("bad id");
-        assert!(err.to_string().contains("ledgerId:entryId:partition"), "{err}");
+        assert!(
+            err.to_string().contains("ledgerId:entryId:partition"),
+            "{err}"
+        );
         assert_eq!(err.location().map(|l| l.column), Some(20));
         let err = parse(&[("connector", "kafka"), ("topics", "a")]).expect_err("connector");
         assert!(err.to_string().contains("expected one of pulsar"), "{err}");

@@ -50,7 +50,10 @@ pub(super) fn parse_create_table(
             let token = parser.next_token();
             if token.token != Token::RParen {
                 return Err(SqlError::syntax(
-                    format!("expected ',' or ')' in the column list, found {}", token.token),
+                    format!(
+                        "expected ',' or ')' in the column list, found {}",
+                        token.token
+                    ),
                     location_of(&token),
                 ));
             }
@@ -73,7 +76,10 @@ pub(super) fn parse_create_table(
     let with = parser.peek_token();
     if !parser.parse_keyword(Keyword::WITH) {
         return Err(SqlError::syntax(
-            format!("expected WITH ('connector' = '...', ...), found {}", with.token),
+            format!(
+                "expected WITH ('connector' = '...', ...), found {}",
+                with.token
+            ),
             location_of(&with),
         ));
     }
@@ -155,7 +161,11 @@ fn parse_element(parser: &mut Parser<'_>, table: &mut CreateTable) -> Result<()>
         parser
             .expect_keyword(Keyword::FOR)
             .map_err(|e| parser_error(e, parser))?;
-        let column = ident_name(&parser.parse_identifier().map_err(|e| parser_error(e, parser))?);
+        let column = ident_name(
+            &parser
+                .parse_identifier()
+                .map_err(|e| parser_error(e, parser))?,
+        );
         parser
             .expect_keyword(Keyword::AS)
             .map_err(|e| parser_error(e, parser))?;
@@ -182,7 +192,9 @@ fn parse_element(parser: &mut Parser<'_>, table: &mut CreateTable) -> Result<()>
             .expect_token(&Token::LParen)
             .map_err(|e| parser_error(e, parser))?;
         loop {
-            let col = parser.parse_identifier().map_err(|e| parser_error(e, parser))?;
+            let col = parser
+                .parse_identifier()
+                .map_err(|e| parser_error(e, parser))?;
             table.primary_key.push(ident_name(&col));
             if !parser.consume_token(&Token::Comma) {
                 break;
@@ -201,11 +213,16 @@ fn parse_element(parser: &mut Parser<'_>, table: &mut CreateTable) -> Result<()>
         return Ok(());
     }
 
-    let name = ident_name(&parser.parse_identifier().map_err(|e| parser_error(e, parser))?);
-    if parser.parse_keyword(Keyword::AS)
-    {
+    let name = ident_name(
+        &parser
+            .parse_identifier()
+            .map_err(|e| parser_error(e, parser))?,
+    );
+    if parser.parse_keyword(Keyword::AS) {
         return Err(SqlError::unsupported(
-            format!("computed column '{name}' (name AS expression) is not supported yet; compute it in the query instead"),
+            format!(
+                "computed column '{name}' (name AS expression) is not supported yet; compute it in the query instead"
+            ),
             location,
         ));
     }
@@ -316,9 +333,14 @@ mod tests {
 
     #[test]
     fn reports_errors_at_their_place() {
-        let err = parse_statement("CREATE TABLE t (a INT,\n  b INTEGR) WITH ('connector'='pulsar')")
-            .expect_err("bad type");
-        assert_eq!(err.location().map(|l| (l.line, l.column)), Some((2, 5)), "{err}");
+        let err =
+            parse_statement("CREATE TABLE t (a INT,\n  b INTEGR) WITH ('connector'='pulsar')")
+                .expect_err("bad type");
+        assert_eq!(
+            err.location().map(|l| (l.line, l.column)),
+            Some((2, 5)),
+            "{err}"
+        );
         let err = parse_statement("CREATE TABLE t (a INT)").expect_err("no WITH");
         assert!(err.to_string().contains("expected WITH"), "{err}");
         let err = parse_statement("CREATE TABLE t (a INT) WITH ('k'='1', 'k'='2')")

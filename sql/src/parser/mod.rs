@@ -117,9 +117,12 @@ fn expect_end(parser: &mut Parser<'_>) -> Result<()> {
 
 /// Parses one statement (without its `;`). Locations are relative to `sql`.
 pub fn parse_statement(sql: &str) -> Result<Statement> {
-    let mut parser = Parser::new(&DIALECT)
-        .try_with_sql(sql)
-        .map_err(|e| SqlError::syntax(parser_message(&e.to_string()), position_in_message(&e.to_string())))?;
+    let mut parser = Parser::new(&DIALECT).try_with_sql(sql).map_err(|e| {
+        SqlError::syntax(
+            parser_message(&e.to_string()),
+            position_in_message(&e.to_string()),
+        )
+    })?;
     parse_with(&mut parser).map_err(|e| match e {
         // Errors at the end of input (EOF has no position): point just past the text.
         SqlError::Syntax {
@@ -175,7 +178,10 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
             "SET" | "SETTINGS" => Statement::ShowSettings,
             _ => {
                 return Err(SqlError::syntax(
-                    format!("expected SHOW TABLES, SHOW JOBS or SHOW SET, found {}", token.token),
+                    format!(
+                        "expected SHOW TABLES, SHOW JOBS or SHOW SET, found {}",
+                        token.token
+                    ),
                     location_of(&token),
                 ));
             }
@@ -204,7 +210,9 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
         }
         let key = parse_key_or_word(parser)?;
         let token = parser.next_token();
-        if !matches!(token.token, Token::Eq) && !matches!(&token.token, Token::Word(w) if w.keyword == Keyword::TO) {
+        if !matches!(token.token, Token::Eq)
+            && !matches!(&token.token, Token::Word(w) if w.keyword == Keyword::TO)
+        {
             return Err(SqlError::syntax(
                 format!("expected SET 'key' = 'value', found {}", token.token),
                 location_of(&token),
@@ -263,7 +271,10 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
 }
 
 fn first_words(text: &str) -> String {
-    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -272,8 +283,14 @@ mod tests {
 
     #[test]
     fn parses_our_commands() {
-        assert!(matches!(parse_statement("SHOW JOBS").expect("ok"), Statement::ShowJobs));
-        assert!(matches!(parse_statement("show tables").expect("ok"), Statement::ShowTables));
+        assert!(matches!(
+            parse_statement("SHOW JOBS").expect("ok"),
+            Statement::ShowJobs
+        ));
+        assert!(matches!(
+            parse_statement("show tables").expect("ok"),
+            Statement::ShowTables
+        ));
         match parse_statement("STOP JOB 'abc123'").expect("ok") {
             Statement::StopJob { id } => assert_eq!(id, "abc123"),
             other => panic!("{other:?}"),
@@ -289,7 +306,10 @@ mod tests {
             Err(e) => assert!(e.to_string().contains("expected SET"), "{e}"),
             Ok(other) => panic!("{other:?}"),
         }
-        assert!(matches!(parse_statement("RESET").expect("ok"), Statement::Reset { key: None }));
+        assert!(matches!(
+            parse_statement("RESET").expect("ok"),
+            Statement::Reset { key: None }
+        ));
         match parse_statement("DESCRIBE Clicks").expect("ok") {
             Statement::Describe { name } => assert_eq!(name, "clicks"),
             other => panic!("{other:?}"),
@@ -323,9 +343,20 @@ mod tests {
     fn syntax_errors_carry_positions() {
         let err = parse_statement("SELECT a FROM t WHERE").expect_err("incomplete");
         assert!(matches!(err, SqlError::Syntax { .. }), "{err:?}");
-        assert_eq!(err.location(), Some(Location { line: 1, column: 22 }), "{err:?}");
+        assert_eq!(
+            err.location(),
+            Some(Location {
+                line: 1,
+                column: 22
+            }),
+            "{err:?}"
+        );
         let err = parse_statement("SELEC 1").expect_err("typo");
-        assert_eq!(err.location(), Some(Location { line: 1, column: 1 }), "{err:?}");
+        assert_eq!(
+            err.location(),
+            Some(Location { line: 1, column: 1 }),
+            "{err:?}"
+        );
         let err = parse_statement("UPDATE t SET a = 1").expect_err("unsupported");
         assert!(err.to_string().contains("not supported"), "{err}");
     }

@@ -58,9 +58,9 @@ impl TypeParser<'_, '_> {
             "BIGINT" => DataType::Int64,
             "FLOAT" | "REAL" => DataType::Float32,
             "DOUBLE" => {
-                let _ = self.parser.parse_keyword(
-                    datafusion::sql::sqlparser::keywords::Keyword::PRECISION,
-                );
+                let _ = self
+                    .parser
+                    .parse_keyword(datafusion::sql::sqlparser::keywords::Keyword::PRECISION);
                 DataType::Float64
             }
             "DECIMAL" | "DEC" | "NUMERIC" => {
@@ -69,7 +69,9 @@ impl TypeParser<'_, '_> {
                 let scale = args.get(1).copied().unwrap_or(0);
                 if !(1..=38).contains(&precision) || scale > precision {
                     return Err(SqlError::syntax(
-                        format!("DECIMAL({precision}, {scale}) is out of range: precision 1..38, scale 0..precision"),
+                        format!(
+                            "DECIMAL({precision}, {scale}) is out of range: precision 1..38, scale 0..precision"
+                        ),
                         location,
                     ));
                 }
@@ -171,7 +173,10 @@ impl TypeParser<'_, '_> {
             let token = self.parser.next_token();
             match &token.token {
                 Token::Number(n, _) => args.push(n.parse::<u64>().map_err(|_| {
-                    SqlError::syntax(format!("expected a whole number, found {n}"), location_of(&token))
+                    SqlError::syntax(
+                        format!("expected a whole number, found {n}"),
+                        location_of(&token),
+                    )
                 })?),
                 other => {
                     return Err(SqlError::syntax(
@@ -194,12 +199,14 @@ impl TypeParser<'_, '_> {
         if self.pending_gt {
             return Ok(false);
         }
-        if self
+        if self.parser.parse_keywords(&[
+            Keyword::WITH,
+            Keyword::LOCAL,
+            Keyword::TIME,
+            Keyword::ZONE,
+        ]) || self
             .parser
-            .parse_keywords(&[Keyword::WITH, Keyword::LOCAL, Keyword::TIME, Keyword::ZONE])
-            || self
-                .parser
-                .parse_keywords(&[Keyword::WITH, Keyword::TIME, Keyword::ZONE])
+            .parse_keywords(&[Keyword::WITH, Keyword::TIME, Keyword::ZONE])
         {
             return Ok(true);
         }
@@ -269,7 +276,9 @@ pub fn sql_type_name(data_type: &DataType) -> String {
         DataType::Time32(u) | DataType::Time64(u) => format!("TIME({})", precision(u)),
         DataType::Timestamp(u, None) => format!("TIMESTAMP({})", precision(u)),
         DataType::Timestamp(u, Some(_)) => format!("TIMESTAMP_LTZ({})", precision(u)),
-        DataType::List(f) | DataType::LargeList(f) => format!("ARRAY<{}>", sql_type_name(f.data_type())),
+        DataType::List(f) | DataType::LargeList(f) => {
+            format!("ARRAY<{}>", sql_type_name(f.data_type()))
+        }
         DataType::Map(entries, _) => match entries.data_type() {
             DataType::Struct(kv) if kv.len() == 2 => format!(
                 "MAP<{}, {}>",
@@ -308,7 +317,10 @@ mod tests {
         assert_eq!(ty("varchar(20)").expect("ok"), DataType::Utf8);
         assert_eq!(ty("BIGINT").expect("ok"), DataType::Int64);
         assert_eq!(ty("DOUBLE PRECISION").expect("ok"), DataType::Float64);
-        assert_eq!(ty("DECIMAL(12, 2)").expect("ok"), DataType::Decimal128(12, 2));
+        assert_eq!(
+            ty("DECIMAL(12, 2)").expect("ok"),
+            DataType::Decimal128(12, 2)
+        );
         assert_eq!(
             ty("TIMESTAMP(3)").expect("ok"),
             DataType::Timestamp(TimeUnit::Millisecond, None)
@@ -343,7 +355,16 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for sql in ["STRING", "BIGINT", "TIMESTAMP(3)", "TIMESTAMP_LTZ(3)", "DECIMAL(12, 2)", "ARRAY<INT>", "MAP<STRING, BIGINT>", "ROW<a INT, b STRING>"] {
+        for sql in [
+            "STRING",
+            "BIGINT",
+            "TIMESTAMP(3)",
+            "TIMESTAMP_LTZ(3)",
+            "DECIMAL(12, 2)",
+            "ARRAY<INT>",
+            "MAP<STRING, BIGINT>",
+            "ROW<a INT, b STRING>",
+        ] {
             assert_eq!(sql_type_name(&ty(sql).expect("type")), sql);
         }
     }
@@ -351,7 +372,10 @@ mod tests {
     #[test]
     fn unknown_types_are_located() {
         let err = ty("  BLOB").expect_err("unknown");
-        assert!(err.to_string().contains("unknown column type BLOB"), "{err}");
+        assert!(
+            err.to_string().contains("unknown column type BLOB"),
+            "{err}"
+        );
         assert_eq!(err.location().map(|l| l.column), Some(3));
     }
 }

@@ -107,7 +107,8 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState) -> Result<StreamNode> {
         }
         LogicalPlan::Filter(filter) => {
             let input = lower_node(&filter.input, state)?;
-            let predicate = state.create_physical_expr(filter.predicate.clone(), filter.input.schema())?;
+            let predicate =
+                state.create_physical_expr(filter.predicate.clone(), filter.input.schema())?;
             Ok(StreamNode::Stateless(StatelessNode {
                 schema: input.schema(),
                 input: Box::new(input),
@@ -119,7 +120,8 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState) -> Result<StreamNode> {
             let input = lower_node(&projection.input, state)?;
             let mut columns = Vec::with_capacity(projection.expr.len());
             for expr in &projection.expr {
-                let physical = state.create_physical_expr(expr.clone(), projection.input.schema())?;
+                let physical =
+                    state.create_physical_expr(expr.clone(), projection.input.schema())?;
                 columns.push((physical, expr.to_string()));
             }
             let schema = arrow_schema(plan);

@@ -108,12 +108,21 @@ impl StreamNode {
         match self {
             StreamNode::Source(s) => {
                 let o = &s.table.options;
-                let columns: Vec<&str> = s.schema.fields().iter().map(|f| f.name().as_str()).collect();
+                let columns: Vec<&str> = s
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect();
                 let _ = writeln!(
                     out,
                     "{indent}PulsarSource: table={} topics=[{}] format={} subscription={} ({:?}) start={:?} stop={:?} columns=[{}]",
                     s.table.name,
-                    o.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
+                    o.topics
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     o.format.name(),
                     o.subscription_name.as_deref().unwrap_or("<temporary>"),
                     o.subscription_type,
@@ -133,14 +142,21 @@ impl StreamNode {
                 if let Some(columns) = &s.projection {
                     parts.push(format!(
                         "project=[{}]",
-                        columns.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(", ")
+                        columns
+                            .iter()
+                            .map(|(_, t)| t.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
                 let _ = writeln!(out, "{indent}Stateless: {}", parts.join(" "));
                 s.input.write_tree(out, depth + 1);
             }
             StreamNode::Limit(l) => {
-                let fetch = l.fetch.map(|f| f.to_string()).unwrap_or_else(|| "all".into());
+                let fetch = l
+                    .fetch
+                    .map(|f| f.to_string())
+                    .unwrap_or_else(|| "all".into());
                 let _ = writeln!(out, "{indent}Limit: skip={} fetch={fetch}", l.skip);
                 l.input.write_tree(out, depth + 1);
             }

@@ -27,7 +27,12 @@ async fn stock_pulsar_rs_cannot_consume_from_pulsar_lite_but_our_consumer_can() 
     let url = broker.service_url();
     let topic = unique_topic("facts-checksum");
     let dir = tempfile::tempdir().expect("tempdir");
-    python_produce_file(&url, &topic, &write_messages_file(dir.path(), &messages(10)), false);
+    python_produce_file(
+        &url,
+        &topic,
+        &write_messages_file(dir.path(), &messages(10)),
+        false,
+    );
 
     // Stock pulsar-rs: every delivery fails to decode; it yields no message.
     let pulsar = pulsar::Pulsar::builder(url.clone(), pulsar::TokioExecutor)
@@ -49,10 +54,15 @@ async fn stock_pulsar_rs_cannot_consume_from_pulsar_lite_but_our_consumer_can() 
     // working consumer yields its first within milliseconds.
     let stock = tokio::time::timeout(Duration::from_secs(5), consumer.next()).await;
     let delivered = matches!(stock, Ok(Some(Ok(_))));
-    assert!(!delivered, "pulsar-rs 6.9.1 consumed from pulsar-lite: the frame defect may be fixed; re-check connectors/README.md");
+    assert!(
+        !delivered,
+        "pulsar-rs 6.9.1 consumed from pulsar-lite: the frame defect may be fixed; re-check connectors/README.md"
+    );
 
     // Our consumer: all 10, and the frames indeed carry no checksum.
-    let client = PulsarClient::connect(ClientConfig::new(url.clone())).await.expect("connect");
+    let client = PulsarClient::connect(ClientConfig::new(url.clone()))
+        .await
+        .expect("connect");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let ours = magnetar_connectors::pulsar::Consumer::subscribe(
         client,
@@ -76,7 +86,10 @@ async fn stock_pulsar_rs_cannot_consume_from_pulsar_lite_but_our_consumer_can() 
         let event = rx.recv().await.expect("event");
         if let ConsumerEvent::Message { payload, .. } = event.event {
             let entry = parse_entry(payload).expect("parses without checksum");
-            assert!(!entry.checksum_verified, "pulsar-lite started sending checksums");
+            assert!(
+                !entry.checksum_verified,
+                "pulsar-lite started sending checksums"
+            );
             payloads.push(entry.payload);
         }
     }
@@ -90,7 +103,9 @@ async fn pulsar_lite_does_not_answer_get_schema() {
     let broker = TestBroker::start().await;
     let url = broker.service_url();
     let topic = unique_topic("facts-schema");
-    let client = PulsarClient::connect(ClientConfig::new(url)).await.expect("connect");
+    let client = PulsarClient::connect(ClientConfig::new(url))
+        .await
+        .expect("connect");
     let conn = client
         .lookup(&TopicName::parse(&topic).expect("topic"))
         .await
@@ -114,9 +129,17 @@ async fn pulsar_lite_does_not_answer_get_schema() {
         )
         .await;
     let err = answer.expect_err("pulsar-lite answered GET_SCHEMA: re-check connectors/README.md");
-    assert!(err.to_string().contains("did not answer GET_SCHEMA"), "{err}");
+    assert!(
+        err.to_string().contains("did not answer GET_SCHEMA"),
+        "{err}"
+    );
     // The connection stays usable after an unanswered request.
-    assert!(client.partitions(&TopicName::parse(&topic).expect("topic")).await.is_ok());
+    assert!(
+        client
+            .partitions(&TopicName::parse(&topic).expect("topic"))
+            .await
+            .is_ok()
+    );
 }
 
 /// Redelivered entries never reach the output twice: a consumer that reads batched entries
@@ -130,8 +153,15 @@ async fn redelivered_entries_are_dropped_by_position() {
     let url = broker.service_url();
     let topic = unique_topic("facts-redelivery");
     let dir = tempfile::tempdir().expect("tempdir");
-    python_produce_file(&url, &topic, &write_messages_file(dir.path(), &messages(3000)), true);
-    let client = PulsarClient::connect(ClientConfig::new(url.clone())).await.expect("connect");
+    python_produce_file(
+        &url,
+        &topic,
+        &write_messages_file(dir.path(), &messages(3000)),
+        true,
+    );
+    let client = PulsarClient::connect(ClientConfig::new(url.clone()))
+        .await
+        .expect("connect");
     let mut source = PulsarSource::open(
         client,
         SourceConfig {
@@ -142,6 +172,7 @@ async fn redelivered_entries_are_dropped_by_position() {
             stop: StopPosition::Latest,
             receiver_queue_size: 500,
             consumer_name: None,
+            positions: None,
         },
     )
     .await
@@ -152,7 +183,9 @@ async fn redelivered_entries_are_dropped_by_position() {
     while let Some(chunk) = source.next_chunk(200).await.expect("chunk") {
         duplicates += chunk.duplicates_dropped;
         for m in &chunk.messages {
-            *seen.entry(String::from_utf8_lossy(&m.payload).into_owned()).or_default() += 1;
+            *seen
+                .entry(String::from_utf8_lossy(&m.payload).into_owned())
+                .or_default() += 1;
         }
         if first {
             // Nothing acknowledged yet: a fresh subscribe makes the broker resend from the start.
@@ -163,6 +196,9 @@ async fn redelivered_entries_are_dropped_by_position() {
     let _: AckToken = source.take_ack_token();
     assert_eq!(seen.len(), 3000, "every message read");
     assert!(seen.values().all(|&n| n == 1), "no message read twice");
-    assert!(duplicates > 0, "the broker did resend entries after the resubscribe");
+    assert!(
+        duplicates > 0,
+        "the broker did resend entries after the resubscribe"
+    );
     source.close().await;
 }

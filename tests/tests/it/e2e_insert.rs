@@ -79,8 +79,14 @@ fn actual(url: &str, topic: &str) -> Vec<(String, Value)> {
         .map(|m| {
             let value: Value = serde_json::from_str(&m.value)
                 .unwrap_or_else(|e| panic!("output is not JSON ({e}): {}", m.value));
-            let key = m.key.unwrap_or_else(|| panic!("output message without a key: {}", m.value));
-            assert_eq!(Some(key.as_str()), value["user_id"].as_str(), "key must be the row's user_id");
+            let key = m
+                .key
+                .unwrap_or_else(|| panic!("output message without a key: {}", m.value));
+            assert_eq!(
+                Some(key.as_str()),
+                value["user_id"].as_str(),
+                "key must be the row's user_id"
+            );
             (key, value)
         })
         .collect();
@@ -103,19 +109,34 @@ async fn bounded_insert_job_writes_exactly_the_filtered_rows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = produce(&url, &input_topic, dir.path());
     let expected = expected(&input);
-    assert!(expected.len() > 500, "the filter must keep a fair share ({})", expected.len());
+    assert!(
+        expected.len() > 500,
+        "the filter must keep a fair share ({})",
+        expected.len()
+    );
     eprintln!("expecting {} of {EVENTS} rows", expected.len());
 
     let script_path = dir.path().join("job.sql");
-    std::fs::write(&script_path, script(&url, &input_topic, &output_topic, true)).expect("write script");
+    std::fs::write(
+        &script_path,
+        script(&url, &input_topic, &output_topic, true),
+    )
+    .expect("write script");
     let out = run_magnetar(
         &["--service-url", &url, "-f", &script_path.to_string_lossy()],
         Duration::from_secs(180),
     )
     .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "magnetar failed ({}):\n{stderr}", out.status);
-    assert!(stderr.contains("finished"), "the bounded job reports it finished:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "magnetar failed ({}):\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("finished"),
+        "the bounded job reports it finished:\n{stderr}"
+    );
 
     let actual = actual(&url, &output_topic);
     assert_eq!(actual.len(), expected.len(), "row count");
@@ -129,15 +150,21 @@ async fn unbounded_insert_job_stops_cleanly_on_sigterm_without_loss_or_duplicate
     let (input_topic, output_topic) = (unique_topic("clicks"), unique_topic("alerts"));
     let dir = tempfile::tempdir().expect("tempdir");
     let script_path = dir.path().join("job.sql");
-    std::fs::write(&script_path, script(&url, &input_topic, &output_topic, false)).expect("write script");
+    std::fs::write(
+        &script_path,
+        script(&url, &input_topic, &output_topic, false),
+    )
+    .expect("write script");
 
     let child = spawn_magnetar(&["--service-url", &url, "-f", &script_path.to_string_lossy()]);
     // The job subscribes from the earliest message, so producing after start-up is fine.
     let input = produce(&url, &input_topic, dir.path());
     let expected = expected(&input);
-    eventually("the job's output to reach the expected count", Duration::from_secs(120), || {
-        python_read_all(&url, &output_topic).len() >= expected.len()
-    })
+    eventually(
+        "the job's output to reach the expected count",
+        Duration::from_secs(120),
+        || python_read_all(&url, &output_topic).len() >= expected.len(),
+    )
     .await;
     terminate(&child);
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
@@ -145,7 +172,18 @@ async fn unbounded_insert_job_stops_cleanly_on_sigterm_without_loss_or_duplicate
         .expect("magnetar exits after SIGTERM")
         .expect("output");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "clean stop exits 0 ({}):\n{stderr}", out.status);
-    assert!(stderr.contains("stopped"), "the job reports it stopped:\n{stderr}");
-    assert_eq!(actual(&url, &output_topic), expected, "no row lost, none duplicated");
+    assert!(
+        out.status.success(),
+        "clean stop exits 0 ({}):\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("stopped"),
+        "the job reports it stopped:\n{stderr}"
+    );
+    assert_eq!(
+        actual(&url, &output_topic),
+        expected,
+        "no row lost, none duplicated"
+    );
 }

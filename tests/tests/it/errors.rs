@@ -18,8 +18,14 @@ async fn a_misspelled_option_names_the_key_the_nearest_valid_one_and_its_place()
         .await
         .expect_err("typo");
     let text = err.to_string();
-    assert!(text.contains("unknown option 'source.subscription-nmae'"), "{text}");
-    assert!(text.contains("did you mean 'source.subscription-name'"), "{text}");
+    assert!(
+        text.contains("unknown option 'source.subscription-nmae'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("did you mean 'source.subscription-name'"),
+        "{text}"
+    );
     assert_eq!((err.location().line, err.location().column), (4, 3));
 }
 
@@ -44,20 +50,31 @@ async fn bad_sql_is_located_in_the_script() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_broker_is_a_clear_error() {
     let port = magnetar_connectors::pulsar::lite::free_port().expect("port");
-    let engine = Engine::new(EngineConfig::with_service_url(format!("pulsar://127.0.0.1:{port}")));
+    let engine = Engine::new(EngineConfig::with_service_url(format!(
+        "pulsar://127.0.0.1:{port}"
+    )));
     engine
         .execute("CREATE TABLE t (a INT) WITH ('connector' = 'pulsar', 'topics' = 'x')")
         .await
         .expect("creating a table does not connect");
-    let err = engine.query("SELECT a FROM t").await.expect_err("no broker");
+    let err = engine
+        .query("SELECT a FROM t")
+        .await
+        .expect_err("no broker");
     let text = err.to_string();
-    assert!(text.contains(&format!("cannot connect to Pulsar at 127.0.0.1:{port}")), "{text}");
+    assert!(
+        text.contains(&format!("cannot connect to Pulsar at 127.0.0.1:{port}")),
+        "{text}"
+    );
     let err = engine
         .execute("CREATE TABLE s (a INT) WITH ('connector'='pulsar', 'topics'='y'); INSERT INTO s SELECT a FROM t")
         .await
         .expect_err("no broker for the job");
     assert!(err.to_string().contains("cannot"), "{err}");
-    assert!(engine.jobs().is_empty(), "a job that cannot start is not listed");
+    assert!(
+        engine.jobs().is_empty(),
+        "a job that cannot start is not listed"
+    );
 }
 
 async fn engine_with_bad_messages(url: &str, topic: &str, ignore: bool) -> Engine {
@@ -73,7 +90,8 @@ async fn engine_with_bad_messages(url: &str, topic: &str, ignore: bool) -> Engin
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_malformed_message_fails_the_query_naming_topic_and_message_id_or_is_skipped_and_counted() {
+async fn a_malformed_message_fails_the_query_naming_topic_and_message_id_or_is_skipped_and_counted()
+{
     let broker = TestBroker::start().await;
     let url = broker.service_url();
     let topic = unique_topic("badjson");
@@ -85,12 +103,18 @@ async fn a_malformed_message_fails_the_query_naming_topic_and_message_id_or_is_s
         (None, r#"{"n": 4, "s": "d"}"#.to_string()),
     ];
     python_produce_file(&url, &topic, &write_messages_file(dir.path(), &msgs), false);
-    let ids: Vec<String> = python_read_all(&url, &topic).into_iter().map(|m| m.message_id).collect();
+    let ids: Vec<String> = python_read_all(&url, &topic)
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
     assert_eq!(ids.len(), 4);
 
     // Default policy: fail, naming the first bad message.
     let engine = engine_with_bad_messages(&url, &topic, false).await;
-    let mut stream = engine.query("SELECT n, s FROM t").await.expect("query starts");
+    let mut stream = engine
+        .query("SELECT n, s FROM t")
+        .await
+        .expect("query starts");
     let mut failure = None;
     while let Some(item) = stream.next().await {
         if let Err(e) = item {
@@ -101,9 +125,19 @@ async fn a_malformed_message_fails_the_query_naming_topic_and_message_id_or_is_s
     let text = failure.expect("the query fails").to_string();
     assert!(text.contains(&topic), "names the topic: {text}");
     // The Python client prints ids as (ledger,entry,partition,batch); ours as ledger:entry:partition.
-    let second = ids[1].trim_matches(|c| c == '(' || c == ')').split(',').collect::<Vec<_>>();
-    assert!(text.contains(&format!("{}:{}:{}", second[0], second[1], second[2])), "names message {:?}: {text}", ids[1]);
-    assert!(text.contains("json.ignore-parse-errors"), "says how to skip: {text}");
+    let second = ids[1]
+        .trim_matches(|c| c == '(' || c == ')')
+        .split(',')
+        .collect::<Vec<_>>();
+    assert!(
+        text.contains(&format!("{}:{}:{}", second[0], second[1], second[2])),
+        "names message {:?}: {text}",
+        ids[1]
+    );
+    assert!(
+        text.contains("json.ignore-parse-errors"),
+        "says how to skip: {text}"
+    );
 
     // 'json.ignore-parse-errors' = 'true': the unparsable message is skipped and counted, the
     // wrongly typed field reads as NULL (Flink's behaviour).
@@ -117,11 +151,22 @@ async fn a_malformed_message_fails_the_query_naming_topic_and_message_id_or_is_s
         .await;
     let n: Vec<Option<i64>> = rows
         .iter()
-        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().iter().collect::<Vec<_>>())
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<Int64Type>()
+                .iter()
+                .collect::<Vec<_>>()
+        })
         .collect();
     let s: Vec<String> = rows
         .iter()
-        .flat_map(|b| b.column(1).as_string::<i32>().iter().map(|v| v.unwrap_or("").to_string()).collect::<Vec<_>>())
+        .flat_map(|b| {
+            b.column(1)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert_eq!(n, vec![Some(1), None, Some(4)]);
     assert_eq!(s, vec!["a", "c", "d"]);
@@ -135,11 +180,19 @@ async fn a_malformed_message_fails_the_query_naming_topic_and_message_id_or_is_s
         ))
         .await
         .expect("job starts");
-    assert!(matches!(outputs.last(), Some(StatementOutput::JobStarted(_))));
+    assert!(matches!(
+        outputs.last(),
+        Some(StatementOutput::JobStarted(_))
+    ));
     let jobs = tokio::time::timeout(Duration::from_secs(60), engine.wait_for_jobs())
         .await
         .expect("bounded job ends");
-    assert_eq!(jobs[0].state, magnetar::JobState::Finished, "{:?}", jobs[0].state);
+    assert_eq!(
+        jobs[0].state,
+        magnetar::JobState::Finished,
+        "{:?}",
+        jobs[0].state
+    );
     assert_eq!(jobs[0].messages_skipped, 1);
     assert_eq!(jobs[0].messages_written, 3);
 }
@@ -162,9 +215,18 @@ async fn a_failing_script_exits_non_zero_with_line_and_column() {
     .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("bad.sql:4:27"), "file:line:column of the bad key: {stderr}");
+    assert!(
+        stderr.contains("bad.sql:4:27"),
+        "file:line:column of the bad key: {stderr}"
+    );
     assert!(stderr.contains("did you mean 'topics'"), "{stderr}");
-    assert!(stderr.contains("^"), "a caret under the failing place: {stderr}");
+    assert!(
+        stderr.contains("^"),
+        "a caret under the failing place: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.stdout.is_empty(), "nothing after the failing statement ran");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing after the failing statement ran"
+    );
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use futures::StreamExt;
 use magnetar::{Engine, EngineConfig, QueryStream, StatementOutput};
@@ -11,7 +11,12 @@ use magnetar_tests::*;
 
 fn produce_numbers(url: &str, topic: &str, range: std::ops::Range<i64>, dir: &std::path::Path) {
     let msgs: Vec<(Option<String>, String)> = range
-        .map(|i| (Some(format!("key-{}", i % 11)), format!("{{\"x\": {i}, \"tag\": \"t{}\"}}", i % 3)))
+        .map(|i| {
+            (
+                Some(format!("key-{}", i % 11)),
+                format!("{{\"x\": {i}, \"tag\": \"t{}\"}}", i % 3),
+            )
+        })
         .collect();
     python_produce_file(url, topic, &write_messages_file(dir, &msgs), true);
 }
@@ -36,7 +41,12 @@ async fn collect(stream: QueryStream) -> Vec<RecordBatch> {
 fn column_i64(batches: &[RecordBatch], index: usize) -> Vec<i64> {
     batches
         .iter()
-        .flat_map(|b| b.column(index).as_primitive::<Int64Type>().values().to_vec())
+        .flat_map(|b| {
+            b.column(index)
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
         .collect()
 }
 
@@ -49,15 +59,33 @@ async fn bounded_aggregate_reads_exactly_to_the_end_and_finishes() {
     const N: i64 = 5_000;
     produce_numbers(&url, &topic, 0..N, dir.path());
     let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
-    table(&engine, "t", &topic, ", 'source.stop.at-message-id' = 'latest'").await;
+    table(
+        &engine,
+        "t",
+        &topic,
+        ", 'source.stop.at-message-id' = 'latest'",
+    )
+    .await;
 
-    let rows = collect(engine.query("SELECT count(*) AS n, max(x) AS mx, count(DISTINCT k) AS keys FROM t").await.expect("query")).await;
+    let rows = collect(
+        engine
+            .query("SELECT count(*) AS n, max(x) AS mx, count(DISTINCT k) AS keys FROM t")
+            .await
+            .expect("query"),
+    )
+    .await;
     assert_eq!(column_i64(&rows, 0), vec![N]);
     assert_eq!(column_i64(&rows, 1), vec![N - 1]);
     assert_eq!(column_i64(&rows, 2), vec![11]);
 
     // ORDER BY and LIMIT run as in DataFusion.
-    let rows = collect(engine.query("SELECT x FROM t WHERE tag = 't1' ORDER BY x DESC LIMIT 3").await.expect("query")).await;
+    let rows = collect(
+        engine
+            .query("SELECT x FROM t WHERE tag = 't1' ORDER BY x DESC LIMIT 3")
+            .await
+            .expect("query"),
+    )
+    .await;
     let top: Vec<i64> = column_i64(&rows, 0);
     let mut want: Vec<i64> = (0..N).filter(|i| i % 3 == 1).collect();
     want.sort_unstable_by(|a, b| b.cmp(a));
@@ -101,7 +129,11 @@ async fn unbounded_select_streams_filtered_rows_with_metadata() {
     assert_eq!(xs, (0..10).map(|i| i * 1000).collect::<Vec<_>>());
     for (x10, key, mid) in &got {
         assert_eq!(key, &format!("key-{}", (x10 / 10) % 11));
-        assert_eq!(mid.split(':').count(), 4, "batched ids print as ledger:entry:partition:batch ({mid})");
+        assert_eq!(
+            mid.split(':').count(),
+            4,
+            "batched ids print as ledger:entry:partition:batch ({mid})"
+        );
     }
     stream.close().await;
 }
@@ -109,7 +141,8 @@ async fn unbounded_select_streams_filtered_rows_with_metadata() {
 async fn read_rows(stream: &mut QueryStream, want: usize) -> Vec<(i64, String)> {
     let mut rows = Vec::new();
     while rows.len() < want {
-        let Ok(Some(batch)) = tokio::time::timeout(Duration::from_secs(30), stream.next()).await else {
+        let Ok(Some(batch)) = tokio::time::timeout(Duration::from_secs(30), stream.next()).await
+        else {
             break;
         };
         let batch = batch.expect("batch");
@@ -132,10 +165,13 @@ async fn exclusive_and_failover_subscriptions_resume_after_a_restart() {
         let dir = tempfile::tempdir().expect("tempdir");
         const N: i64 = 3_000;
         // Unbatched, so acknowledgement positions fall between any two messages.
-        let msgs: Vec<(Option<String>, String)> =
-            (0..N).map(|i| (None, format!("{{\"x\": {i}, \"tag\": \"a\"}}"))).collect();
+        let msgs: Vec<(Option<String>, String)> = (0..N)
+            .map(|i| (None, format!("{{\"x\": {i}, \"tag\": \"a\"}}")))
+            .collect();
         python_produce_file(&url, &topic, &write_messages_file(dir.path(), &msgs), false);
-        let extra = format!(", 'source.subscription-name' = 'resumer', 'source.subscription-type' = '{sub_type}'");
+        let extra = format!(
+            ", 'source.subscription-name' = 'resumer', 'source.subscription-type' = '{sub_type}'"
+        );
 
         let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
         table(&engine, "t", &topic, &extra).await;
@@ -147,14 +183,39 @@ async fn exclusive_and_failover_subscriptions_resume_after_a_restart() {
 
         // A new engine (as after a process restart) with the same subscription.
         let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
-        table(&engine, "t", &topic, &format!("{extra}, 'source.stop.at-message-id' = 'latest'")).await;
+        table(
+            &engine,
+            "t",
+            &topic,
+            &format!("{extra}, 'source.stop.at-message-id' = 'latest'"),
+        )
+        .await;
         let rest = collect(engine.query("SELECT x FROM t").await.expect("query")).await;
         let rest = column_i64(&rest, 0);
-        assert!(!rest.is_empty(), "{sub_type}: messages after the first query remain");
-        assert!(rest[0] > 0, "{sub_type}: resumed, did not start over (first x = {})", rest[0]);
-        assert!(rest[0] <= last_seen + 1, "{sub_type}: no gap (first x = {}, last seen {last_seen})", rest[0]);
-        let all: BTreeSet<i64> = head.iter().map(|r| r.0).chain(rest.iter().copied()).collect();
-        assert_eq!(all.len() as i64, N, "{sub_type}: together the two queries saw every message");
+        assert!(
+            !rest.is_empty(),
+            "{sub_type}: messages after the first query remain"
+        );
+        assert!(
+            rest[0] > 0,
+            "{sub_type}: resumed, did not start over (first x = {})",
+            rest[0]
+        );
+        assert!(
+            rest[0] <= last_seen + 1,
+            "{sub_type}: no gap (first x = {}, last seen {last_seen})",
+            rest[0]
+        );
+        let all: BTreeSet<i64> = head
+            .iter()
+            .map(|r| r.0)
+            .chain(rest.iter().copied())
+            .collect();
+        assert_eq!(
+            all.len() as i64,
+            N,
+            "{sub_type}: together the two queries saw every message"
+        );
         assert_eq!(*rest.last().expect("rows"), N - 1);
     }
 }
@@ -165,7 +226,8 @@ async fn key_shared_queries_see_disjoint_keys() {
     let url = broker.service_url();
     let topic = unique_topic("keyshared");
     let dir = tempfile::tempdir().expect("tempdir");
-    let extra = ", 'source.subscription-name' = 'shared-by-key', 'source.subscription-type' = 'Key_Shared'";
+    let extra =
+        ", 'source.subscription-name' = 'shared-by-key', 'source.subscription-type' = 'Key_Shared'";
     let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
     table(&engine, "t", &topic, extra).await;
     // Both consumers subscribe before any message exists, so the broker spreads keys.
@@ -173,7 +235,12 @@ async fn key_shared_queries_see_disjoint_keys() {
     let mut b = engine.query("SELECT x, k FROM t").await.expect("query b");
     const N: i64 = 1_000;
     let msgs: Vec<(Option<String>, String)> = (0..N)
-        .map(|i| (Some(format!("key-{}", i % 50)), format!("{{\"x\": {i}, \"tag\": \"a\"}}")))
+        .map(|i| {
+            (
+                Some(format!("key-{}", i % 50)),
+                format!("{{\"x\": {i}, \"tag\": \"a\"}}"),
+            )
+        })
         .collect();
     python_produce_file(&url, &topic, &write_messages_file(dir.path(), &msgs), false);
 
@@ -205,12 +272,20 @@ async fn key_shared_queries_see_disjoint_keys() {
         "Key_Shared: consumer A got {} keys, B got {} keys, {total} of {N} messages delivered{}",
         per_consumer[0].len(),
         per_consumer[1].len(),
-        if total < N as usize { " (pulsar-lite Key_Shared stall)" } else { "" }
+        if total < N as usize {
+            " (pulsar-lite Key_Shared stall)"
+        } else {
+            ""
+        }
     );
     assert!(total > 0, "the broker delivered nothing at all");
     let keys_a: BTreeSet<&String> = per_consumer[0].keys().collect();
     let keys_b: BTreeSet<&String> = per_consumer[1].keys().collect();
-    assert!(keys_a.is_disjoint(&keys_b), "a key went to both consumers: {:?}", keys_a.intersection(&keys_b).collect::<Vec<_>>());
+    assert!(
+        keys_a.is_disjoint(&keys_b),
+        "a key went to both consumers: {:?}",
+        keys_a.intersection(&keys_b).collect::<Vec<_>>()
+    );
     // No message twice, and each delivered message carries the key it was produced with.
     let mut seen = BTreeSet::new();
     for consumer in &per_consumer {
@@ -226,13 +301,22 @@ async fn key_shared_queries_see_disjoint_keys() {
 #[tokio::test(flavor = "multi_thread")]
 async fn show_tables_describe_and_explain() {
     let engine = Engine::new(EngineConfig::with_service_url("pulsar://127.0.0.1:1"));
-    table(&engine, "t", "persistent://public/default/nowhere", ", 'key.fields' = 'tag'").await;
+    table(
+        &engine,
+        "t",
+        "persistent://public/default/nowhere",
+        ", 'key.fields' = 'tag'",
+    )
+    .await;
     let outputs = engine
         .execute("SHOW TABLES; DESCRIBE t; EXPLAIN SELECT x + 1 FROM t WHERE tag = 'a'")
         .await
         .expect("statements");
-    let [StatementOutput::Table(tables), StatementOutput::Table(describe), StatementOutput::Explain(plan)] =
-        outputs.as_slice()
+    let [
+        StatementOutput::Table(tables),
+        StatementOutput::Table(describe),
+        StatementOutput::Explain(plan),
+    ] = outputs.as_slice()
     else {
         panic!("unexpected outputs: {outputs:?}");
     };
@@ -242,8 +326,17 @@ async fn show_tables_describe_and_explain() {
         .collect();
     assert_eq!(names, vec!["x", "tag", "k", "mid"]);
     assert_eq!(describe[0].column(1).as_string::<i32>().value(0), "BIGINT");
-    assert_eq!(describe[0].column(3).as_string::<i32>().value(3), "METADATA FROM 'message_id' VIRTUAL");
-    assert!(describe[0].column(4).as_string::<i32>().value(1).contains("message key"));
+    assert_eq!(
+        describe[0].column(3).as_string::<i32>().value(3),
+        "METADATA FROM 'message_id' VIRTUAL"
+    );
+    assert!(
+        describe[0]
+            .column(4)
+            .as_string::<i32>()
+            .value(1)
+            .contains("message key")
+    );
     assert!(plan.contains("Streaming plan"), "{plan}");
     assert!(plan.contains("PulsarSource: table=t"), "{plan}");
     assert!(plan.contains("filter=t.tag = Utf8(\"a\")"), "{plan}");
@@ -252,4 +345,58 @@ async fn show_tables_describe_and_explain() {
     let err = engine.execute("DROP TABLE t").await.expect_err("gone");
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert!(engine.execute("DROP TABLE IF EXISTS t").await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bounded_read_through_a_durable_subscription_returns_only_new_messages() {
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let topic = unique_topic("rerun");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let open = || {
+        Engine::new(EngineConfig {
+            service_url: Some(url.clone()),
+            data_dir: Some(data_dir.path().to_path_buf()),
+        })
+    };
+    let extra = ", 'source.subscription-name' = 'rerun', 'source.stop.at-message-id' = 'latest'";
+    let count = |engine: Engine| async move {
+        let rows = tokio::time::timeout(
+            Duration::from_secs(30),
+            collect(engine.query("SELECT count(*) FROM t").await.expect("query")),
+        )
+        .await
+        .expect("a bounded read ends even when nothing is new");
+        column_i64(&rows, 0)[0]
+    };
+
+    produce_numbers(&url, &topic, 0..300, dir.path());
+    let engine = open();
+    table(&engine, "t", &topic, extra).await;
+    assert_eq!(count(engine.clone()).await, 300);
+    // pulsar-lite reports no mark-delete position: without remembered positions this would
+    // wait forever for a message past the end.
+    assert_eq!(count(engine.clone()).await, 0);
+    produce_numbers(&url, &topic, 300..350, dir.path());
+    assert_eq!(count(engine).await, 50);
+
+    // A new engine on the same data directory (a restarted process) remembers too.
+    let engine = open();
+    table(&engine, "t", &topic, extra).await;
+    assert_eq!(count(engine.clone()).await, 0);
+    // An explicit start position means "read again from there".
+    table(&engine, "again", &topic, ", 'source.subscription-name' = 'rerun', 'source.stop.at-message-id' = 'latest', 'source.start.message-id' = 'earliest'").await;
+    let rows = collect(
+        engine
+            .query("SELECT count(*) FROM again")
+            .await
+            .expect("query"),
+    )
+    .await;
+    assert_eq!(
+        column_i64(&rows, 0)[0],
+        0,
+        "'earliest' only applies to a new subscription"
+    );
 }
