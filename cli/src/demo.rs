@@ -162,7 +162,7 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
     });
 
     let mut seen = 0;
-    let mut first = true;
+    let mut tableau: Option<crate::render::Tableau> = None;
     let deadline = tokio::time::sleep(Duration::from_secs(120));
     tokio::pin!(deadline);
     while seen < expected {
@@ -171,14 +171,24 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
                 Some(batch) => {
                     let batch = batch?;
                     seen += batch.num_rows();
-                    print_batches(&[batch], format, first)?;
-                    first = false;
+                    match format {
+                        OutputFormat::Table => tableau
+                            .get_or_insert_with(|| crate::render::Tableau::new(&batch))
+                            .print_rows(&batch)?,
+                        _ => {
+                            let first = seen == batch.num_rows();
+                            print_batches(&[batch], format, first)?
+                        }
+                    }
                 }
                 None => break,
             },
             _ = &mut deadline => break,
             _ = crate::script::shutdown_signal() => break,
         }
+    }
+    if let Some(t) = tableau {
+        t.finish()?;
     }
     generator.await??;
     alerts.close().await;

@@ -19,10 +19,13 @@ use args::{Args, Command};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // pulsar-rs logs routine reconnect attempts as warnings; keep them out of the way.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{},pulsar=error", args.log))
-    });
+    // pulsar-rs logs its internals (reconnect attempts, closes racing a broker shutdown) at
+    // warning and error level; Magnetar reports what matters itself. RUST_LOG shows them.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(format!("{},pulsar=off", args.log)));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -144,12 +144,11 @@ impl ScanFactory for EngineScanFactory {
             .map(str::to_string)
             .or_else(|| self.default_service_url.clone());
         let url = crate::runtime::service_url_for(&table, default.as_deref())?;
-        let client = self.clients.get(&url).await?;
         let scan = BoundedPulsarScan::new(
             table,
             projection.cloned(),
-            client,
-            self.clients.positions(),
+            self.clients.clone(),
+            url,
             settings.batch_size(),
         )?;
         let schema = datafusion::physical_plan::streaming::PartitionStream::schema(&scan).clone();
@@ -325,6 +324,13 @@ impl Engine {
             job.stop.send_replace(true);
             job.wait().await;
         }
+        Ok(job.info())
+    }
+
+    /// Waits until a job (by id, id prefix or name) has ended, and returns it.
+    pub async fn wait_for_job(&self, id: &str) -> Result<JobInfo> {
+        let job = self.shared.jobs.find(id)?;
+        job.wait().await;
         Ok(job.info())
     }
 

@@ -4,6 +4,7 @@
 //! stream of Arrow record batches with [`Engine::query`], and manage `INSERT INTO` jobs
 //! with [`Engine::jobs`] and [`Engine::stop_job`].
 
+pub mod docs;
 mod engine;
 pub mod error;
 mod execute;
@@ -23,3 +24,8 @@ pub use runtime::QueryStream;
 pub use datafusion::arrow;
 pub use magnetar_connectors as connectors;
 pub use magnetar_sql as sql;
+
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,1 +1,153 @@
-//! placeholder
+//! Runs Magnetar's `.slt` files: each file gets a fresh pulsar-lite broker and engine.
+//!
+//! Conventions: a statement that starts a job (`INSERT INTO`) waits until the job ends, so
+//! bounded inserts are complete before the next record; `statement count N` checks the
+//! messages it wrote. Query values print as in DataFusion's files: `NULL`, `(empty)`.
+
+use std::time::Duration;
+
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::StreamExt;
+use magnetar::{Engine, JobState, StatementOutput};
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
+
+/// How long a query or a bounded job may take before the record fails.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An error of one record, with the engine's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SltError(String);
+
+/// The engine as sqllogictest's database.
+pub struct MagnetarDb {
+    engine: Engine,
+}
+
+impl MagnetarDb {
+    /// Wraps an engine.
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+}
+
+fn column_type(data_type: &DataType) -> DefaultColumnType {
+    match data_type {
+        t if t.is_integer() => DefaultColumnType::Integer,
+        t if t.is_floating() => DefaultColumnType::FloatingPoint,
+        DataType::Decimal128(..) | DataType::Decimal256(..) => DefaultColumnType::FloatingPoint,
+        _ => DefaultColumnType::Text,
+    }
+}
+
+fn rows(batches: &[RecordBatch]) -> Result<DBOutput<DefaultColumnType>, SltError> {
+    let Some(first) = batches.first() else {
+        return Ok(DBOutput::Rows {
+            types: Vec::new(),
+            rows: Vec::new(),
+        });
+    };
+    let types = first
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| column_type(f.data_type()))
+        .collect();
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SltError(e.to_string()))?;
+        for row in 0..batch.num_rows() {
+            out.push(
+                formatters
+                    .iter()
+                    .zip(batch.columns())
+                    .map(|(f, c)| {
+                        let text = f.value(row).to_string();
+                        if text.is_empty() && c.is_valid(row) {
+                            "(empty)".to_string()
+                        } else {
+                            text
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(DBOutput::Rows { types, rows: out })
+}
+
+#[async_trait::async_trait]
+impl AsyncDB for MagnetarDb {
+    type Error = SltError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
+        let mut outputs = self
+            .engine
+            .execute(sql)
+            .await
+            .map_err(|e| SltError(e.to_string()))?;
+        let Some(last) = outputs.pop() else {
+            return Ok(DBOutput::StatementComplete(0));
+        };
+        match last {
+            StatementOutput::Done(_) => Ok(DBOutput::StatementComplete(0)),
+            StatementOutput::JobStarted(job) => {
+                let info = tokio::time::timeout(STEP_TIMEOUT, self.engine.wait_for_job(&job.id))
+                    .await
+                    .map_err(|_| {
+                        SltError(format!(
+                            "job {} did not end within {STEP_TIMEOUT:?}",
+                            job.id
+                        ))
+                    })?
+                    .map_err(|e| SltError(e.to_string()))?;
+                match info.state {
+                    JobState::Failed(e) => Err(SltError(e)),
+                    _ => Ok(DBOutput::StatementComplete(info.messages_written)),
+                }
+            }
+            StatementOutput::Table(batches) => rows(&batches),
+            StatementOutput::Explain(text) => Ok(DBOutput::Rows {
+                types: vec![DefaultColumnType::Text],
+                rows: text
+                    .lines()
+                    .map(|l| vec![l.trim_end().to_string()])
+                    .collect(),
+            }),
+            StatementOutput::Query(stream) => {
+                let batches: Vec<_> =
+                    tokio::time::timeout(STEP_TIMEOUT, stream.collect::<Vec<_>>())
+                        .await
+                        .map_err(|_| {
+                            SltError(format!("query did not end within {STEP_TIMEOUT:?}"))
+                        })?;
+                let batches = batches
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| SltError(e.to_string()))?;
+                rows(&batches)
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        self.engine.shutdown().await;
+    }
+
+    fn engine_name(&self) -> &str {
+        "magnetar"
+    }
+
+    async fn sleep(dur: Duration) {
+        tokio::time::sleep(dur).await;
+    }
+}

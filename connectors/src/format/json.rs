@@ -67,11 +67,7 @@ impl JsonDecoder {
     }
 
     /// Decodes `indices` of `messages` one at a time, to find which fail.
-    fn isolate(
-        &self,
-        messages: &[ReceivedMessage],
-        indices: &[usize],
-    ) -> Result<Isolated> {
+    fn isolate(&self, messages: &[ReceivedMessage], indices: &[usize]) -> Result<Isolated> {
         let mut good = Vec::with_capacity(indices.len());
         let mut errors = Vec::new();
         for &i in indices {

@@ -65,6 +65,11 @@ impl QueryStream {
         }
     }
 
+    /// Whether the query ends by itself (it reads only bounded tables).
+    pub fn is_bounded(&self) -> bool {
+        matches!(self.inner, Inner::Bounded { .. })
+    }
+
     /// The schema of the rows.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()

@@ -27,12 +27,13 @@ pub struct SinkMetrics {
     pub messages_written: AtomicU64,
 }
 
-enum KeySource {
-    None,
-    /// A `key` metadata column.
-    Column(usize),
+/// Where a written message's key comes from: a non-NULL `key` metadata column wins, else
+/// `key.fields`.
+struct KeySource {
+    /// A writable `key` metadata column.
+    column: Option<usize>,
     /// `key.fields` with `key.format`.
-    Fields(Vec<usize>, KeyFormat),
+    fields: Option<(Vec<usize>, KeyFormat)>,
 }
 
 /// Turns batches of a table's writable columns into messages and sends them.
@@ -80,18 +81,20 @@ impl PulsarSinkWriter {
                 },
             }
         }
-        let key = match key_column {
-            Some(i) => KeySource::Column(i),
-            None if table.options.key_fields.is_empty() => KeySource::None,
-            None => {
-                let mut indices = Vec::new();
-                for f in &table.options.key_fields {
-                    indices.push(position(f).ok_or_else(|| {
-                        EngineError::Internal(format!("key field '{f}' is not a writable column"))
-                    })?);
-                }
-                KeySource::Fields(indices, table.options.key_format)
+        let fields = if table.options.key_fields.is_empty() {
+            None
+        } else {
+            let mut indices = Vec::new();
+            for f in &table.options.key_fields {
+                indices.push(position(f).ok_or_else(|| {
+                    EngineError::Internal(format!("key field '{f}' is not a writable column"))
+                })?);
             }
+            Some((indices, table.options.key_format))
+        };
+        let key = KeySource {
+            column: key_column,
+            fields,
         };
         let payload_schema = Arc::new(Schema::new(
             payload
@@ -202,14 +205,13 @@ impl PulsarSinkWriter {
             let c = cast(array, &DataType::Utf8)?;
             Ok(c.as_string::<i32>().clone())
         };
-        Ok(match &self.key {
-            KeySource::None => None,
-            KeySource::Column(i) => Some(as_strings(batch.column(*i))?),
-            KeySource::Fields(indices, KeyFormat::Raw) => match indices.as_slice() {
+        let from_fields = match &self.key.fields {
+            None => None,
+            Some((indices, KeyFormat::Raw)) => match indices.as_slice() {
                 [i] => Some(as_strings(batch.column(*i))?),
                 _ => None,
             },
-            KeySource::Fields(indices, KeyFormat::Json) => {
+            Some((indices, KeyFormat::Json)) => {
                 let key_batch = batch.project(indices)?;
                 let rows = JsonEncoder::new().encode(&key_batch)?;
                 Some(StringArray::from_iter_values(
@@ -217,6 +219,24 @@ impl PulsarSinkWriter {
                         .map(|r| String::from_utf8_lossy(&r).into_owned()),
                 ))
             }
+        };
+        let from_column = match self.key.column {
+            Some(i) => Some(as_strings(batch.column(i))?),
+            None => None,
+        };
+        Ok(match (from_column, from_fields) {
+            (Some(column), Some(fields)) => Some(
+                (0..column.len())
+                    .map(|r| {
+                        if column.is_valid(r) {
+                            Some(column.value(r))
+                        } else {
+                            fields.is_valid(r).then(|| fields.value(r))
+                        }
+                    })
+                    .collect(),
+            ),
+            (column, fields) => column.or(fields),
         })
     }
 

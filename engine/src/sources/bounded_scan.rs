@@ -13,11 +13,12 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use magnetar_connectors::pulsar::{AckToken, PositionStore, PulsarClient, PulsarSource};
+use magnetar_connectors::pulsar::{AckToken, PulsarSource};
 use magnetar_sql::catalog::TableDef;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::clients::ClientPool;
 use super::decode::{SourceDecoder, SourceMetrics};
 use super::pulsar_task::source_config;
 use crate::error::Result;
@@ -87,19 +88,20 @@ pub struct BoundedPulsarScan {
     table: Arc<TableDef>,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
-    client: Arc<PulsarClient>,
-    positions: Arc<dyn PositionStore>,
+    clients: Arc<ClientPool>,
+    service_url: String,
     batch_size: usize,
     metrics: Arc<SourceMetrics>,
 }
 
 impl BoundedPulsarScan {
-    /// A scan of `table` producing the `projection` columns.
+    /// A scan of `table` producing the `projection` columns; it connects to `service_url`
+    /// when executed (so that planning and EXPLAIN need no broker).
     pub fn new(
         table: Arc<TableDef>,
         projection: Option<Vec<usize>>,
-        client: Arc<PulsarClient>,
-        positions: Arc<dyn PositionStore>,
+        clients: Arc<ClientPool>,
+        service_url: String,
         batch_size: usize,
     ) -> Result<Self> {
         let metrics = Arc::new(SourceMetrics::default());
@@ -108,8 +110,8 @@ impl BoundedPulsarScan {
             schema: decoder.schema().clone(),
             table,
             projection,
-            client,
-            positions,
+            clients,
+            service_url,
             batch_size,
             metrics,
         })
@@ -128,9 +130,10 @@ impl BoundedPulsarScan {
         let config = source_config(
             &self.table,
             (self.batch_size as u32).clamp(100, 10_000),
-            self.positions.clone(),
+            self.clients.positions(),
         );
-        let mut source = PulsarSource::open(self.client.clone(), config).await?;
+        let client = self.clients.get(&self.service_url).await?;
+        let mut source = PulsarSource::open(client, config).await?;
         let outcome: Result<bool> = async {
             while let Some(chunk) = source.next_chunk(self.batch_size).await? {
                 if let Some(batch) = decoder.decode(&chunk)?
@@ -181,8 +184,8 @@ impl PartitionStream for BoundedPulsarScan {
             table: self.table.clone(),
             projection: self.projection.clone(),
             schema: self.schema.clone(),
-            client: self.client.clone(),
-            positions: self.positions.clone(),
+            clients: self.clients.clone(),
+            service_url: self.service_url.clone(),
             batch_size: self.batch_size,
             metrics: self.metrics.clone(),
         };

@@ -45,7 +45,7 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         default: None,
         required: false,
         scope: OptionScope::Table,
-        description: "Admin REST URL, `http://host:8080`. Accepted for Flink compatibility; used for the schema registry.",
+        description: "Admin REST URL, `http://host:8080`. Accepted for Flink compatibility; not used yet (the schema registry will read it).",
     },
     OptionSpec {
         key: "format",
@@ -109,7 +109,7 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         default: Some("earliest"),
         required: false,
         scope: OptionScope::Source,
-        description: "Where a new subscription starts: `earliest`, `latest`, or a message id `ledgerId:entryId:partition` (read from that message on, on the partition it names).",
+        description: "`earliest` or `latest`: where a new subscription starts (an existing one resumes where it left off). A message id `ledgerId:entryId:partition`: read from that message on, on the partition it names (other partitions from their start), every time the table is read.",
     },
     OptionSpec {
         key: "source.start.publish-time",

@@ -75,6 +75,20 @@ async fn an_unreachable_broker_is_a_clear_error() {
         engine.jobs().is_empty(),
         "a job that cannot start is not listed"
     );
+    // A bounded read connects when it runs: the error is the stream's first item.
+    engine
+        .execute("CREATE TABLE b (a INT) WITH ('connector' = 'pulsar', 'topics' = 'x', 'source.stop.at-message-id' = 'latest')")
+        .await
+        .expect("create");
+    let mut rows = engine
+        .query("SELECT count(*) FROM b")
+        .await
+        .expect("planning needs no broker");
+    let err = rows.next().await.expect("an item").expect_err("no broker");
+    assert!(
+        err.to_string().contains("cannot connect to Pulsar"),
+        "{err}"
+    );
 }
 
 async fn engine_with_bad_messages(url: &str, topic: &str, ignore: bool) -> Engine {

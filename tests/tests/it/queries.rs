@@ -340,6 +340,26 @@ async fn show_tables_describe_and_explain() {
     assert!(plan.contains("Streaming plan"), "{plan}");
     assert!(plan.contains("PulsarSource: table=t"), "{plan}");
     assert!(plan.contains("filter=t.tag = Utf8(\"a\")"), "{plan}");
+    table(
+        &engine,
+        "b",
+        "persistent://public/default/nowhere",
+        ", 'source.stop.at-message-id' = 'latest'",
+    )
+    .await;
+    let outputs = engine
+        .execute("EXPLAIN SELECT count(*) FROM b")
+        .await
+        .expect("explain");
+    let Some(StatementOutput::Explain(plan)) = outputs.first() else {
+        panic!("unexpected outputs: {outputs:?}");
+    };
+    assert!(plan.starts_with("Bounded plan"), "{plan}");
+    assert!(
+        plan.contains("AggregateExec") && plan.contains("StreamingTableExec"),
+        "{plan}"
+    );
+    assert!(engine.execute("DROP TABLE b").await.is_ok());
     assert!(engine.execute("DROP TABLE t").await.is_ok());
     assert!(engine.table_names().is_empty());
     let err = engine.execute("DROP TABLE t").await.expect_err("gone");
