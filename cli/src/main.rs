@@ -7,6 +7,7 @@ mod render;
 mod repl;
 mod script;
 
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -99,6 +100,18 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
         runtime.block_on(script::run_script(&engine, &sql, Some(&name), args.format))?
     } else if let Some(sql) = &args.execute {
         runtime.block_on(script::run_script(&engine, sql, None, args.format))?
+    } else if !std::io::stdin().is_terminal() {
+        // `magnetar < job.sql`: a script on standard input.
+        let mut sql = String::new();
+        std::io::stdin()
+            .read_to_string(&mut sql)
+            .context("cannot read standard input")?;
+        runtime.block_on(script::run_script(
+            &engine,
+            &sql,
+            Some("<stdin>"),
+            args.format,
+        ))?
     } else {
         repl::run(&engine, runtime, &data_dir.join("history"), args.format)?;
         script::exit::OK

@@ -51,12 +51,16 @@ pub async fn print_query(mut stream: QueryStream, format: OutputFormat) -> Resul
             batches.push(batch?);
         }
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(stream.schema()));
+        }
         print_batches(&batches, format, true)?;
         eprintln!("{rows} row(s)");
         return Ok(rows);
     }
     let mut rows = 0;
     let mut tableau: Option<Tableau> = None;
+    let mut header_printed = false;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         rows += batch.num_rows();
@@ -64,11 +68,17 @@ pub async fn print_query(mut stream: QueryStream, format: OutputFormat) -> Resul
             OutputFormat::Table => tableau
                 .get_or_insert_with(|| Tableau::new(&batch))
                 .print_rows(&batch)?,
-            _ => print_batches(&[batch], format, rows == 0)?,
+            _ => print_batches(&[batch], format, !header_printed)?,
         }
+        header_printed = true;
     }
-    if let Some(t) = tableau {
-        t.finish()?;
+    match tableau {
+        Some(t) => t.finish()?,
+        // No row arrived: still show the columns.
+        None if format != OutputFormat::Json && !header_printed => {
+            print_batches(&[RecordBatch::new_empty(stream.schema())], format, true)?
+        }
+        None => {}
     }
     eprintln!("{rows} row(s)");
     Ok(rows)
@@ -168,6 +178,15 @@ pub async fn print_output(output: StatementOutput, format: OutputFormat) -> Resu
         StatementOutput::Done(message) => eprintln!("{message}"),
         StatementOutput::Table(batches) => print_batches(&batches, format, true)?,
         StatementOutput::Explain(text) => println!("{text}"),
+        StatementOutput::JobStarted(job) if job.state.is_terminal() => {
+            eprintln!(
+                "Job {} {}: wrote {} message(s) to '{}'.",
+                job.id,
+                job.state.name().to_ascii_lowercase(),
+                job.messages_written,
+                job.sink_table
+            );
+        }
         StatementOutput::JobStarted(job) => {
             let name = job.name.map(|n| format!(" '{n}'")).unwrap_or_default();
             eprintln!(

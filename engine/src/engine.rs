@@ -304,9 +304,20 @@ impl Engine {
             Statement::Query(q) => Ok(StatementOutput::Query(
                 execute::query::run_query(shared, *q).await?,
             )),
-            Statement::Insert(insert) => Ok(StatementOutput::JobStarted(
-                execute::insert::start_insert(shared, *insert, text).await?,
-            )),
+            Statement::Insert(insert) => {
+                let job = execute::insert::start_insert(shared, *insert, text).await?;
+                if shared.settings().dml_sync() {
+                    let done = self.wait_for_job(&job.id).await?;
+                    if let JobState::Failed(e) = &done.state {
+                        return Err(EngineError::Pipeline(format!(
+                            "job {} failed: {e}",
+                            done.id
+                        )));
+                    }
+                    return Ok(StatementOutput::JobStarted(done));
+                }
+                Ok(StatementOutput::JobStarted(job))
+            }
         }
     }
 

@@ -29,6 +29,11 @@ pub const SETTINGS: &[SettingSpec] = &[
         description: "Name of the job started by the next `INSERT INTO` (shown by `SHOW JOBS`; `STOP JOB` accepts it).",
     },
     SettingSpec {
+        key: "table.dml-sync",
+        default: Some("false"),
+        description: "`true`: `INSERT INTO` returns when its job has ended (Flink's key); for a bounded job, when everything is written. `false`: it returns once the job runs.",
+    },
+    SettingSpec {
         key: "execution.batch-size",
         default: Some("1024"),
         description: "Most messages decoded into one Arrow batch.",
@@ -77,6 +82,11 @@ impl Settings {
             }
             "execution.flush-interval" => {
                 parse_duration(value).map_err(|e| invalid(&e))?;
+            }
+            "table.dml-sync"
+                if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") =>
+            {
+                return Err(invalid("expected true or false"));
             }
             "pulsar.service-url"
                 if !value.starts_with("pulsar://") && !value.starts_with("pulsar+ssl://") =>
@@ -129,6 +139,12 @@ impl Settings {
         self.get("execution.batch-size")
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(1024)
+    }
+
+    /// `table.dml-sync`.
+    pub fn dml_sync(&self) -> bool {
+        self.get("table.dml-sync")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
     /// `execution.flush-interval`.

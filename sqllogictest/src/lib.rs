@@ -1,8 +1,9 @@
 //! Runs Magnetar's `.slt` files: each file gets a fresh pulsar-lite broker and engine.
 //!
-//! Conventions: a statement that starts a job (`INSERT INTO`) waits until the job ends, so
-//! bounded inserts are complete before the next record; `statement count N` checks the
-//! messages it wrote. Query values print as in DataFusion's files: `NULL`, `(empty)`.
+//! Conventions: a statement that starts a bounded job (`INSERT INTO` from bounded input)
+//! waits until the job ends, so its output is complete before the next record, and
+//! `statement count N` checks the messages it wrote. An unbounded job keeps running until a
+//! `STOP JOB`. Query values print as in DataFusion's files: `NULL`, `(empty)`.
 
 use std::time::Duration;
 
@@ -100,6 +101,7 @@ impl AsyncDB for MagnetarDb {
         };
         match last {
             StatementOutput::Done(_) => Ok(DBOutput::StatementComplete(0)),
+            StatementOutput::JobStarted(job) if !job.bounded => Ok(DBOutput::StatementComplete(0)),
             StatementOutput::JobStarted(job) => {
                 let info = tokio::time::timeout(STEP_TIMEOUT, self.engine.wait_for_job(&job.id))
                     .await

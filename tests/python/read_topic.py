@@ -24,6 +24,7 @@ def main():
                 "message_id": str(msg.message_id()),
                 "properties": msg.properties(),
                 "event_time": msg.event_timestamp(),
+                "publish_time": msg.publish_timestamp(),
             }) + "\n")
         reader.close()
     finally:

@@ -113,6 +113,22 @@ pub struct PyMessage {
     pub properties: serde_json::Map<String, Value>,
     /// Producer-set event time (ms), 0 when unset.
     pub event_time: u64,
+    /// Broker publish time (ms).
+    pub publish_time: u64,
+}
+
+impl PyMessage {
+    /// The id in Magnetar's `ledger:entry:partition` form (the Python client prints
+    /// `(ledger,entry,partition,batch)`).
+    pub fn magnetar_id(&self) -> String {
+        let parts: Vec<&str> = self
+            .message_id
+            .trim_matches(|c| c == '(' || c == ')')
+            .split(',')
+            .map(str::trim)
+            .collect();
+        format!("{}:{}:{}", parts[0], parts[1], parts[2])
+    }
 }
 
 /// Reads every message of `topic` with the official Python client, from the earliest to
@@ -131,6 +147,7 @@ pub fn python_read_all(service_url: &str, topic: &str) -> Vec<PyMessage> {
                 message_id: v["message_id"].as_str().unwrap_or_default().to_string(),
                 properties: v["properties"].as_object().cloned().unwrap_or_default(),
                 event_time: v["event_time"].as_u64().unwrap_or(0),
+                publish_time: v["publish_time"].as_u64().unwrap_or(0),
             }
         })
         .collect()

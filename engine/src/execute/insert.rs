@@ -211,7 +211,8 @@ async fn prepare_insert(
         .unwrap_or_else(|p| p.into_inner())
         .take("pipeline.name");
     let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-    let job = Job::new(id, name, sql.trim().to_string(), sink.name.clone());
+    let bounded = boundedness(&plan) == QueryBoundedness::Bounded;
+    let job = Job::new(id, name, sql.trim().to_string(), sink.name.clone(), bounded);
     let url = service_url_for(&sink, shared.default_service_url().as_deref())?;
     let writer = PulsarSinkWriter::connect(sink, url, job.sink.clone()).await?;
     let started = match boundedness(&plan) {

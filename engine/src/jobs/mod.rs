@@ -57,6 +57,8 @@ pub struct JobInfo {
     pub state: JobState,
     /// The table written to.
     pub sink_table: String,
+    /// Whether the job ends by itself (all its inputs are bounded).
+    pub bounded: bool,
     /// Messages read by its sources.
     pub messages_read: u64,
     /// Messages the sink's broker confirmed.
@@ -78,6 +80,7 @@ pub(crate) struct Job {
     pub name: Option<String>,
     pub sql: String,
     pub sink_table: String,
+    pub bounded: bool,
     pub started: SystemTime,
     state: Mutex<JobState>,
     pub stop: watch::Sender<bool>,
@@ -89,12 +92,19 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    pub fn new(id: String, name: Option<String>, sql: String, sink_table: String) -> Arc<Job> {
+    pub fn new(
+        id: String,
+        name: Option<String>,
+        sql: String,
+        sink_table: String,
+        bounded: bool,
+    ) -> Arc<Job> {
         Arc::new(Job {
             id,
             name,
             sql,
             sink_table,
+            bounded,
             started: SystemTime::now(),
             state: Mutex::new(JobState::Running),
             stop: watch::channel(false).0,
@@ -143,6 +153,7 @@ impl Job {
             name: self.name.clone(),
             state: self.state(),
             sink_table: self.sink_table.clone(),
+            bounded: self.bounded,
             messages_read: sum(|m| m.messages_read.load(Ordering::Relaxed)),
             messages_written: self.sink.messages_written.load(Ordering::Relaxed),
             messages_skipped: sum(|m| m.messages_skipped.load(Ordering::Relaxed)),

@@ -1,6 +1,8 @@
 //! End-to-end tests against a real pulsar-lite broker and the official Python client.
 
 mod broker_facts;
+mod cli;
 mod e2e_insert;
 mod errors;
+mod positions;
 mod queries;
