@@ -256,11 +256,13 @@ mod tests {
             message(3, r#"{"user":"d","n":4} {"user":"e"}"#),
             message(4, ""),
             message(5, r#"{"user":"f","n":6}"#),
+            message(6, "[1, 2]"),
+            message(7, "42"),
         ];
         let out = d.decode(&msgs).expect("decode");
         assert_eq!(out.rows, vec![0, 5]);
         let bad: Vec<usize> = out.errors.iter().map(|(i, _)| *i).collect();
-        assert_eq!(bad, vec![1, 2, 3, 4]);
+        assert_eq!(bad, vec![1, 2, 3, 4, 6, 7]);
         assert_eq!(out.batch.num_rows(), 2);
         // The decoder is usable afterwards.
         let again = d.decode(&[message(6, r#"{"n":7}"#)]).expect("decode");

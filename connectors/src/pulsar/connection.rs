@@ -97,6 +97,8 @@ pub struct Connection {
     operation_timeout: Duration,
     /// Server version string from CONNECTED.
     server_version: String,
+    /// Dropped with the connection: tells the reader task to stop.
+    _shutdown: oneshot::Sender<()>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -222,12 +224,17 @@ impl Connection {
         let reader_routes = routes.clone();
         let pong_tx = outbound.clone();
         let reader_address = address.clone();
+        let (shutdown, mut shutdown_rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let reason = loop {
-                match reader.next().await {
-                    Some(Ok(frame)) => route(&reader_routes, &pong_tx, frame),
-                    Some(Err(e)) => break e.to_string(),
-                    None => break "closed by the broker".to_string(),
+                tokio::select! {
+                    frame = reader.next() => match frame {
+                        Some(Ok(frame)) => route(&reader_routes, &pong_tx, frame),
+                        Some(Err(e)) => break e.to_string(),
+                        None => break "closed by the broker".to_string(),
+                    },
+                    // The connection was dropped: stop reading (this closes the socket).
+                    _ = &mut shutdown_rx => break "closed".to_string(),
                 }
             };
             tracing::debug!(address = %reader_address, %reason, "connection closed");
@@ -247,6 +254,7 @@ impl Connection {
             next_consumer_id: AtomicU64::new(1),
             operation_timeout,
             server_version,
+            _shutdown: shutdown,
         }))
     }
 

@@ -161,8 +161,9 @@ struct RecentEntries {
 }
 
 impl RecentEntries {
-    /// Entries remembered per partition; redeliveries older than this are not recognised.
-    const CAPACITY: usize = 1 << 20;
+    /// Entries remembered per partition (about 2 MiB); redeliveries older than this are not
+    /// recognised. Redeliveries concern unacknowledged, hence recent, entries.
+    const CAPACITY: usize = 1 << 16;
 
     fn insert(&mut self, entry: EntryPosition) -> bool {
         if !self.set.insert(entry) {
@@ -241,7 +242,7 @@ impl PulsarSource {
         };
 
         let (tx, events) = mpsc::unbounded_channel();
-        let mut slots = Vec::new();
+        let mut slots: Vec<Slot> = Vec::new();
         for topic in &config.topics {
             let partitions = client.partitions(topic).await?;
             let targets: Vec<(TopicName, i32)> = if partitions == 0 {
@@ -253,7 +254,7 @@ impl PulsarSource {
             };
             for (partition_topic, partition) in targets {
                 let slot = slots.len();
-                let consumer = Consumer::subscribe(
+                let subscribed = Consumer::subscribe(
                     client.clone(),
                     partition_topic.clone(),
                     partition,
@@ -261,7 +262,18 @@ impl PulsarSource {
                     tx.clone(),
                     options.clone(),
                 )
-                .await?;
+                .await;
+                let consumer = match subscribed {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Leave nothing subscribed behind (an Exclusive subscription would stay
+                        // taken).
+                        for slot in &slots {
+                            release(&slot.consumer, temporary_subscription).await;
+                        }
+                        return Err(e);
+                    }
+                };
                 slots.push(Slot {
                     consumer,
                     topic: Arc::from(partition_topic.to_string()),
@@ -285,12 +297,21 @@ impl PulsarSource {
             temporary_subscription,
             pending_time_stop: None,
         };
-        source
-            .apply_remembered_positions(&client, &options.subscription)
-            .await?;
-        source.position_start().await?;
-        source.position_stop().await?;
-        Ok(source)
+        let positioned = async {
+            source
+                .apply_remembered_positions(&client, &options.subscription)
+                .await?;
+            source.position_start().await?;
+            source.position_stop().await
+        }
+        .await;
+        match positioned {
+            Ok(()) => Ok(source),
+            Err(e) => {
+                source.close().await;
+                Err(e)
+            }
+        }
     }
 
     /// For durable, ordered subscriptions read from their cursor: nothing at or before the
@@ -651,14 +672,7 @@ impl PulsarSource {
             store.flush();
         }
         for slot in &self.slots {
-            let result = if self.temporary_subscription {
-                slot.consumer.unsubscribe().await
-            } else {
-                slot.consumer.close().await
-            };
-            if let Err(e) = result {
-                tracing::debug!(topic = %slot.topic, error = %e, "closing consumer");
-            }
+            release(&slot.consumer, self.temporary_subscription).await;
         }
     }
 }
@@ -679,6 +693,18 @@ impl Slot {
             return false;
         }
         self.stop_time.is_none_or(|t| m.publish_time < t)
+    }
+}
+
+/// Closes a consumer on the broker; deletes its subscription if it was temporary.
+async fn release(consumer: &Consumer, temporary_subscription: bool) {
+    let result = if temporary_subscription {
+        consumer.unsubscribe().await
+    } else {
+        consumer.close().await
+    };
+    if let Err(e) = result {
+        tracing::debug!(topic = %consumer.topic(), error = %e, "closing consumer");
     }
 }
 

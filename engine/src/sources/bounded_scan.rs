@@ -135,14 +135,21 @@ impl BoundedPulsarScan {
         let client = self.clients.get(&self.service_url).await?;
         let mut source = PulsarSource::open(client, config).await?;
         let outcome: Result<bool> = async {
-            while let Some(chunk) = source.next_chunk(self.batch_size).await? {
+            loop {
+                // Also stop waiting for messages when nobody reads the result any more.
+                let chunk = tokio::select! {
+                    chunk = source.next_chunk(self.batch_size) => chunk?,
+                    _ = tx.closed() => return Ok(false),
+                };
+                let Some(chunk) = chunk else {
+                    return Ok(true);
+                };
                 if let Some(batch) = decoder.decode(&chunk)?
                     && tx.send(Ok(batch)).await.is_err()
                 {
                     return Ok(false);
                 }
             }
-            Ok(true)
         }
         .await;
         match (outcome, commit) {

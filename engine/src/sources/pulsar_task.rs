@@ -122,6 +122,7 @@ impl PulsarSourceTask {
                             return Ok(Finish::Drain);
                         }
                     }
+                    _ = out.closed() => return Ok(Finish::DownstreamGone),
                     changed = completed.changed() => {
                         if changed.is_err() {
                             return Ok(Finish::DownstreamGone);

@@ -420,3 +420,57 @@ async fn a_bounded_read_through_a_durable_subscription_returns_only_new_messages
         "'earliest' only applies to a new subscription"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_an_idle_continuous_query_releases_its_subscription() {
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let topic = unique_topic("idle");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
+    table(
+        &engine,
+        "t",
+        &topic,
+        ", 'source.subscription-name' = 'only-one'",
+    )
+    .await;
+    // Nothing arrives: the query waits on the broker when it is cancelled.
+    for _ in 0..3 {
+        let stream = engine
+            .query("SELECT x, k FROM t")
+            .await
+            .expect("subscribes");
+        tokio::time::timeout(Duration::from_secs(30), stream.close())
+            .await
+            .expect("closing an idle query does not hang");
+    }
+    // A dropped (not closed) stream releases it too, once its tasks notice.
+    drop(
+        engine
+            .query("SELECT x, k FROM t")
+            .await
+            .expect("subscribes"),
+    );
+    produce_numbers(&url, &topic, 0..5, dir.path());
+    let mut stream = None;
+    for attempt in 0.. {
+        // The exclusive subscription is free again once the dropped query's consumer closed.
+        match engine.query("SELECT x, k FROM t").await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) if attempt < 50 => {
+                eprintln!("subscription not free yet: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the dropped query never released its subscription: {e}"),
+        }
+    }
+    let rows = read_rows(&mut stream.expect("stream"), 5).await;
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4]
+    );
+}
