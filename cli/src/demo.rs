@@ -64,7 +64,7 @@ fn click(rng: &mut StdRng, n: usize, start_ms: i64) -> Click {
         .iter()
         .any(|p| lower.contains(p));
     let suspicious = automated || (url.starts_with("/checkout") && dwell_ms < 300);
-    let ts = chrono_like(start_ms + n as i64 * 37);
+    let ts = sql_timestamp(start_ms + n as i64 * 37);
     let json = serde_json::json!({
         "event_id": format!("e-{n:06}"),
         "user_id": user_id,
@@ -84,27 +84,10 @@ fn click(rng: &mut StdRng, n: usize, start_ms: i64) -> Click {
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) for epoch milliseconds.
-fn chrono_like(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{millis:03}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+fn sql_timestamp(ms: i64) -> String {
+    arrow::temporal_conversions::timestamp_ms_to_datetime(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_default()
 }
 
 /// Runs the demo; returns the exit code.
@@ -220,7 +203,7 @@ mod tests {
 
     #[test]
     fn formats_timestamps() {
-        assert_eq!(chrono_like(0), "1970-01-01 00:00:00.000");
-        assert_eq!(chrono_like(1_764_000_000_123), "2025-11-24 16:00:00.123");
+        assert_eq!(sql_timestamp(0), "1970-01-01 00:00:00.000");
+        assert_eq!(sql_timestamp(1_764_000_000_123), "2025-11-24 16:00:00.123");
     }
 }

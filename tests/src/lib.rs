@@ -196,14 +196,7 @@ pub fn magnetar_binary() -> PathBuf {
 
 /// Runs the `magnetar` binary to completion (failing the test after `timeout`).
 pub async fn run_magnetar(args: &[&str], timeout: std::time::Duration) -> Output {
-    let child = tokio::process::Command::new(magnetar_binary())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start magnetar");
+    let child = spawn_magnetar(args);
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(output) => output.expect("magnetar output"),
         Err(_) => panic!("magnetar {args:?} did not finish within {timeout:?}"),

@@ -101,69 +101,80 @@ fn produce(url: &str, topic: &str, dir: &std::path::Path) -> Vec<Click> {
     input
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bounded_insert_job_writes_exactly_the_filtered_rows() {
+/// A broker, input and output topics, and the job's script in a temporary directory.
+struct Setup {
+    _broker: TestBroker,
+    url: String,
+    input_topic: String,
+    output_topic: String,
+    dir: tempfile::TempDir,
+    script: String,
+}
+
+async fn setup(bounded: bool) -> Setup {
     let broker = TestBroker::start().await;
     let url = broker.service_url();
     let (input_topic, output_topic) = (unique_topic("clicks"), unique_topic("alerts"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = produce(&url, &input_topic, dir.path());
+    let path = dir.path().join("job.sql");
+    std::fs::write(&path, script(&url, &input_topic, &output_topic, bounded))
+        .expect("write script");
+    Setup {
+        _broker: broker,
+        url,
+        input_topic,
+        output_topic,
+        script: path.to_string_lossy().into_owned(),
+        dir,
+    }
+}
+
+/// Checks that magnetar exited 0 and that its job reported `state`.
+fn assert_job_ended(out: &std::process::Output, state: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "magnetar exited with {}:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(state),
+        "the job reports it {state}:\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bounded_insert_job_writes_exactly_the_filtered_rows() {
+    let s = setup(true).await;
+    let input = produce(&s.url, &s.input_topic, s.dir.path());
     let expected = expected(&input);
     assert!(
         expected.len() > 500,
         "the filter must keep a fair share ({})",
         expected.len()
     );
-    eprintln!("expecting {} of {EVENTS} rows", expected.len());
-
-    let script_path = dir.path().join("job.sql");
-    std::fs::write(
-        &script_path,
-        script(&url, &input_topic, &output_topic, true),
-    )
-    .expect("write script");
     let out = run_magnetar(
-        &["--service-url", &url, "-f", &script_path.to_string_lossy()],
+        &["--service-url", &s.url, "-f", &s.script],
         Duration::from_secs(180),
     )
     .await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "magnetar failed ({}):\n{stderr}",
-        out.status
-    );
-    assert!(
-        stderr.contains("finished"),
-        "the bounded job reports it finished:\n{stderr}"
-    );
-
-    let actual = actual(&url, &output_topic);
+    assert_job_ended(&out, "finished");
+    let actual = actual(&s.url, &s.output_topic);
     assert_eq!(actual.len(), expected.len(), "row count");
     assert_eq!(actual, expected, "the exact multiset of output rows");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unbounded_insert_job_stops_cleanly_on_sigterm_without_loss_or_duplicates() {
-    let broker = TestBroker::start().await;
-    let url = broker.service_url();
-    let (input_topic, output_topic) = (unique_topic("clicks"), unique_topic("alerts"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let script_path = dir.path().join("job.sql");
-    std::fs::write(
-        &script_path,
-        script(&url, &input_topic, &output_topic, false),
-    )
-    .expect("write script");
-
-    let child = spawn_magnetar(&["--service-url", &url, "-f", &script_path.to_string_lossy()]);
+    let s = setup(false).await;
+    let child = spawn_magnetar(&["--service-url", &s.url, "-f", &s.script]);
     // The job subscribes from the earliest message, so producing after start-up is fine.
-    let input = produce(&url, &input_topic, dir.path());
+    let input = produce(&s.url, &s.input_topic, s.dir.path());
     let expected = expected(&input);
     eventually(
         "the job's output to reach the expected count",
         Duration::from_secs(120),
-        || python_read_all(&url, &output_topic).len() >= expected.len(),
+        || python_read_all(&s.url, &s.output_topic).len() >= expected.len(),
     )
     .await;
     terminate(&child);
@@ -171,18 +182,9 @@ async fn unbounded_insert_job_stops_cleanly_on_sigterm_without_loss_or_duplicate
         .await
         .expect("magnetar exits after SIGTERM")
         .expect("output");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "clean stop exits 0 ({}):\n{stderr}",
-        out.status
-    );
-    assert!(
-        stderr.contains("stopped"),
-        "the job reports it stopped:\n{stderr}"
-    );
+    assert_job_ended(&out, "stopped");
     assert_eq!(
-        actual(&url, &output_topic),
+        actual(&s.url, &s.output_topic),
         expected,
         "no row lost, none duplicated"
     );
