@@ -77,6 +77,7 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
     let engine = Engine::new(EngineConfig {
         service_url: url,
         data_dir: Some(data_dir.clone()),
+        ..Default::default()
     });
 
     if let Some(init) = &args.init {

@@ -5,6 +5,7 @@
 //! `README.md` in this directory for that and the other broker facts we work around.
 
 pub mod error;
+pub mod file;
 pub mod format;
 pub mod message_id;
 pub mod pulsar;

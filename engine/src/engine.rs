@@ -17,9 +17,9 @@ use magnetar_sql::{Location, ScriptStatement, Statement};
 use crate::error::{EngineError, Result};
 use crate::execute;
 use crate::jobs::{JobInfo, JobRegistry, JobState};
-use crate::runtime::QueryStream;
+use crate::runtime::{Clock, QueryStream};
 use crate::settings::Settings;
-use crate::sources::{BoundedPulsarScan, ClientPool};
+use crate::sources::{BoundedScan, ClientPool};
 
 /// How to open an [`Engine`].
 #[derive(Clone, Debug, Default)]
@@ -28,6 +28,8 @@ pub struct EngineConfig {
     pub service_url: Option<String>,
     /// Where the engine keeps its files; the CLI uses the user's data directory.
     pub data_dir: Option<PathBuf>,
+    /// Processing time (for idle partitions); tests use a manual clock.
+    pub clock: Clock,
 }
 
 impl EngineConfig {
@@ -143,12 +145,15 @@ impl ScanFactory for EngineScanFactory {
             .get("pulsar.service-url")
             .map(str::to_string)
             .or_else(|| self.default_service_url.clone());
-        let url = crate::runtime::service_url_for(&table, default.as_deref())?;
-        let scan = BoundedPulsarScan::new(
+        if table.pulsar().is_some() {
+            // Fail at planning time when there is no broker to read from at all.
+            crate::runtime::service_url_for(&table, default.as_deref())?;
+        }
+        let scan = BoundedScan::new(
             table,
             projection.cloned(),
             self.clients.clone(),
-            url,
+            default,
             settings.batch_size(),
         )?;
         let schema = datafusion::physical_plan::streaming::PartitionStream::schema(&scan).clone();

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use magnetar_sql::options::common::parse_duration;
+
 use crate::error::{EngineError, Result};
 
 /// One declared setting.
@@ -32,6 +34,11 @@ pub const SETTINGS: &[SettingSpec] = &[
         key: "table.dml-sync",
         default: Some("false"),
         description: "`true`: `INSERT INTO` returns when its job has ended (Flink's key); for a bounded job, when everything is written. `false`: it returns once the job runs.",
+    },
+    SettingSpec {
+        key: "table.exec.source.idle-timeout",
+        default: None,
+        description: "Idle timeout of source partitions for tables that set no `source.idle-timeout` (Flink's key): after it, a partition without data stops holding the watermark back.",
     },
     SettingSpec {
         key: "execution.batch-size",
@@ -80,7 +87,7 @@ impl Settings {
                     return Err(invalid("expected 1 to 1048576"));
                 }
             }
-            "execution.flush-interval" => {
+            "execution.flush-interval" | "table.exec.source.idle-timeout" => {
                 parse_duration(value).map_err(|e| invalid(&e))?;
             }
             "table.dml-sync"
@@ -141,6 +148,12 @@ impl Settings {
             .unwrap_or(1024)
     }
 
+    /// `table.exec.source.idle-timeout`.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.get("table.exec.source.idle-timeout")
+            .and_then(|v| parse_duration(v).ok())
+    }
+
     /// `table.dml-sync`.
     pub fn dml_sync(&self) -> bool {
         self.get("table.dml-sync")
@@ -153,24 +166,6 @@ impl Settings {
             .and_then(|v| parse_duration(v).ok())
             .unwrap_or(Duration::from_millis(200))
     }
-}
-
-/// Parses Flink-style durations: `10s`, `10 s`, `500 ms`, `2 min`, `1h`, or plain milliseconds.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let t = text.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("expected a duration such as '10 s' or '500 ms', got '{text}'"))?;
-    let ms = match unit.trim() {
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => n,
-        "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
-        "min" | "m" | "minute" | "minutes" => n * 60_000,
-        "h" | "hour" | "hours" => n * 3_600_000,
-        other => return Err(format!("unknown time unit '{other}' (use ms, s, min or h)")),
-    };
-    Ok(Duration::from_millis(ms))
 }
 
 /// A markdown table of the settings, for the README.
@@ -207,15 +202,5 @@ mod tests {
         s.reset(None).expect("ok");
         assert_eq!(s.get("pipeline.name"), None);
         assert_eq!(s.batch_size(), 1024);
-    }
-
-    #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500 ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2 min"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("ten s").is_err());
-        assert!(parse_duration("5 fortnights").is_err());
     }
 }

@@ -1,11 +1,13 @@
 //! Message formats: message payloads to Arrow rows, and Arrow rows to payloads.
 
+mod csv;
 mod json;
 mod raw;
 
 use arrow::record_batch::RecordBatch;
 use arrow_schema::SchemaRef;
 
+pub use csv::{CsvDecoder, CsvEncoder};
 pub use json::{JsonDecoder, JsonEncoder};
 pub use raw::{RawDecoder, RawEncoder};
 
@@ -19,6 +21,8 @@ pub enum FormatKind {
     Json,
     /// `raw`: the whole payload is one column (BYTES or STRING).
     Raw,
+    /// `csv`: one record per message, no header.
+    Csv,
 }
 
 impl FormatKind {
@@ -27,11 +31,12 @@ impl FormatKind {
         match self {
             FormatKind::Json => "json",
             FormatKind::Raw => "raw",
+            FormatKind::Csv => "csv",
         }
     }
 
     /// Every format, for option validation and documentation.
-    pub const ALL: [FormatKind; 2] = [FormatKind::Json, FormatKind::Raw];
+    pub const ALL: [FormatKind; 3] = [FormatKind::Json, FormatKind::Csv, FormatKind::Raw];
 }
 
 /// Rows decoded from a slice of messages.
@@ -69,22 +74,51 @@ pub struct JsonOptions {
     pub ignore_parse_errors: bool,
 }
 
+/// Options a format's decoder and encoder take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FormatOptions {
+    /// JSON: fields of the wrong type read as NULL (rows that do not parse are reported).
+    pub ignore_parse_errors: bool,
+    /// CSV field delimiter.
+    pub csv_delimiter: u8,
+}
+
+impl Default for FormatOptions {
+    fn default() -> Self {
+        Self {
+            ignore_parse_errors: false,
+            csv_delimiter: b',',
+        }
+    }
+}
+
 /// Makes the decoder for a format over the table's payload columns.
 pub fn decoder_for(
     kind: FormatKind,
     schema: SchemaRef,
-    options: JsonOptions,
+    options: FormatOptions,
 ) -> Result<Box<dyn PayloadDecoder>> {
     Ok(match kind {
-        FormatKind::Json => Box::new(JsonDecoder::new(schema, options)?),
+        FormatKind::Json => Box::new(JsonDecoder::new(
+            schema,
+            JsonOptions {
+                ignore_parse_errors: options.ignore_parse_errors,
+            },
+        )?),
+        FormatKind::Csv => Box::new(CsvDecoder::new(schema, options.csv_delimiter)),
         FormatKind::Raw => Box::new(RawDecoder::new(schema)?),
     })
 }
 
 /// Makes the encoder for a format.
-pub fn encoder_for(kind: FormatKind, schema: SchemaRef) -> Result<Box<dyn PayloadEncoder>> {
+pub fn encoder_for(
+    kind: FormatKind,
+    schema: SchemaRef,
+    options: FormatOptions,
+) -> Result<Box<dyn PayloadEncoder>> {
     Ok(match kind {
         FormatKind::Json => Box::new(JsonEncoder::new()),
+        FormatKind::Csv => Box::new(CsvEncoder::new(options.csv_delimiter)),
         FormatKind::Raw => Box::new(RawEncoder::new(schema)?),
     })
 }

@@ -96,6 +96,8 @@ pub struct MalformedEntry {
 pub struct SourceChunk {
     /// Messages in delivery order per partition.
     pub messages: Vec<ReceivedMessage>,
+    /// The partition (slot) each message was read from, in step with `messages`.
+    pub slots: Vec<usize>,
     /// Entries that could not be read; they count as consumed.
     pub malformed: Vec<MalformedEntry>,
     /// Redelivered messages that were dropped because they had been read already.
@@ -475,6 +477,11 @@ impl PulsarSource {
         self.slots.len()
     }
 
+    /// Whether partition `slot` has reached its stop position (or the topic was terminated).
+    pub fn partition_finished(&self, slot: usize) -> bool {
+        self.slots.get(slot).is_some_and(|s| s.finished)
+    }
+
     /// Waits for messages and returns up to about `max` of them; `None` once a bounded read
     /// has reached its stop position on every partition.
     ///
@@ -583,6 +590,7 @@ impl PulsarSource {
                         for m in messages {
                             if slot.keeps(&m) {
                                 chunk.messages.push(m);
+                                chunk.slots.push(routed.slot);
                             }
                         }
                     }

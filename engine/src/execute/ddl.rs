@@ -7,6 +7,7 @@ use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray,
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use magnetar_sql::catalog::{ColumnSource, TableDef};
+use magnetar_sql::options::Connector;
 use magnetar_sql::parser::types::sql_type_name;
 use magnetar_sql::statement::CreateTable;
 
@@ -80,13 +81,14 @@ pub(crate) fn show_tables(shared: &Shared) -> Result<StatementOutput> {
     let names: Vec<String> = tables.keys().cloned().collect();
     let topics: Vec<String> = tables
         .values()
-        .map(|t| {
-            t.options
+        .map(|t| match &t.connector {
+            Connector::Pulsar(o) => o
                 .topics
                 .iter()
                 .map(|x| x.to_string())
                 .collect::<Vec<_>>()
-                .join(";")
+                .join(";"),
+            Connector::Filesystem(o) => o.path.display().to_string(),
         })
         .collect();
     let bounded: Vec<String> = tables
@@ -128,7 +130,7 @@ fn describe_batch(table: &TableDef) -> Result<RecordBatch> {
         types.push(sql_type_name(c.field.data_type()));
         nulls.push(if c.field.is_nullable() { "YES" } else { "NO" }.to_string());
         sources.push(match &c.source {
-            ColumnSource::Payload => format!("value ({})", table.options.format.name()),
+            ColumnSource::Payload => format!("value ({})", table.format().kind.name()),
             ColumnSource::Metadata { key, is_virtual } => format!(
                 "METADATA FROM '{}'{}",
                 key.name(),
@@ -146,7 +148,10 @@ fn describe_batch(table: &TableDef) -> Result<RecordBatch> {
         {
             extra.push(format!("WATERMARK AS {}", w.expr));
         }
-        if table.options.key_fields.contains(c.field.name()) {
+        if table
+            .pulsar()
+            .is_some_and(|o| o.key_fields.contains(c.field.name()))
+        {
             extra.push("message key".to_string());
         }
         extras.push((!extra.is_empty()).then(|| extra.join(", ")));

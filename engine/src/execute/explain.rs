@@ -15,7 +15,12 @@ pub(crate) async fn explain(shared: &Shared, statement: Statement) -> Result<Sta
         Statement::Query(q) => (None, logical_plan(shared, *q).await?),
         Statement::Insert(i) => {
             let (sink, plan) = insert_plan(shared, *i).await?;
-            let o = &sink.options;
+            let Some(o) = sink.pulsar() else {
+                return Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
+                    format!("table '{}' cannot be written to", sink.name),
+                    None,
+                )));
+            };
             let key = if o.key_fields.is_empty() {
                 "none".to_string()
             } else {
@@ -30,7 +35,7 @@ pub(crate) async fn explain(shared: &Shared, statement: Statement) -> Result<Sta
                         .map(|t| t.to_string())
                         .collect::<Vec<_>>()
                         .join(";"),
-                    o.format.name(),
+                    o.format.kind.name(),
                     key,
                     o.delivery_guarantee
                 )),

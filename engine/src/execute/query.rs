@@ -47,6 +47,9 @@ pub(crate) fn pipeline_context(shared: &Shared, barriers: BarrierPolicy) -> Pipe
         default_service_url: shared.default_service_url(),
         batch_size: settings.batch_size(),
         barriers,
+        clock: shared.config.clock.clone(),
+        idle_timeout: settings.idle_timeout(),
+        state: shared.ctx.state(),
     }
 }
 

@@ -13,7 +13,7 @@ pub use limit::LimitOperator;
 pub use stateless::StatelessOperator;
 
 use crate::error::Result;
-use crate::runtime::StreamMessage;
+use crate::runtime::{StreamMessage, Watermark};
 
 /// An operator's reaction to a batch.
 pub trait Operator: Send + 'static {
@@ -22,6 +22,12 @@ pub trait Operator: Send + 'static {
 
     /// Processes one batch; `None` when nothing comes out of it.
     fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>>;
+
+    /// Event time has advanced: returns what this releases (fired windows), which is sent
+    /// before the watermark is passed on.
+    fn on_watermark(&mut self, _watermark: Watermark) -> Result<Vec<RecordBatch>> {
+        Ok(Vec::new())
+    }
 
     /// True once the operator needs no more input (a satisfied LIMIT).
     fn is_done(&self) -> bool {
@@ -51,6 +57,19 @@ pub async fn run_operator(
                     Err(e) => Some(StreamMessage::Error(Arc::new(e))),
                 }
             }
+            StreamMessage::Watermark(watermark) => match operator.on_watermark(watermark) {
+                Ok(outputs) => {
+                    for out in outputs {
+                        if out.num_rows() > 0
+                            && output.send(StreamMessage::Batch(out)).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Some(StreamMessage::Watermark(watermark))
+                }
+                Err(e) => Some(StreamMessage::Error(Arc::new(e))),
+            },
             StreamMessage::Barrier(epoch) => {
                 if output.send(StreamMessage::Barrier(epoch)).await.is_err() {
                     return;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
+use super::Watermark;
 use crate::error::EngineError;
 
 /// Identifies a barrier; barriers are numbered from 1 in the order a source emits them.
@@ -15,6 +16,9 @@ pub struct Epoch(pub u64);
 pub enum StreamMessage {
     /// Rows.
     Batch(RecordBatch),
+    /// Event time has reached this point: windows that end before it can fire. Sources
+    /// emit a watermark only when it advances, and [`Watermark::END`] when their input ends.
+    Watermark(Watermark),
     /// Everything before this point has been sent; once the sink has made it durable, the
     /// source may acknowledge the input it read before the barrier.
     Barrier(Epoch),

@@ -115,6 +115,7 @@ impl Stream for QueryStream {
                     Poll::Ready(Some(StreamMessage::Batch(batch))) => {
                         return Poll::Ready(Some(Ok(batch)));
                     }
+                    Poll::Ready(Some(StreamMessage::Watermark(_))) => {}
                     Poll::Ready(Some(StreamMessage::Barrier(epoch))) => {
                         // Everything before the barrier has been handed out.
                         pipeline.completed.send_replace(epoch);

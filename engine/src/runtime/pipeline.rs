@@ -3,16 +3,19 @@
 
 use std::sync::Arc;
 
-use magnetar_connectors::pulsar::PulsarSource;
+use std::time::Duration;
+
+use datafusion::execution::session_state::SessionState;
 use magnetar_sql::plan::{StreamNode, StreamPlan};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{CHANNEL_CAPACITY, Epoch, StreamMessage};
+use super::{CHANNEL_CAPACITY, Clock, Epoch, StreamMessage};
 use crate::error::{EngineError, Result};
 use crate::operators::{LimitOperator, StatelessOperator, run_operator};
 use crate::sources::{
-    BarrierPolicy, ClientPool, PulsarSourceTask, SourceDecoder, SourceMetrics, source_config,
+    BarrierPolicy, ClientPool, EventTimeSettings, Reader, SourceDecoder, SourceMetrics, SourceTask,
+    WatermarkExpr, WatermarkGenerator,
 };
 
 /// What a pipeline needs from the engine.
@@ -26,6 +29,12 @@ pub struct PipelineContext {
     pub batch_size: usize,
     /// When sources emit barriers.
     pub barriers: BarrierPolicy,
+    /// Processing time, for idle partitions.
+    pub clock: Clock,
+    /// Idle timeout for tables that set none (`table.exec.source.idle-timeout`).
+    pub idle_timeout: Option<Duration>,
+    /// For compiling watermark expressions.
+    pub state: SessionState,
 }
 
 /// Counters of a running pipeline.
@@ -63,9 +72,8 @@ pub fn service_url_for(
     default: Option<&str>,
 ) -> Result<String> {
     table
-        .options
-        .service_url
-        .clone()
+        .pulsar()
+        .and_then(|o| o.service_url.clone())
         .or_else(|| default.map(str::to_string))
         .ok_or_else(|| EngineError::NoServiceUrl {
             table: table.name.clone(),
@@ -116,27 +124,44 @@ fn build_node<'a>(
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         match node {
             StreamNode::Source(source) => {
-                let url = service_url_for(&source.table, ctx.default_service_url.as_deref())?;
-                let client = ctx.clients.get(&url).await?;
                 let source_metrics = Arc::new(SourceMetrics::default());
+                let watermark = if source.watermarks {
+                    WatermarkExpr::compile(&source.table, &ctx.state)?.map(Arc::new)
+                } else {
+                    None
+                };
                 let decoder = SourceDecoder::new(
                     source.table.clone(),
                     source.projection.as_deref(),
+                    watermark.clone(),
                     source_metrics.clone(),
                 )?;
-                let config = source_config(
+                let reader = Reader::open(
                     &source.table,
-                    (ctx.batch_size as u32).clamp(100, 10_000),
-                    ctx.clients.positions(),
-                );
-                let reader = PulsarSource::open(client, config).await?;
+                    &ctx.clients,
+                    ctx.default_service_url.as_deref(),
+                    ctx.batch_size,
+                )
+                .await?;
+                let event_time = watermark.map(|_| {
+                    let (emit, idle_timeout) = source.table.connector.event_time();
+                    EventTimeSettings {
+                        emit,
+                        generator: WatermarkGenerator::new(
+                            reader.partition_count(),
+                            idle_timeout.or(ctx.idle_timeout),
+                            ctx.clock.clone(),
+                        ),
+                    }
+                });
                 metrics.sources.push(source_metrics);
-                let task = PulsarSourceTask {
+                let task = SourceTask {
                     table: source.table.clone(),
-                    source: reader,
+                    reader,
                     decoder,
                     batch_size: ctx.batch_size,
                     barriers: ctx.barriers,
+                    event_time,
                 };
                 tasks.push(tokio::spawn(task.run(tx, completed.clone(), stop.clone())));
             }

@@ -11,7 +11,7 @@ use datafusion::arrow::array::{Array, AsArray, MapArray, RecordBatch, StringArra
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 use magnetar_connectors::UnixMillis;
-use magnetar_connectors::format::{JsonEncoder, PayloadEncoder, encoder_for};
+use magnetar_connectors::format::{FormatOptions, JsonEncoder, PayloadEncoder, encoder_for};
 use magnetar_connectors::pulsar::{OutgoingMessage, PulsarSink, SinkConfig};
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::KeyFormat;
@@ -64,6 +64,16 @@ impl PulsarSinkWriter {
         service_url: String,
         metrics: Arc<SinkMetrics>,
     ) -> Result<Self> {
+        let Some(options) = table.pulsar().cloned() else {
+            return Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
+                format!(
+                    "table '{}' uses the {} connector, which Magnetar can read but not write (yet)",
+                    table.name,
+                    table.connector.name()
+                ),
+                None,
+            )));
+        };
         let writable = table.writable_columns();
         let position = |name: &str| writable.iter().position(|c| c.field.name() == name);
         let mut payload = Vec::new();
@@ -81,16 +91,16 @@ impl PulsarSinkWriter {
                 },
             }
         }
-        let fields = if table.options.key_fields.is_empty() {
+        let fields = if options.key_fields.is_empty() {
             None
         } else {
             let mut indices = Vec::new();
-            for f in &table.options.key_fields {
+            for f in &options.key_fields {
                 indices.push(position(f).ok_or_else(|| {
                     EngineError::Internal(format!("key field '{f}' is not a writable column"))
                 })?);
             }
-            Some((indices, table.options.key_format))
+            Some((indices, options.key_format))
         };
         let key = KeySource {
             column: key_column,
@@ -102,15 +112,23 @@ impl PulsarSinkWriter {
                 .map(|&i| writable[i].field.clone())
                 .collect::<Vec<_>>(),
         ));
-        let encoder = encoder_for(table.options.format, payload_schema.clone())?;
-        let topic = match table.options.topics.as_slice() {
+        let format = options.format;
+        let encoder = encoder_for(
+            format.kind,
+            payload_schema.clone(),
+            FormatOptions {
+                ignore_parse_errors: format.ignore_parse_errors,
+                csv_delimiter: format.csv_delimiter,
+            },
+        )?;
+        let topic = match options.topics.as_slice() {
             [one] => one.clone(),
             _ => {
                 return Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
                     format!(
                         "table '{}' lists {} topics; a sink writes to exactly one",
                         table.name,
-                        table.options.topics.len()
+                        options.topics.len()
                     ),
                     None,
                 )));
@@ -120,7 +138,7 @@ impl PulsarSinkWriter {
             service_url,
             topic,
             producer_name: None,
-            routing: table.options.routing,
+            routing: options.routing,
             batch_size: 1000,
         })
         .await?;
@@ -284,6 +302,7 @@ pub async fn run_sink_task(
     while let Some(message) = input.recv().await {
         match message {
             StreamMessage::Batch(batch) => writer.write(&batch).await?,
+            StreamMessage::Watermark(_) => {}
             StreamMessage::Barrier(epoch) => {
                 writer.flush().await?;
                 completed.send_replace(epoch);

@@ -1,7 +1,8 @@
-//! Bounded reads for DataFusion: a table read from its start to its stop position as a
-//! [`PartitionStream`], so aggregates, ORDER BY and joins run in DataFusion as usual.
+//! Bounded reads for DataFusion: a table read from its start to its stop position (or a
+//! file table read whole) as a [`PartitionStream`], so aggregates, ORDER BY and joins run
+//! in DataFusion as usual.
 //!
-//! Acknowledgement waits for the query: the scan hands its source to the query's
+//! Acknowledgement waits for the query: the scan hands its reader to the query's
 //! [`QueryCommit`], which acknowledges once the result has been delivered (or written by a
 //! job's sink) and closes the consumers.
 
@@ -13,21 +14,21 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use magnetar_connectors::pulsar::{AckToken, PulsarSource};
+use magnetar_connectors::pulsar::AckToken;
 use magnetar_sql::catalog::TableDef;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::clients::ClientPool;
 use super::decode::{SourceDecoder, SourceMetrics};
-use super::pulsar_task::source_config;
+use super::reader::Reader;
 use crate::error::Result;
 
-/// Sources of one bounded query, acknowledged together when the query's output is safe;
+/// Readers of one bounded query, acknowledged together when the query's output is safe;
 /// also where the query's scans leave their counters.
 #[derive(Default)]
 pub struct QueryCommit {
-    finished: Mutex<Vec<(PulsarSource, AckToken)>>,
+    finished: Mutex<Vec<(Reader, AckToken)>>,
     metrics: Mutex<Vec<Arc<SourceMetrics>>>,
 }
 
@@ -38,11 +39,11 @@ impl std::fmt::Debug for QueryCommit {
 }
 
 impl QueryCommit {
-    fn defer(&self, source: PulsarSource, token: AckToken) {
+    fn defer(&self, reader: Reader, token: AckToken) {
         self.finished
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((source, token));
+            .push((reader, token));
     }
 
     fn register(&self, metrics: Arc<SourceMetrics>) {
@@ -60,15 +61,15 @@ impl QueryCommit {
             .clone()
     }
 
-    fn take(&self) -> Vec<(PulsarSource, AckToken)> {
+    fn take(&self) -> Vec<(Reader, AckToken)> {
         std::mem::take(&mut *self.finished.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Acknowledges everything the query's scans read, and closes them.
     pub async fn commit(&self) -> Result<()> {
-        for (mut source, token) in self.take() {
-            let acked = source.ack(token);
-            source.close().await;
+        for (mut reader, token) in self.take() {
+            let acked = reader.ack(token);
+            reader.close().await;
             acked?;
         }
         Ok(())
@@ -76,36 +77,38 @@ impl QueryCommit {
 
     /// Closes the scans without acknowledging (the query failed or was cancelled).
     pub async fn abandon(&self) {
-        for (source, _) in self.take() {
-            source.close().await;
+        for (reader, _) in self.take() {
+            reader.close().await;
         }
     }
 }
 
 /// One bounded read of a table, as a DataFusion partition.
 #[derive(Debug)]
-pub struct BoundedPulsarScan {
+pub struct BoundedScan {
     table: Arc<TableDef>,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     clients: Arc<ClientPool>,
-    service_url: String,
+    service_url: Option<String>,
     batch_size: usize,
     metrics: Arc<SourceMetrics>,
 }
 
-impl BoundedPulsarScan {
-    /// A scan of `table` producing the `projection` columns; it connects to `service_url`
-    /// when executed (so that planning and EXPLAIN need no broker).
+impl BoundedScan {
+    /// A scan of `table` producing the `projection` columns; it connects (to `service_url`
+    /// for tables without their own) when executed, so that planning and EXPLAIN need no
+    /// broker.
     pub fn new(
         table: Arc<TableDef>,
         projection: Option<Vec<usize>>,
         clients: Arc<ClientPool>,
-        service_url: String,
+        service_url: Option<String>,
         batch_size: usize,
     ) -> Result<Self> {
         let metrics = Arc::new(SourceMetrics::default());
-        let decoder = SourceDecoder::new(table.clone(), projection.as_deref(), metrics.clone())?;
+        let decoder =
+            SourceDecoder::new(table.clone(), projection.as_deref(), None, metrics.clone())?;
         Ok(Self {
             schema: decoder.schema().clone(),
             table,
@@ -125,27 +128,28 @@ impl BoundedPulsarScan {
         let mut decoder = SourceDecoder::new(
             self.table.clone(),
             self.projection.as_deref(),
+            None,
             self.metrics.clone(),
         )?;
-        let config = source_config(
+        let mut reader = Reader::open(
             &self.table,
-            (self.batch_size as u32).clamp(100, 10_000),
-            self.clients.positions(),
-        );
-        let client = self.clients.get(&self.service_url).await?;
-        let mut source = PulsarSource::open(client, config).await?;
+            &self.clients,
+            self.service_url.as_deref(),
+            self.batch_size,
+        )
+        .await?;
         let outcome: Result<bool> = async {
             loop {
                 // Also stop waiting for messages when nobody reads the result any more.
                 let chunk = tokio::select! {
-                    chunk = source.next_chunk(self.batch_size) => chunk?,
+                    chunk = reader.next_chunk(self.batch_size) => chunk?,
                     _ = tx.closed() => return Ok(false),
                 };
                 let Some(chunk) = chunk else {
                     return Ok(true);
                 };
-                if let Some(batch) = decoder.decode(&chunk)?
-                    && tx.send(Ok(batch)).await.is_err()
+                if let Some(decoded) = decoder.decode(&chunk)?
+                    && tx.send(Ok(decoded.batch)).await.is_err()
                 {
                     return Ok(false);
                 }
@@ -154,29 +158,29 @@ impl BoundedPulsarScan {
         .await;
         match (outcome, commit) {
             (Ok(true), Some(commit)) => {
-                let token = source.take_ack_token();
-                commit.defer(source, token);
+                let token = reader.take_ack_token();
+                commit.defer(reader, token);
                 Ok(())
             }
             (Ok(true), None) => {
-                let token = source.take_ack_token();
-                let acked = source.ack(token);
-                source.close().await;
-                Ok(acked?)
+                let token = reader.take_ack_token();
+                let acked = reader.ack(token);
+                reader.close().await;
+                acked
             }
             (Ok(false), _) => {
-                source.close().await;
+                reader.close().await;
                 Ok(())
             }
             (Err(e), _) => {
-                source.close().await;
+                reader.close().await;
                 Err(e)
             }
         }
     }
 }
 
-impl PartitionStream for BoundedPulsarScan {
+impl PartitionStream for BoundedScan {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
@@ -187,7 +191,7 @@ impl PartitionStream for BoundedPulsarScan {
             commit.register(self.metrics.clone());
         }
         let (tx, rx) = mpsc::channel(4);
-        let scan = BoundedPulsarScan {
+        let scan = BoundedScan {
             table: self.table.clone(),
             projection: self.projection.clone(),
             schema: self.schema.clone(),

@@ -11,10 +11,11 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use magnetar_connectors::format::{PayloadDecoder, decoder_for};
+use magnetar_connectors::format::{FormatOptions, PayloadDecoder, decoder_for};
 use magnetar_connectors::pulsar::{ReceivedMessage, SourceChunk};
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 
+use super::event_time::SharedWatermarkExpr;
 use crate::error::{EngineError, Result};
 
 /// Counters of a source, shared with `SHOW JOBS`.
@@ -39,18 +40,34 @@ pub enum BadMessagePolicy {
     Skip,
 }
 
-enum OutputColumn {
+enum DecodedColumn {
     /// Index into the decoded payload batch.
     Payload(usize),
     /// Built from metadata (then cast to the declared type).
     Metadata(MetadataKey),
 }
 
+/// Rows decoded from a chunk.
+#[derive(Debug)]
+pub struct Decoded {
+    /// The rows, in the projected schema.
+    pub batch: RecordBatch,
+    /// The partition each row came from.
+    pub slots: Vec<usize>,
+    /// Each row's watermark-expression value, when watermarks are generated.
+    pub event_times: Option<Vec<Option<i64>>>,
+}
+
 /// Decodes chunks of one table's messages.
 pub struct SourceDecoder {
     table: Arc<TableDef>,
     schema: SchemaRef,
-    columns: Vec<OutputColumn>,
+    /// Table columns decoded: the projection and the watermark's columns, ascending.
+    decoded: Vec<usize>,
+    columns: Vec<DecodedColumn>,
+    /// Position in `decoded` of each output column.
+    output: Vec<usize>,
+    watermark: Option<(SharedWatermarkExpr, Vec<usize>, SchemaRef)>,
     decoder: Box<dyn PayloadDecoder>,
     policy: BadMessagePolicy,
     metrics: Arc<SourceMetrics>,
@@ -65,30 +82,36 @@ impl std::fmt::Debug for SourceDecoder {
 }
 
 impl SourceDecoder {
-    /// A decoder producing the columns `projection` selects (all when `None`).
+    /// A decoder producing the columns `projection` selects (all when `None`), and the
+    /// watermark-expression value of each row when `watermark` is given.
     pub fn new(
         table: Arc<TableDef>,
         projection: Option<&[usize]>,
+        watermark: Option<SharedWatermarkExpr>,
         metrics: Arc<SourceMetrics>,
     ) -> Result<Self> {
-        let indices: Vec<usize> = match projection {
+        let projected: Vec<usize> = match projection {
             Some(p) => p.to_vec(),
             None => (0..table.columns.len()).collect(),
         };
+        let mut decoded: Vec<usize> = projected.clone();
+        if let Some(w) = &watermark {
+            decoded.extend(w.columns.iter().copied());
+        }
+        decoded.sort_unstable();
+        decoded.dedup();
         let mut payload_fields = Vec::new();
-        let mut columns = Vec::with_capacity(indices.len());
-        for &i in &indices {
+        let mut columns = Vec::with_capacity(decoded.len());
+        for &i in &decoded {
             let column = table.columns.get(i).ok_or_else(|| {
                 EngineError::Internal(format!("projection index {i} out of range"))
             })?;
             match &column.source {
                 ColumnSource::Payload => {
-                    columns.push(OutputColumn::Payload(payload_fields.len()));
+                    columns.push(DecodedColumn::Payload(payload_fields.len()));
                     payload_fields.push(column.field.clone().with_nullable(true));
                 }
-                ColumnSource::Metadata { key, .. } => {
-                    columns.push(OutputColumn::Metadata(*key));
-                }
+                ColumnSource::Metadata { key, .. } => columns.push(DecodedColumn::Metadata(*key)),
             }
         }
         // With no payload column selected (`SELECT count(*)`), still decode the whole payload
@@ -98,14 +121,29 @@ impl SourceDecoder {
         } else {
             Arc::new(Schema::new(payload_fields))
         };
-        let decoder = decoder_for(table.options.format, payload_schema, table.options.json)?;
+        let format = table.format();
+        let decoder = decoder_for(
+            format.kind,
+            payload_schema,
+            FormatOptions {
+                ignore_parse_errors: format.ignore_parse_errors,
+                csv_delimiter: format.csv_delimiter,
+            },
+        )?;
+        let field_of = |i: usize| table.columns[i].field.clone();
         let schema = Arc::new(Schema::new(
-            indices
-                .iter()
-                .map(|&i| table.columns[i].field.clone())
-                .collect::<Vec<_>>(),
+            projected.iter().map(|&i| field_of(i)).collect::<Vec<_>>(),
         ));
-        let policy = if table.options.json.ignore_parse_errors {
+        let position = |i: usize| decoded.iter().position(|&d| d == i).unwrap_or(0);
+        let output = projected.iter().map(|&i| position(i)).collect();
+        let watermark = watermark.map(|w| {
+            let positions = w.columns.iter().map(|&i| position(i)).collect();
+            let schema = Arc::new(Schema::new(
+                w.columns.iter().map(|&i| field_of(i)).collect::<Vec<_>>(),
+            ));
+            (w, positions, schema)
+        });
+        let policy = if format.ignore_parse_errors {
             BadMessagePolicy::Skip
         } else {
             BadMessagePolicy::Fail
@@ -113,7 +151,10 @@ impl SourceDecoder {
         Ok(Self {
             table,
             schema,
+            decoded,
             columns,
+            output,
+            watermark,
             decoder,
             policy,
             metrics,
@@ -128,9 +169,10 @@ impl SourceDecoder {
     fn bad_message(&self, topic: &str, id: impl std::fmt::Display, reason: &str) -> Result<()> {
         match self.policy {
             BadMessagePolicy::Fail => Err(EngineError::BadMessage(format!(
-                "table '{}': cannot read message {id} on topic '{topic}' as {}: {reason} (set 'json.ignore-parse-errors' = 'true' to skip such messages)",
+                "table '{}': cannot read message {id} on topic '{topic}' as {}: {reason} (set '{}.ignore-parse-errors' = 'true' to skip such messages)",
                 self.table.name,
-                self.table.options.format.name()
+                self.table.format().kind.name(),
+                self.table.format().kind.name()
             ))),
             BadMessagePolicy::Skip => {
                 self.metrics
@@ -142,8 +184,8 @@ impl SourceDecoder {
         }
     }
 
-    /// Decodes a chunk; `None` when no row is left (all filtered or skipped).
-    pub fn decode(&mut self, chunk: &SourceChunk) -> Result<Option<RecordBatch>> {
+    /// Decodes a chunk; `None` when no row is left (all skipped, or none read).
+    pub fn decode(&mut self, chunk: &SourceChunk) -> Result<Option<Decoded>> {
         self.metrics
             .duplicates_dropped
             .fetch_add(chunk.duplicates_dropped, Ordering::Relaxed);
@@ -166,11 +208,12 @@ impl SourceDecoder {
             return Ok(None);
         }
         let messages: Vec<&ReceivedMessage> = rows.iter().map(|&i| &chunk.messages[i]).collect();
-        let mut arrays = Vec::with_capacity(self.columns.len());
-        for (column, field) in self.columns.iter().zip(self.schema.fields()) {
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for (column, &table_index) in self.columns.iter().zip(&self.decoded) {
+            let field = &self.table.columns[table_index].field;
             let array = match column {
-                OutputColumn::Payload(i) => decoded.batch.column(*i).clone(),
-                OutputColumn::Metadata(key) => metadata_array(*key, &messages),
+                DecodedColumn::Payload(i) => decoded.batch.column(*i).clone(),
+                DecodedColumn::Metadata(key) => metadata_array(*key, &messages),
             };
             let array = if array.data_type() == field.data_type() {
                 array
@@ -188,7 +231,7 @@ impl SourceDecoder {
         }
         let batch = RecordBatch::try_new_with_options(
             self.schema.clone(),
-            arrays,
+            self.output.iter().map(|&p| arrays[p].clone()).collect(),
             &RecordBatchOptions::new().with_row_count(Some(rows.len())),
         )
         .map_err(|e| {
@@ -197,10 +240,28 @@ impl SourceDecoder {
                 self.table.name
             ))
         })?;
+        let event_times = match &self.watermark {
+            None => None,
+            Some((expr, positions, schema)) => {
+                let input = RecordBatch::try_new_with_options(
+                    schema.clone(),
+                    positions.iter().map(|&p| arrays[p].clone()).collect(),
+                    &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+                )?;
+                Some(expr.evaluate(&input)?)
+            }
+        };
         self.metrics
             .rows_out
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-        Ok(Some(batch))
+        Ok(Some(Decoded {
+            batch,
+            slots: rows
+                .iter()
+                .map(|&i| chunk.slots.get(i).copied().unwrap_or(0))
+                .collect(),
+            event_times,
+        }))
     }
 }
 

@@ -1,11 +1,19 @@
-//! Sources: Pulsar tables read by the streaming runtime and by bounded DataFusion scans.
+//! Sources: tables read by the streaming runtime and by bounded DataFusion scans.
 
 mod bounded_scan;
 mod clients;
 mod decode;
-mod pulsar_task;
+mod event_time;
+mod pulsar_config;
+mod reader;
+mod source_task;
+mod watermarks;
 
-pub use bounded_scan::{BoundedPulsarScan, QueryCommit};
+pub use bounded_scan::{BoundedScan, QueryCommit};
 pub use clients::ClientPool;
-pub use decode::{BadMessagePolicy, SourceDecoder, SourceMetrics};
-pub use pulsar_task::{BarrierPolicy, PulsarSourceTask, source_config};
+pub use decode::{BadMessagePolicy, Decoded, SourceDecoder, SourceMetrics};
+pub use event_time::{SharedWatermarkExpr, WatermarkExpr};
+pub use pulsar_config::source_config;
+pub use reader::Reader;
+pub use source_task::{BarrierPolicy, EventTimeSettings, SourceTask};
+pub use watermarks::WatermarkGenerator;

@@ -5,14 +5,14 @@ mod provider;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use magnetar_connectors::format::FormatKind;
 
 pub use metadata::MetadataKey;
 pub use provider::{MagnetarTable, ScanFactory};
 
 use crate::error::{Result, SqlError};
-use crate::options::PulsarTableOptions;
+use crate::options::{Connector, PulsarTableOptions, ValueFormat};
 use crate::statement::{ColumnKind, CreateTable};
 
 /// Where a column's values come from.
@@ -66,15 +66,16 @@ pub struct TableDef {
     pub primary_key: Vec<String>,
     /// Table comment.
     pub comment: Option<String>,
-    /// Connector options.
-    pub options: PulsarTableOptions,
+    /// The connector and its options.
+    pub connector: Connector,
 }
 
 impl TableDef {
     /// Validates a `CREATE TABLE`.
     pub fn from_create(create: &CreateTable) -> Result<TableDef> {
         let location = Some(create.location);
-        let options = PulsarTableOptions::parse(&create.name, &create.options, location)?;
+        let connector = Connector::parse(&create.name, &create.options, location)?;
+        let is_pulsar = matches!(connector, Connector::Pulsar(_));
         if create.columns.is_empty() {
             return Err(SqlError::unsupported(
                 format!(
@@ -97,6 +98,16 @@ impl TableDef {
             }
             let source = match &decl.kind {
                 ColumnKind::Physical => ColumnSource::Payload,
+                ColumnKind::Metadata { .. } if !is_pulsar => {
+                    return Err(SqlError::unsupported(
+                        format!(
+                            "metadata column '{}': the {} connector has no message metadata",
+                            decl.name,
+                            connector.name()
+                        ),
+                        Some(decl.location),
+                    ));
+                }
                 ColumnKind::Metadata { key, is_virtual } => {
                     let key = MetadataKey::parse(key).ok_or_else(|| {
                         SqlError::syntax(
@@ -134,7 +145,8 @@ impl TableDef {
             .filter(|c| c.source == ColumnSource::Payload)
             .map(|c| c.field.clone().with_nullable(true))
             .collect();
-        if options.format == FormatKind::Raw && payload.len() != 1 {
+        let format = connector.format();
+        if format.kind == FormatKind::Raw && payload.len() != 1 {
             return Err(SqlError::InvalidOption {
                 key: "format".into(),
                 value: "raw".into(),
@@ -146,11 +158,15 @@ impl TableDef {
                 location,
             });
         }
-        for key in &options.key_fields {
+        let key_fields = match &connector {
+            Connector::Pulsar(o) => o.key_fields.as_slice(),
+            Connector::Filesystem(_) => &[],
+        };
+        for key in key_fields {
             if !columns.iter().any(|c| c.field.name() == key) {
                 return Err(SqlError::InvalidOption {
                     key: "key.fields".into(),
-                    value: options.key_fields.join(";"),
+                    value: key_fields.join(";"),
                     reason: format!(
                         "no column '{key}'{}",
                         crate::error::nearest(key, columns.iter().map(|c| c.field.name().as_str()))
@@ -164,9 +180,23 @@ impl TableDef {
         let watermark = match &create.watermark {
             None => None,
             Some(w) => {
-                if !columns.iter().any(|c| c.field.name() == &w.column) {
+                let Some(column) = columns.iter().find(|c| c.field.name() == &w.column) else {
                     return Err(SqlError::syntax(
                         format!("WATERMARK FOR '{}': no such column", w.column),
+                        Some(w.location),
+                    ));
+                };
+                // Flink's rule: event time is TIMESTAMP(3) or TIMESTAMP_LTZ(3).
+                if !matches!(
+                    column.field.data_type(),
+                    DataType::Timestamp(TimeUnit::Millisecond, _)
+                ) {
+                    return Err(SqlError::syntax(
+                        format!(
+                            "WATERMARK FOR '{}': the event-time column must be TIMESTAMP(3) or TIMESTAMP_LTZ(3), not {}",
+                            w.column,
+                            crate::parser::types::sql_type_name(column.field.data_type())
+                        ),
                         Some(w.location),
                     ));
                 }
@@ -187,13 +217,34 @@ impl TableDef {
             watermark,
             primary_key: create.primary_key.clone(),
             comment: create.comment.clone(),
-            options,
+            connector,
         })
     }
 
     /// Whether reads of this table end by themselves.
     pub fn is_bounded(&self) -> bool {
-        self.options.is_bounded()
+        self.connector.is_bounded()
+    }
+
+    /// The value format.
+    pub fn format(&self) -> ValueFormat {
+        self.connector.format()
+    }
+
+    /// The Pulsar options, for a Pulsar table.
+    pub fn pulsar(&self) -> Option<&PulsarTableOptions> {
+        match &self.connector {
+            Connector::Pulsar(o) => Some(o),
+            Connector::Filesystem(_) => None,
+        }
+    }
+
+    /// The index of the event-time column, for a table with a watermark.
+    pub fn rowtime_index(&self) -> Option<usize> {
+        let w = self.watermark.as_ref()?;
+        self.columns
+            .iter()
+            .position(|c| c.field.name() == &w.column)
     }
 
     /// Columns a sink writes, in order: payload columns and writable metadata columns.
@@ -263,5 +314,21 @@ mod tests {
         let err = def("CREATE TABLE t (a INT, WATERMARK FOR ts AS ts) WITH ('connector'='pulsar','topics'='x')")
             .expect_err("bad watermark column");
         assert!(err.to_string().contains("no such column"), "{err}");
+        let err = def("CREATE TABLE t (ts TIMESTAMP(6), WATERMARK FOR ts AS ts) WITH ('connector'='pulsar','topics'='x')")
+            .expect_err("bad rowtime type");
+        assert!(
+            err.to_string()
+                .contains("must be TIMESTAMP(3) or TIMESTAMP_LTZ(3), not TIMESTAMP(6)"),
+            "{err}"
+        );
+        let err = def("CREATE TABLE t (a INT, k STRING METADATA FROM 'key') WITH ('connector'='filesystem','path'='x')")
+            .expect_err("metadata on files");
+        assert!(err.to_string().contains("has no message metadata"), "{err}");
+        let err = def("CREATE TABLE t (a INT) WITH ('connector'='filesytem','path'='x')")
+            .expect_err("bad connector");
+        assert!(
+            err.to_string().contains("did you mean 'filesystem'"),
+            "{err}"
+        );
     }
 }

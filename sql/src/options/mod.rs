@@ -2,11 +2,93 @@
 //! default and description. Validation, "did you mean" hints and the README's option
 //! table all come from these declarations.
 
+pub mod common;
+mod filesystem;
 mod pulsar;
 
+pub use common::{EmitStrategy, ValueFormat};
+pub use filesystem::{FILESYSTEM_OPTIONS, FileTableOptions};
 pub use pulsar::{DeliveryGuarantee, KeyFormat, PULSAR_OPTIONS, PulsarTableOptions};
 
 use crate::error::{Location, Result, SqlError, nearest};
+
+/// The connectors Magnetar has, by name.
+pub const CONNECTORS: &[&str] = &["pulsar", "filesystem"];
+
+/// A table's connector and its validated options.
+#[derive(Clone, Debug)]
+pub enum Connector {
+    /// Apache Pulsar topics.
+    Pulsar(PulsarTableOptions),
+    /// Files (bounded).
+    Filesystem(FileTableOptions),
+}
+
+impl Connector {
+    /// Validates a `WITH` clause, choosing the connector by its `'connector'` entry.
+    pub fn parse(table: &str, entries: &[OptionEntry], location: Option<Location>) -> Result<Self> {
+        let Some(entry) = entries.iter().find(|e| e.key == "connector") else {
+            return Err(SqlError::MissingOption {
+                table: table.to_string(),
+                key: "connector".into(),
+                what: format!("one of {}", CONNECTORS.join(", ")),
+                location,
+            });
+        };
+        match entry.value.to_ascii_lowercase().as_str() {
+            "pulsar" => Ok(Connector::Pulsar(PulsarTableOptions::parse(
+                table, entries, location,
+            )?)),
+            "filesystem" => Ok(Connector::Filesystem(FileTableOptions::parse(
+                table, entries, location,
+            )?)),
+            _ => Err(SqlError::InvalidOption {
+                key: "connector".into(),
+                value: entry.value.clone(),
+                reason: format!(
+                    "expected one of {}{}",
+                    CONNECTORS.join(", "),
+                    nearest(&entry.value, CONNECTORS.iter().copied())
+                        .map(|n| format!("; did you mean '{n}'?"))
+                        .unwrap_or_default()
+                ),
+                location: entry.value_location,
+            }),
+        }
+    }
+
+    /// The value format.
+    pub fn format(&self) -> ValueFormat {
+        match self {
+            Connector::Pulsar(o) => o.format,
+            Connector::Filesystem(o) => o.format,
+        }
+    }
+
+    /// Watermark emission and idle timeout.
+    pub fn event_time(&self) -> (EmitStrategy, Option<std::time::Duration>) {
+        match self {
+            Connector::Pulsar(o) => (o.emit, o.idle_timeout),
+            Connector::Filesystem(o) => (o.emit, o.idle_timeout),
+        }
+    }
+
+    /// Whether reads end by themselves.
+    pub fn is_bounded(&self) -> bool {
+        match self {
+            Connector::Pulsar(o) => o.is_bounded(),
+            Connector::Filesystem(_) => true,
+        }
+    }
+
+    /// The connector's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Connector::Pulsar(_) => "pulsar",
+            Connector::Filesystem(_) => "filesystem",
+        }
+    }
+}
 use crate::statement::OptionEntry;
 
 /// What values an option takes.

@@ -1,17 +1,20 @@
 //! The `pulsar` connector's options, named as in Flink's Pulsar SQL connector so that a
 //! Flink user's DDL runs as-is.
 
-use magnetar_connectors::format::{FormatKind, JsonOptions};
+use std::time::Duration;
+
 use magnetar_connectors::pulsar::{
     RoutingMode, StartPosition, StopPosition, SubscriptionType, TopicName,
 };
 use magnetar_connectors::{MessageId, UnixMillis};
 
+use super::common::{
+    self, CSV_FIELD_DELIMITER, CSV_IGNORE_PARSE_ERRORS, EmitStrategy, FORMAT, IDLE_TIMEOUT,
+    JSON_IGNORE_PARSE_ERRORS, VALUE_FORMAT, ValueFormat, WATERMARK_EMIT,
+};
 use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
 use crate::error::{Location, Result};
 use crate::statement::OptionEntry;
-
-const FORMATS: &[&str] = &["json", "raw"];
 
 /// Every option of the `pulsar` connector.
 pub const PULSAR_OPTIONS: &[OptionSpec] = &[
@@ -47,25 +50,11 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         scope: OptionScope::Table,
         description: "Admin REST URL, `http://host:8080`. Accepted for Flink compatibility; not used yet (the schema registry will read it).",
     },
-    OptionSpec {
-        key: "format",
-        kind: OptionKind::OneOf(FORMATS),
-        default: Some("json"),
-        required: false,
-        scope: OptionScope::Table,
-        description: "Value format: `json` (one object per message) or `raw` (one BYTES or STRING column holds the payload).",
-    },
-    OptionSpec {
-        key: "value.format",
-        kind: OptionKind::OneOf(FORMATS),
-        default: None,
-        required: false,
-        scope: OptionScope::Table,
-        description: "Same as `format` (Flink's name when a key format is set too).",
-    },
+    FORMAT,
+    VALUE_FORMAT,
     OptionSpec {
         key: "key.format",
-        kind: OptionKind::OneOf(FORMATS),
+        kind: OptionKind::OneOf(&["raw", "json"]),
         default: Some("raw"),
         required: false,
         scope: OptionScope::Sink,
@@ -79,14 +68,9 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         scope: OptionScope::Sink,
         description: "Column(s), separated by `;`, whose values form the message key of written messages.",
     },
-    OptionSpec {
-        key: "json.ignore-parse-errors",
-        kind: OptionKind::Bool,
-        default: Some("false"),
-        required: false,
-        scope: OptionScope::Source,
-        description: "`false`: a message that is not valid JSON for the columns fails the query, naming topic and message id. `true`: it is skipped and counted, and fields of the wrong type read as NULL.",
-    },
+    JSON_IGNORE_PARSE_ERRORS,
+    CSV_IGNORE_PARSE_ERRORS,
+    CSV_FIELD_DELIMITER,
     OptionSpec {
         key: "source.subscription-name",
         kind: OptionKind::Text,
@@ -159,6 +143,8 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         scope: OptionScope::Sink,
         description: "`at-least-once`: input is acknowledged only after the broker confirmed the output. `none`: same today. `exactly-once` is not available yet.",
     },
+    WATERMARK_EMIT,
+    IDLE_TIMEOUT,
 ];
 
 /// How a sink turns `key.fields` into the message key.
@@ -189,9 +175,11 @@ pub struct PulsarTableOptions {
     /// `admin-url`, if given.
     pub admin_url: Option<String>,
     /// Value format.
-    pub format: FormatKind,
-    /// JSON options.
-    pub json: JsonOptions,
+    pub format: ValueFormat,
+    /// Watermark emission.
+    pub emit: EmitStrategy,
+    /// Idle timeout of a partition.
+    pub idle_timeout: Option<Duration>,
     /// Durable subscription name.
     pub subscription_name: Option<String>,
     /// Subscription type.
@@ -241,19 +229,8 @@ impl PulsarTableOptions {
             return Err(o.invalid("topics", "no topic given"));
         }
 
-        let format_name = o
-            .get_choice("value.format")
-            .or_else(|| o.get_choice("format"))
-            .unwrap_or("json");
-        let format = match format_name {
-            "raw" => FormatKind::Raw,
-            _ => FormatKind::Json,
-        };
-        if let (Some(a), Some(b)) = (o.entry("format"), o.entry("value.format"))
-            && !a.value.eq_ignore_ascii_case(&b.value)
-        {
-            return Err(o.invalid("value.format", "conflicts with 'format'"));
-        }
+        let format = common::value_format(&o)?;
+        let (emit, idle_timeout) = common::event_time(&o)?;
 
         let subscription_type = match o.get_choice("source.subscription-type") {
             Some("Shared") => SubscriptionType::Shared,
@@ -358,9 +335,8 @@ impl PulsarTableOptions {
             service_url: o.get("service-url").map(str::to_string),
             admin_url: o.get("admin-url").map(str::to_string),
             format,
-            json: JsonOptions {
-                ignore_parse_errors: o.get_bool("json.ignore-parse-errors"),
-            },
+            emit,
+            idle_timeout,
             subscription_name: o.get("source.subscription-name").map(str::to_string),
             subscription_type,
             start,
@@ -500,10 +476,10 @@ mod tests {
     #[test]
     fn defaults_are_unbounded_exclusive_earliest_json() {
         let o = parse(&[("connector", "pulsar"), ("topics", "a")]).expect("valid");
-        assert_eq!(o.format, FormatKind::Json);
+        assert_eq!(o.format.kind, magnetar_connectors::format::FormatKind::Json);
         assert_eq!(o.subscription_type, SubscriptionType::Exclusive);
         assert_eq!(o.start, StartPosition::Earliest);
         assert_eq!(o.stop, StopPosition::Never);
-        assert!(!o.json.ignore_parse_errors);
+        assert!(!o.format.ignore_parse_errors);
     }
 }

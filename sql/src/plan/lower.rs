@@ -95,6 +95,7 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState) -> Result<StreamNode> {
                 table: table.def().clone(),
                 projection: scan.projection.clone(),
                 schema: Arc::new(scan.projected_schema.as_arrow().clone()),
+                watermarks: false,
             });
             Ok(match scan.fetch {
                 Some(fetch) => StreamNode::Limit(LimitNode {

@@ -58,6 +58,8 @@ pub struct SourceNode {
     pub projection: Option<Vec<usize>>,
     /// Output schema (the projected columns).
     pub schema: SchemaRef,
+    /// Whether the source generates watermarks (an operator above uses event time).
+    pub watermarks: bool,
 }
 
 /// Filter then projection, per batch.
@@ -107,13 +109,26 @@ impl StreamNode {
         let indent = "  ".repeat(depth);
         match self {
             StreamNode::Source(s) => {
-                let o = &s.table.options;
                 let columns: Vec<&str> = s
                     .schema
                     .fields()
                     .iter()
                     .map(|f| f.name().as_str())
                     .collect();
+                let Some(o) = s.table.pulsar() else {
+                    let _ = writeln!(
+                        out,
+                        "{indent}FileSource: table={} format={} columns=[{}]",
+                        s.table.name,
+                        s.table.format().kind.name(),
+                        columns.join(", ")
+                    );
+                    if let Some(w) = &s.table.watermark {
+                        let _ =
+                            writeln!(out, "{indent}  watermark: FOR {} AS {}", w.column, w.expr);
+                    }
+                    return;
+                };
                 let _ = writeln!(
                     out,
                     "{indent}PulsarSource: table={} topics=[{}] format={} subscription={} ({:?}) start={:?} stop={:?} columns=[{}]",
@@ -123,7 +138,7 @@ impl StreamNode {
                         .map(|t| t.to_string())
                         .collect::<Vec<_>>()
                         .join(", "),
-                    o.format.name(),
+                    o.format.kind.name(),
                     o.subscription_name.as_deref().unwrap_or("<temporary>"),
                     o.subscription_type,
                     o.start,

@@ -378,6 +378,7 @@ async fn a_bounded_read_through_a_durable_subscription_returns_only_new_messages
         Engine::new(EngineConfig {
             service_url: Some(url.clone()),
             data_dir: Some(data_dir.path().to_path_buf()),
+            ..Default::default()
         })
     };
     let extra = ", 'source.subscription-name' = 'rerun', 'source.stop.at-message-id' = 'latest'";

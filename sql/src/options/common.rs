@@ -1,0 +1,190 @@
+//! Options several connectors share: the value format and event-time behaviour.
+
+use std::time::Duration;
+
+use magnetar_connectors::format::{FormatKind, JsonOptions};
+
+use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
+use crate::error::Result;
+
+/// Value formats by name.
+pub const FORMATS: &[&str] = &["json", "csv", "raw"];
+
+/// `format`.
+pub const FORMAT: OptionSpec = OptionSpec {
+    key: "format",
+    kind: OptionKind::OneOf(FORMATS),
+    default: Some("json"),
+    required: false,
+    scope: OptionScope::Table,
+    description: "Value format: `json` (one object per message or line), `csv` (one record per message or line, no header), or `raw` (one BYTES or STRING column holds the payload).",
+};
+
+/// `value.format`.
+pub const VALUE_FORMAT: OptionSpec = OptionSpec {
+    key: "value.format",
+    kind: OptionKind::OneOf(FORMATS),
+    default: None,
+    required: false,
+    scope: OptionScope::Table,
+    description: "Same as `format` (Flink's name when a key format is set too).",
+};
+
+/// `json.ignore-parse-errors`.
+pub const JSON_IGNORE_PARSE_ERRORS: OptionSpec = OptionSpec {
+    key: "json.ignore-parse-errors",
+    kind: OptionKind::Bool,
+    default: Some("false"),
+    required: false,
+    scope: OptionScope::Source,
+    description: "`false`: a message that is not valid JSON for the columns fails the query, naming topic and message id. `true`: it is skipped and counted, and fields of the wrong type read as NULL.",
+};
+
+/// `csv.ignore-parse-errors`.
+pub const CSV_IGNORE_PARSE_ERRORS: OptionSpec = OptionSpec {
+    key: "csv.ignore-parse-errors",
+    kind: OptionKind::Bool,
+    default: Some("false"),
+    required: false,
+    scope: OptionScope::Source,
+    description: "As `json.ignore-parse-errors`, for the csv format.",
+};
+
+/// `csv.field-delimiter`.
+pub const CSV_FIELD_DELIMITER: OptionSpec = OptionSpec {
+    key: "csv.field-delimiter",
+    kind: OptionKind::Text,
+    default: Some(","),
+    required: false,
+    scope: OptionScope::Table,
+    description: "The csv format's field delimiter (one character).",
+};
+
+/// `scan.watermark.emit.strategy`.
+pub const WATERMARK_EMIT: OptionSpec = OptionSpec {
+    key: "scan.watermark.emit.strategy",
+    kind: OptionKind::OneOf(&["on-periodic", "on-event"]),
+    default: Some("on-periodic"),
+    required: false,
+    scope: OptionScope::Source,
+    description: "When the source emits a watermark (Flink's option): `on-periodic` after each batch of messages; `on-event` after every row, exactly as Flink's on-event strategy (slower; for exact comparisons and low rates).",
+};
+
+/// `source.idle-timeout`.
+pub const IDLE_TIMEOUT: OptionSpec = OptionSpec {
+    key: "source.idle-timeout",
+    kind: OptionKind::Text,
+    default: None,
+    required: false,
+    scope: OptionScope::Source,
+    description: "A partition that receives nothing for this long (`10 s`, `500 ms`) stops holding the watermark back until it receives data again. Default: `SET 'table.exec.source.idle-timeout'`, else never.",
+};
+
+/// When a source emits watermarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmitStrategy {
+    /// After each batch.
+    Periodic,
+    /// After every row.
+    OnEvent,
+}
+
+/// Value format settings of a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValueFormat {
+    /// The format.
+    pub kind: FormatKind,
+    /// Skip (and count) rows that do not parse, instead of failing.
+    pub ignore_parse_errors: bool,
+    /// CSV delimiter.
+    pub csv_delimiter: u8,
+}
+
+impl ValueFormat {
+    /// JSON decoder options.
+    pub fn json(&self) -> JsonOptions {
+        JsonOptions {
+            ignore_parse_errors: self.ignore_parse_errors,
+        }
+    }
+}
+
+/// Reads the shared format options.
+pub fn value_format(o: &ValidatedOptions<'_>) -> Result<ValueFormat> {
+    if let (Some(a), Some(b)) = (o.entry("format"), o.entry("value.format"))
+        && !a.value.eq_ignore_ascii_case(&b.value)
+    {
+        return Err(o.invalid("value.format", "conflicts with 'format'"));
+    }
+    let kind = match o
+        .get_choice("value.format")
+        .or_else(|| o.get_choice("format"))
+    {
+        Some("raw") => FormatKind::Raw,
+        Some("csv") => FormatKind::Csv,
+        _ => FormatKind::Json,
+    };
+    let delimiter = o.get("csv.field-delimiter").unwrap_or(",");
+    let csv_delimiter = match delimiter.as_bytes() {
+        [b] => *b,
+        _ if delimiter == "\\t" => b'\t',
+        _ => {
+            return Err(o.invalid("csv.field-delimiter", "expected one character (or \\t)"));
+        }
+    };
+    let ignore_parse_errors = match kind {
+        FormatKind::Csv => o.get_bool("csv.ignore-parse-errors"),
+        _ => o.get_bool("json.ignore-parse-errors"),
+    };
+    Ok(ValueFormat {
+        kind,
+        ignore_parse_errors,
+        csv_delimiter,
+    })
+}
+
+/// Reads the shared event-time options.
+pub fn event_time(o: &ValidatedOptions<'_>) -> Result<(EmitStrategy, Option<Duration>)> {
+    let emit = match o.get_choice("scan.watermark.emit.strategy") {
+        Some("on-event") => EmitStrategy::OnEvent,
+        _ => EmitStrategy::Periodic,
+    };
+    let idle = match o.get("source.idle-timeout") {
+        None => None,
+        Some(text) => Some(parse_duration(text).map_err(|e| o.invalid("source.idle-timeout", e))?),
+    };
+    Ok((emit, idle))
+}
+
+/// Parses Flink-style durations: `10s`, `10 s`, `500 ms`, `2 min`, `1h`, or plain milliseconds.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration such as '10 s' or '500 ms', got '{text}'"))?;
+    let ms = match unit.trim() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => n,
+        "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
+        "min" | "m" | "minute" | "minutes" => n * 60_000,
+        "h" | "hour" | "hours" => n * 3_600_000,
+        other => return Err(format!("unknown time unit '{other}' (use ms, s, min or h)")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500 ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2 min"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("ten s").is_err());
+        assert!(parse_duration("5 fortnights").is_err());
+    }
+}
