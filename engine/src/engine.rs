@@ -6,12 +6,14 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::TableProvider;
 use datafusion::error::Result as DFResult;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::streaming::StreamingTableExec;
 use magnetar_connectors::pulsar::PositionFile;
 use magnetar_sql::catalog::{MagnetarTable, ScanFactory, TableDef};
+use magnetar_sql::window::{TableResolver, register_window_functions};
 use magnetar_sql::{Location, ScriptStatement, Statement};
 
 use crate::error::{EngineError, Result};
@@ -78,7 +80,7 @@ impl StatementError {
 
 pub(crate) struct Shared {
     pub ctx: SessionContext,
-    pub tables: RwLock<BTreeMap<String, Arc<TableDef>>>,
+    pub tables: Arc<RwLock<BTreeMap<String, Arc<TableDef>>>>,
     pub settings: Arc<RwLock<Settings>>,
     pub jobs: JobRegistry,
     pub clients: Arc<ClientPool>,
@@ -117,6 +119,27 @@ impl Shared {
             settings: self.settings.clone(),
             default_service_url: self.config.service_url.clone(),
         })
+    }
+}
+
+/// The engine's tables, for the window table functions.
+#[derive(Debug)]
+struct EngineTables {
+    tables: Arc<RwLock<BTreeMap<String, Arc<TableDef>>>>,
+    factory: Arc<dyn ScanFactory>,
+}
+
+impl TableResolver for EngineTables {
+    fn resolve(&self, name: &str) -> Option<(Arc<TableDef>, Arc<dyn TableProvider>)> {
+        let def = self
+            .tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()?;
+        let provider: Arc<dyn TableProvider> =
+            Arc::new(MagnetarTable::new(def.clone(), self.factory.clone()));
+        Some((def, provider))
     }
 }
 
@@ -203,22 +226,37 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         let mut session = SessionConfig::new()
             .with_information_schema(false)
-            .with_create_default_catalog_and_schema(true);
-        // Formats decode strings as Utf8; keep SQL's STRING/VARCHAR the same type.
+            .with_create_default_catalog_and_schema(true); // Formats decode strings as Utf8; keep SQL's STRING/VARCHAR the same type.
         session
             .options_mut()
             .sql_parser
             .map_string_types_to_utf8view = false;
+        let ctx = SessionContext::new_with_config(session);
+        let tables: Arc<RwLock<BTreeMap<String, Arc<TableDef>>>> = Arc::default();
+        let settings: Arc<RwLock<Settings>> = Arc::default();
+        let clients = Arc::new(ClientPool::new(Arc::new(match &config.data_dir {
+            Some(dir) => PositionFile::at(dir.join("subscription-positions.json")),
+            None => PositionFile::in_memory(),
+        })));
+        let factory: Arc<dyn ScanFactory> = Arc::new(EngineScanFactory {
+            clients: clients.clone(),
+            settings: settings.clone(),
+            default_service_url: config.service_url.clone(),
+        });
+        register_window_functions(
+            &ctx,
+            Arc::new(EngineTables {
+                tables: tables.clone(),
+                factory,
+            }),
+        );
         Engine {
             shared: Arc::new(Shared {
-                ctx: SessionContext::new_with_config(session),
-                tables: RwLock::new(BTreeMap::new()),
-                settings: Arc::new(RwLock::new(Settings::default())),
+                ctx,
+                tables: tables.clone(),
+                settings,
                 jobs: JobRegistry::default(),
-                clients: Arc::new(ClientPool::new(Arc::new(match &config.data_dir {
-                    Some(dir) => PositionFile::at(dir.join("subscription-positions.json")),
-                    None => PositionFile::in_memory(),
-                }))),
+                clients,
                 config,
             }),
         }

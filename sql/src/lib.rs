@@ -8,6 +8,7 @@ pub mod parser;
 pub mod plan;
 pub mod script;
 pub mod statement;
+pub mod window;
 
 pub use error::{Location, Result, SqlError};
 pub use parser::parse_statement;

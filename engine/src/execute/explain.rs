@@ -2,7 +2,7 @@
 
 use datafusion::physical_plan::displayable;
 use magnetar_sql::Statement;
-use magnetar_sql::plan::{QueryBoundedness, boundedness, lower};
+use magnetar_sql::plan::{QueryBoundedness, boundedness, lower, needs_streaming};
 
 use super::insert::insert_plan;
 use super::plan_error;
@@ -53,17 +53,25 @@ pub(crate) async fn explain(shared: &Shared, statement: Statement) -> Result<Sta
         }
         None => 0,
     };
-    match boundedness(&plan) {
-        QueryBoundedness::Unbounded { .. } => {
+    match needs_streaming(&plan) {
+        true => {
             let stream_plan = lower(&plan, &shared.ctx.state())?;
-            out.insert_str(0, "Streaming plan (unbounded input, runs until stopped):\n");
+            let title = match boundedness(&plan) {
+                QueryBoundedness::Bounded => {
+                    "Streaming plan (event time over bounded input, ends with it):\n"
+                }
+                QueryBoundedness::Unbounded { .. } => {
+                    "Streaming plan (unbounded input, runs until stopped):\n"
+                }
+            };
+            out.insert_str(0, title);
             for line in stream_plan.display().lines() {
                 out.push_str(&"  ".repeat(depth));
                 out.push_str(line);
                 out.push('\n');
             }
         }
-        QueryBoundedness::Bounded => {
+        false => {
             let physical = shared
                 .ctx
                 .state()

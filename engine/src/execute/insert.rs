@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::ast;
 use futures::StreamExt;
 use magnetar_sql::SqlError;
 use magnetar_sql::catalog::TableDef;
-use magnetar_sql::plan::{QueryBoundedness, boundedness, lower};
+use magnetar_sql::plan::{QueryBoundedness, boundedness, lower, needs_streaming};
 use tokio::sync::watch;
 
 use super::plan_error;
@@ -153,6 +153,8 @@ pub(crate) async fn start_insert(
         Started::Streaming(pipeline, writer) => {
             *job.sources.lock().unwrap_or_else(|p| p.into_inner()) =
                 pipeline.metrics.sources.clone();
+            *job.windows.lock().unwrap_or_else(|p| p.into_inner()) =
+                pipeline.metrics.windows.clone();
             tokio::spawn(run_streaming_job(job.clone(), pipeline, writer));
         }
         Started::Bounded(stream, commit, writer) => {
@@ -215,15 +217,15 @@ async fn prepare_insert(
     let job = Job::new(id, name, sql.trim().to_string(), sink.name.clone(), bounded);
     let url = service_url_for(&sink, shared.default_service_url().as_deref())?;
     let writer = PulsarSinkWriter::connect(sink, url, job.sink.clone()).await?;
-    let started = match boundedness(&plan) {
-        QueryBoundedness::Unbounded { .. } => {
+    let started = match needs_streaming(&plan) {
+        true => {
             let state = shared.ctx.state();
             let stream_plan = lower(&plan, &state)?;
             let flush = shared.settings().flush_interval();
             let ctx = pipeline_context(shared, BarrierPolicy::Every(flush));
             Started::Streaming(build_pipeline(&stream_plan, &ctx).await?, writer)
         }
-        QueryBoundedness::Bounded => {
+        false => {
             let commit = Arc::new(QueryCommit::default());
             let state = state_with_commit(shared, commit.clone());
             let physical = state

@@ -8,7 +8,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast;
-use magnetar_sql::plan::{QueryBoundedness, boundedness, lower};
+use magnetar_sql::plan::{lower, needs_streaming};
 
 use super::plan_error;
 use crate::engine::Shared;
@@ -56,8 +56,8 @@ pub(crate) fn pipeline_context(shared: &Shared, barriers: BarrierPolicy) -> Pipe
 /// Runs a query and returns its rows.
 pub(crate) async fn run_query(shared: &Shared, query: ast::Statement) -> Result<QueryStream> {
     let plan = logical_plan(shared, query).await?;
-    match boundedness(&plan) {
-        QueryBoundedness::Bounded => {
+    match needs_streaming(&plan) {
+        false => {
             let commit = Arc::new(QueryCommit::default());
             let state = state_with_commit(shared, commit.clone());
             let physical = state
@@ -67,7 +67,7 @@ pub(crate) async fn run_query(shared: &Shared, query: ast::Statement) -> Result<
             let stream = execute_stream(physical, state.task_ctx()).map_err(plan_error)?;
             Ok(QueryStream::from_bounded(stream, commit))
         }
-        QueryBoundedness::Unbounded { .. } => {
+        true => {
             let state = shared.ctx.state();
             let stream_plan = lower(&plan, &state)?;
             let ctx = pipeline_context(shared, BarrierPolicy::AfterEachBatch);

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 
 use crate::error::{EngineError, Result};
+use crate::operators::window::WindowMetrics;
 use crate::sinks::SinkMetrics;
 use crate::sources::{QueryCommit, SourceMetrics};
 
@@ -67,6 +68,8 @@ pub struct JobInfo {
     pub messages_skipped: u64,
     /// Redeliveries dropped.
     pub duplicates_dropped: u64,
+    /// Rows dropped as late (every window they belong to had fired).
+    pub late_rows: u64,
     /// Start time.
     pub started: SystemTime,
     /// The statement.
@@ -86,6 +89,8 @@ pub(crate) struct Job {
     pub stop: watch::Sender<bool>,
     done: watch::Sender<bool>,
     pub sources: Mutex<Vec<Arc<SourceMetrics>>>,
+    /// Event-time operators' counters.
+    pub windows: Mutex<Vec<Arc<WindowMetrics>>>,
     /// Bounded jobs: their scans register counters here as they start.
     pub scans: Mutex<Option<Arc<QueryCommit>>>,
     pub sink: Arc<SinkMetrics>,
@@ -110,6 +115,7 @@ impl Job {
             stop: watch::channel(false).0,
             done: watch::channel(false).0,
             sources: Mutex::new(Vec::new()),
+            windows: Mutex::new(Vec::new()),
             scans: Mutex::new(None),
             sink: Arc::new(SinkMetrics::default()),
         })
@@ -158,6 +164,13 @@ impl Job {
             messages_written: self.sink.messages_written.load(Ordering::Relaxed),
             messages_skipped: sum(|m| m.messages_skipped.load(Ordering::Relaxed)),
             duplicates_dropped: sum(|m| m.duplicates_dropped.load(Ordering::Relaxed)),
+            late_rows: self
+                .windows
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|w| w.late_rows.load(Ordering::Relaxed))
+                .sum(),
             started: self.started,
             sql: self.sql.clone(),
         }

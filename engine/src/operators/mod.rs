@@ -3,6 +3,7 @@
 
 mod limit;
 mod stateless;
+pub mod window;
 
 use std::sync::Arc;
 

@@ -6,12 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::execution::session_state::SessionState;
-use magnetar_sql::plan::{StreamNode, StreamPlan};
+use magnetar_sql::plan::{GroupItem, StreamNode, StreamPlan};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{CHANNEL_CAPACITY, Clock, Epoch, StreamMessage};
 use crate::error::{EngineError, Result};
+use crate::operators::window::{
+    AggregateSpec, SessionWindowAggregate, SlicedWindowAggregate, Slicer, WindowAssignOperator,
+    WindowMetrics, WindowTopNOperator,
+};
 use crate::operators::{LimitOperator, StatelessOperator, run_operator};
 use crate::sources::{
     BarrierPolicy, ClientPool, EventTimeSettings, Reader, SourceDecoder, SourceMetrics, SourceTask,
@@ -42,6 +46,8 @@ pub struct PipelineContext {
 pub struct PipelineMetrics {
     /// One per source.
     pub sources: Vec<Arc<SourceMetrics>>,
+    /// One per event-time operator.
+    pub windows: Vec<Arc<WindowMetrics>>,
 }
 
 /// A running pipeline: read `output`, report completed barriers on `completed`.
@@ -180,6 +186,68 @@ fn build_node<'a>(
             StreamNode::Limit(limit) => {
                 let input = build_node(&limit.input, ctx, completed, stop, tasks, metrics).await?;
                 let operator = LimitOperator::new(limit.skip, limit.fetch);
+                tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+            }
+            StreamNode::WindowAssign(w) => {
+                let input = build_node(&w.input, ctx, completed, stop, tasks, metrics).await?;
+                let window_metrics = Arc::new(WindowMetrics::default());
+                metrics.windows.push(window_metrics.clone());
+                let operator = WindowAssignOperator::new(
+                    &w.spec,
+                    w.time_index,
+                    w.mode,
+                    w.schema.clone(),
+                    window_metrics,
+                );
+                tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+            }
+            StreamNode::WindowAggregate(w) => {
+                let input = build_node(&w.input, ctx, completed, stop, tasks, metrics).await?;
+                let window_metrics = Arc::new(WindowMetrics::default());
+                metrics.windows.push(window_metrics.clone());
+                let keys = w
+                    .group
+                    .iter()
+                    .filter_map(|g| match g {
+                        GroupItem::Key(k) => Some(k.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let spec = AggregateSpec::new(keys, w.aggregates.clone(), &w.input.schema())?;
+                match Slicer::new(&w.spec) {
+                    Some(slicer) => {
+                        let operator = SlicedWindowAggregate::new(
+                            slicer,
+                            spec,
+                            w.group.clone(),
+                            w.schema.clone(),
+                            w.slice_end,
+                            window_metrics,
+                        );
+                        tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+                    }
+                    None => {
+                        let operator = SessionWindowAggregate::new(
+                            spec,
+                            w.group.clone(),
+                            w.schema.clone(),
+                            w.slice_start,
+                            w.slice_end,
+                            window_metrics,
+                        )?;
+                        tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+                    }
+                }
+            }
+            StreamNode::WindowTopN(w) => {
+                let input = build_node(&w.input, ctx, completed, stop, tasks, metrics).await?;
+                let operator = WindowTopNOperator::new(
+                    w.window_end,
+                    w.partition.clone(),
+                    w.order.clone(),
+                    w.limit,
+                    w.schema.clone(),
+                );
                 tasks.push(tokio::spawn(run_operator(operator, input, tx)));
             }
         }

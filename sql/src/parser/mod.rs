@@ -4,6 +4,9 @@
 
 mod create_table;
 pub mod types;
+mod window_tvf;
+
+pub use window_tvf::rewrite_window_tvfs;
 
 use datafusion::sql::sqlparser::ast::{self, Ident};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -117,12 +120,15 @@ fn expect_end(parser: &mut Parser<'_>) -> Result<()> {
 
 /// Parses one statement (without its `;`). Locations are relative to `sql`.
 pub fn parse_statement(sql: &str) -> Result<Statement> {
-    let mut parser = Parser::new(&DIALECT).try_with_sql(sql).map_err(|e| {
-        SqlError::syntax(
-            parser_message(&e.to_string()),
-            position_in_message(&e.to_string()),
-        )
-    })?;
+    let rewritten = rewrite_window_tvfs(sql)?;
+    let mut parser = Parser::new(&DIALECT)
+        .try_with_sql(&rewritten)
+        .map_err(|e| {
+            SqlError::syntax(
+                parser_message(&e.to_string()),
+                position_in_message(&e.to_string()),
+            )
+        })?;
     parse_with(&mut parser).map_err(|e| match e {
         // Errors at the end of input (EOF has no position): point just past the text.
         SqlError::Syntax {

@@ -1,0 +1,352 @@
+//! SESSION aggregation: per key, rows closer than the gap form one window, which grows as
+//! rows arrive and merges with neighbours it comes to touch (Flink's `TimeWindow`
+//! intersection: `[a, b)` and `[c, d)` merge when `a <= d && b >= c`).
+//!
+//! Every session is a group of one set of accumulators. Merging sessions only links their
+//! groups (union-find); when the watermark closes sessions, the state is rebuilt: closed
+//! sessions' groups are merged into the output, open ones into fresh state, compacted.
+//! A row whose (merged) session has already fired is late: dropped and counted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::{cast, filter};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::GroupsAccumulatorAdapter;
+use magnetar_sql::plan::GroupItem;
+
+use super::{AggregateSpec, WindowMetrics, assemble, fired};
+use crate::error::Result;
+use crate::operators::Operator;
+use crate::runtime::Watermark;
+
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    start: i64,
+    end: i64,
+    group: usize,
+}
+
+/// Window aggregation for SESSION windows.
+pub struct SessionWindowAggregate {
+    spec: AggregateSpec,
+    group_items: Vec<GroupItem>,
+    schema: SchemaRef,
+    /// Input columns with each row's own window `[ts, ts + gap)`.
+    start_column: usize,
+    end_column: usize,
+    rows: RowConverter,
+    /// Open sessions per key (row-encoded), ordered by start and disjoint.
+    sessions: HashMap<Box<[u8]>, Vec<Session>>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    /// Union-find over groups: merged sessions point to their survivor.
+    parent: Vec<usize>,
+    watermark: Option<Watermark>,
+    metrics: Arc<WindowMetrics>,
+}
+
+impl std::fmt::Debug for SessionWindowAggregate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionWindowAggregate")
+            .field("keys", &self.sessions.len())
+            .finish()
+    }
+}
+
+fn find(parent: &mut [usize], g: usize) -> usize {
+    let mut root = g;
+    while parent[root] != root {
+        root = parent[root];
+    }
+    let mut g = g;
+    while parent[g] != root {
+        let next = parent[g];
+        parent[g] = root;
+        g = next;
+    }
+    root
+}
+
+impl SessionWindowAggregate {
+    /// An aggregate whose input carries each row's `[ts, ts + gap)` in the given columns.
+    pub fn new(
+        spec: AggregateSpec,
+        group_items: Vec<GroupItem>,
+        schema: SchemaRef,
+        start_column: usize,
+        end_column: usize,
+        metrics: Arc<WindowMetrics>,
+    ) -> Result<Self> {
+        let rows = RowConverter::new(
+            spec.key_schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
+        let accumulators = Self::fresh_accumulators(&spec)?;
+        Ok(Self {
+            spec,
+            group_items,
+            schema,
+            start_column,
+            end_column,
+            rows,
+            sessions: HashMap::new(),
+            accumulators,
+            parent: Vec::new(),
+            watermark: None,
+            metrics,
+        })
+    }
+
+    fn fresh_accumulators(spec: &AggregateSpec) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
+        spec.aggregates
+            .iter()
+            .map(|a| -> Result<Box<dyn GroupsAccumulator>> {
+                if a.function.groups_accumulator_supported() {
+                    Ok(a.function.create_groups_accumulator()?)
+                } else {
+                    let f = a.function.clone();
+                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+                        f.create_accumulator()
+                    })))
+                }
+            })
+            .collect()
+    }
+
+    fn new_group(&mut self) -> usize {
+        let g = self.parent.len();
+        self.parent.push(g);
+        g
+    }
+
+    /// Emits the sessions the watermark has closed, and compacts the open ones.
+    fn close_sessions(&mut self) -> Result<Option<RecordBatch>> {
+        let watermark = self.watermark;
+        let any_closed = self
+            .sessions
+            .values()
+            .flatten()
+            .any(|s| fired(watermark, s.end));
+        if !any_closed {
+            return Ok(None);
+        }
+        let total = self.parent.len();
+        let states: Vec<Vec<_>> = self
+            .accumulators
+            .iter_mut()
+            .map(|a| a.state(EmitTo::All))
+            .collect::<datafusion::error::Result<_>>()?;
+        // New indices: closed sessions in output order, open ones compacted.
+        let mut closed_index = vec![usize::MAX; total];
+        let mut open_index = vec![usize::MAX; total];
+        let mut closed_rows = Vec::new();
+        let mut closed_windows = Vec::new();
+        let mut open_count = 0;
+        for (key, sessions) in &mut self.sessions {
+            for s in sessions.iter_mut() {
+                if fired(watermark, s.end) {
+                    closed_index[s.group] = closed_windows.len();
+                    closed_windows.push((s.start, s.end));
+                    closed_rows.push(key.clone());
+                } else {
+                    open_index[s.group] = open_count;
+                    s.group = open_count;
+                    open_count += 1;
+                }
+            }
+            sessions.retain(|s| !fired(watermark, s.end));
+        }
+        self.sessions.retain(|_, sessions| !sessions.is_empty());
+        // Every group goes where its root went.
+        let mut to_closed = Vec::with_capacity(total);
+        let mut to_open = Vec::with_capacity(total);
+        let mut is_closed = Vec::with_capacity(total);
+        let mut is_open = Vec::with_capacity(total);
+        for g in 0..total {
+            let root = find(&mut self.parent, g);
+            let (c, o) = (closed_index[root], open_index[root]);
+            is_closed.push(c != usize::MAX);
+            is_open.push(o != usize::MAX);
+            to_closed.push(if c == usize::MAX { 0 } else { c });
+            to_open.push(if o == usize::MAX { 0 } else { o });
+        }
+        let mut output = Self::fresh_accumulators(&self.spec)?;
+        let mut open = Self::fresh_accumulators(&self.spec)?;
+        let select = |mask: &[bool],
+                      state: &Vec<ArrayRef>,
+                      to: &[usize]|
+         -> Result<(Vec<ArrayRef>, Vec<usize>)> {
+            let mask_array = BooleanArray::from(mask.to_vec());
+            let picked = state
+                .iter()
+                .map(|a| Ok(filter(a.as_ref(), &mask_array)?))
+                .collect::<Result<Vec<_>>>()?;
+            let indices = to
+                .iter()
+                .zip(mask)
+                .filter(|(_, keep)| **keep)
+                .map(|(i, _)| *i)
+                .collect();
+            Ok((picked, indices))
+        };
+        for (i, state) in states.iter().enumerate() {
+            let (values, indices) = select(&is_closed, state, &to_closed)?;
+            output[i].merge_batch(&values, &indices, closed_windows.len())?;
+            let (values, indices) = select(&is_open, state, &to_open)?;
+            open[i].merge_batch(&values, &indices, open_count)?;
+        }
+        self.accumulators = open;
+        self.parent = (0..open_count).collect();
+        let values = output
+            .iter_mut()
+            .map(|a| a.evaluate(EmitTo::All))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        if closed_windows.is_empty() {
+            return Ok(None);
+        }
+        let parser = self.rows.parser();
+        let keys = self
+            .rows
+            .convert_rows(closed_rows.iter().map(|r| parser.parse(r)))?;
+        let keys = if self.spec.keys.is_empty() {
+            Vec::new()
+        } else {
+            keys
+        };
+        Ok(Some(assemble(
+            &self.schema,
+            &self.group_items,
+            &closed_windows,
+            &keys,
+            values,
+        )?))
+    }
+}
+
+impl Operator for SessionWindowAggregate {
+    fn name(&self) -> &'static str {
+        "SessionWindowAggregate"
+    }
+
+    fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        let as_ms = |i: usize| {
+            cast(
+                batch.column(i),
+                &DataType::Timestamp(TimeUnit::Millisecond, None),
+            )
+        };
+        let starts = as_ms(self.start_column)?;
+        let ends = as_ms(self.end_column)?;
+        let starts = starts.as_primitive::<TimestampMillisecondType>();
+        let ends = ends.as_primitive::<TimestampMillisecondType>();
+        let rows = self.spec.evaluate(&batch)?;
+        let keys = self.rows.convert_columns(&rows.keys)?;
+        let mut groups = Vec::with_capacity(batch.num_rows());
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        let mut late = 0;
+        for row in 0..batch.num_rows() {
+            if starts.is_null(row) || ends.is_null(row) {
+                late += 1;
+                keep.push(false);
+                groups.push(0);
+                continue;
+            }
+            let (mut start, mut end) = (starts.value(row), ends.value(row));
+            let key = keys.row(row);
+            let sessions = self.sessions.get(key.as_ref());
+            // The sessions this row's window touches, and the window they would make.
+            let touching: Vec<usize> = sessions
+                .map(|list| {
+                    list.iter()
+                        .enumerate()
+                        .filter(|(_, s)| s.start <= end && s.end >= start)
+                        .map(|(i, _)| i)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(list) = sessions {
+                for &i in &touching {
+                    start = start.min(list[i].start);
+                    end = end.max(list[i].end);
+                }
+            }
+            if fired(self.watermark, end) {
+                late += 1;
+                keep.push(false);
+                groups.push(0);
+                continue;
+            }
+            let group = match touching.first() {
+                None => {
+                    let g = self.new_group();
+                    let list = self
+                        .sessions
+                        .entry(key.as_ref().to_vec().into_boxed_slice())
+                        .or_default();
+                    let at = list.partition_point(|s| s.start < start);
+                    list.insert(
+                        at,
+                        Session {
+                            start,
+                            end,
+                            group: g,
+                        },
+                    );
+                    g
+                }
+                Some(&first) => {
+                    let list = self
+                        .sessions
+                        .get_mut(key.as_ref())
+                        .expect("touching sessions come from this list");
+                    let survivor = find(&mut self.parent, list[first].group);
+                    for &i in touching.iter().skip(1) {
+                        let other = find(&mut self.parent, list[i].group);
+                        self.parent[other] = survivor;
+                    }
+                    for &i in touching.iter().skip(1).rev() {
+                        list.remove(i);
+                    }
+                    list[first] = Session {
+                        start,
+                        end,
+                        group: survivor,
+                    };
+                    survivor
+                }
+            };
+            keep.push(true);
+            groups.push(group);
+        }
+        self.metrics.late(late);
+        let total = self.parent.len();
+        let keep = BooleanArray::from(keep);
+        for ((acc, args), filter) in self
+            .accumulators
+            .iter_mut()
+            .zip(&rows.args)
+            .zip(&rows.filters)
+        {
+            let mask = match filter {
+                Some(f) => datafusion::arrow::compute::and(f, &keep)?,
+                None => keep.clone(),
+            };
+            acc.update_batch(args, &groups, Some(&mask), total)?;
+        }
+        Ok(None)
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark) -> Result<Vec<RecordBatch>> {
+        if self.watermark.is_some_and(|w| w >= watermark) {
+            return Ok(Vec::new());
+        }
+        self.watermark = Some(watermark);
+        Ok(self.close_sessions()?.into_iter().collect())
+    }
+}

@@ -1,0 +1,183 @@
+//! Window Top-N: `ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ... ORDER BY
+//! ...) <= N`. Rows of a window are held until the watermark fires the window (the window
+//! aggregate below emits a window's rows before passing that watermark on), then ranked.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array, UInt64Array};
+use datafusion::arrow::compute::{
+    SortColumn, SortOptions, cast, concat_batches, lexsort_to_indices, take,
+};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::row::{RowConverter, SortField};
+
+use super::fired;
+use crate::error::Result;
+use crate::operators::Operator;
+use crate::runtime::Watermark;
+
+/// Keeps the first `limit` rows per partition of each window.
+#[derive(Debug)]
+pub struct WindowTopNOperator {
+    window_end: usize,
+    partition: Vec<usize>,
+    order: Vec<(usize, bool, bool)>,
+    limit: usize,
+    schema: SchemaRef,
+    held: BTreeMap<i64, Vec<RecordBatch>>,
+    watermark: Option<Watermark>,
+}
+
+impl WindowTopNOperator {
+    /// A Top-N over rows whose window end is column `window_end`.
+    pub fn new(
+        window_end: usize,
+        partition: Vec<usize>,
+        order: Vec<(usize, bool, bool)>,
+        limit: usize,
+        schema: SchemaRef,
+    ) -> Self {
+        Self {
+            window_end,
+            partition,
+            order,
+            limit,
+            schema,
+            held: BTreeMap::new(),
+            watermark: None,
+        }
+    }
+
+    fn rank(&self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+        if batch.num_rows() == 0 || self.limit == 0 {
+            return Ok(None);
+        }
+        let mut sort: Vec<SortColumn> = self
+            .partition
+            .iter()
+            .map(|&i| SortColumn {
+                values: batch.column(i).clone(),
+                options: None,
+            })
+            .collect();
+        sort.extend(
+            self.order
+                .iter()
+                .map(|&(i, descending, nulls_first)| SortColumn {
+                    values: batch.column(i).clone(),
+                    options: Some(SortOptions {
+                        descending,
+                        nulls_first,
+                    }),
+                }),
+        );
+        let sorted = lexsort_to_indices(&sort, None)?;
+        let partition_rows = RowConverter::new(
+            self.partition
+                .iter()
+                .map(|&i| SortField::new(batch.column(i).data_type().clone()))
+                .collect(),
+        )?
+        .convert_columns(
+            &self
+                .partition
+                .iter()
+                .map(|&i| batch.column(i).clone())
+                .collect::<Vec<_>>(),
+        )?;
+        let mut keep = Vec::new();
+        let mut numbers = Vec::new();
+        let mut previous: Option<usize> = None;
+        let mut n = 0u64;
+        for &row in sorted.values() {
+            let row = row as usize;
+            let same = previous.is_some_and(|p| partition_rows.row(p) == partition_rows.row(row));
+            n = if same { n + 1 } else { 1 };
+            previous = Some(row);
+            if n as usize <= self.limit {
+                keep.push(row as u32);
+                numbers.push(n);
+            }
+        }
+        let indices = UInt32Array::from(keep);
+        let mut columns = batch
+            .columns()
+            .iter()
+            .map(|c| Ok(take(c.as_ref(), &indices, None)?))
+            .collect::<Result<Vec<_>>>()?;
+        columns.push(Arc::new(UInt64Array::from(numbers)));
+        let columns = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c)
+                } else {
+                    Ok(cast(&c, f.data_type())?)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+    }
+}
+
+impl Operator for WindowTopNOperator {
+    fn name(&self) -> &'static str {
+        "WindowTopN"
+    }
+
+    fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        let ends = cast(
+            batch.column(self.window_end),
+            &DataType::Timestamp(TimeUnit::Millisecond, None),
+        )?;
+        let ends = ends.as_primitive::<TimestampMillisecondType>();
+        let mut by_end: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for row in 0..batch.num_rows() {
+            if ends.is_valid(row) {
+                by_end.entry(ends.value(row)).or_default().push(row as u32);
+            }
+        }
+        if by_end.len() == 1 {
+            if let Some(end) = by_end.keys().next() {
+                self.held.entry(*end).or_default().push(batch);
+            }
+            return Ok(None);
+        }
+        for (end, rows) in by_end {
+            let indices = UInt32Array::from(rows);
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|c| Ok(take(c.as_ref(), &indices, None)?))
+                .collect::<Result<Vec<_>>>()?;
+            self.held
+                .entry(end)
+                .or_default()
+                .push(RecordBatch::try_new(batch.schema(), columns)?);
+        }
+        Ok(None)
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark) -> Result<Vec<RecordBatch>> {
+        self.watermark = Some(watermark);
+        let mut out = Vec::new();
+        while let Some((&end, _)) = self.held.first_key_value() {
+            if !fired(self.watermark, end) {
+                break;
+            }
+            let Some((_, batches)) = self.held.pop_first() else {
+                break;
+            };
+            let Some(first) = batches.first() else {
+                continue;
+            };
+            let all = concat_batches(&first.schema(), &batches)?;
+            if let Some(ranked) = self.rank(&all)? {
+                out.push(ranked);
+            }
+        }
+        Ok(out)
+    }
+}
