@@ -106,16 +106,15 @@ impl Slicer {
                 pane,
             } => {
                 let slice_start = slice_end - pane;
-                // Ends aligned to the slide, from the first one at or after the slice's end
-                // to the last window that still starts at or before the slice's start.
-                let mut end = window_start(slice_end - 1, offset, slide) + slide;
+                // Window starts are aligned to the slide: from the last one at or before the
+                // slice's start, back while the window still reaches the slice's end.
+                let mut start = window_start(slice_start, offset, slide);
                 let mut out = Vec::new();
-                while end - size <= slice_start {
-                    if end >= slice_end {
-                        out.push((end - size, end));
-                    }
-                    end += slide;
+                while start + size >= slice_end {
+                    out.push((start, start + size));
+                    start -= slide;
                 }
+                out.reverse();
                 out
             }
             Slicer::Cumulate { step, size, offset } => {
