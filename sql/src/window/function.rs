@@ -120,13 +120,18 @@ impl WindowTableFunction {
                 },
                 offset: offset(1)?,
             },
-            "hop" => WindowSpec {
-                kind: WindowKind::Hop {
-                    slide: positive(&f, "slide", millis(&f, "slide", arg(0))?)?,
-                    size: positive(&f, "size", millis(&f, "size", arg(1))?)?,
-                },
-                offset: offset(2)?,
-            },
+            "hop" => {
+                let slide = positive(&f, "slide", millis(&f, "slide", arg(0))?)?;
+                let size = positive(&f, "size", millis(&f, "size", arg(1))?)?;
+                // Flink's rule too: windows are whole runs of slides.
+                if size % slide != 0 {
+                    return plan_err!("HOP: the size must be a multiple of the slide");
+                }
+                WindowSpec {
+                    kind: WindowKind::Hop { slide, size },
+                    offset: offset(2)?,
+                }
+            }
             "cumulate" => {
                 let step = positive(&f, "step", millis(&f, "step", arg(0))?)?;
                 let size = positive(&f, "size", millis(&f, "size", arg(1))?)?;

@@ -1,5 +1,6 @@
 //! A window TVF: adds `window_start`, `window_end` and `window_time` to each row — one row
 //! per window it belongs to (on its own), or per row with its slice (under an aggregate).
+//! Rows without event time belong to no window and are counted as late.
 
 use std::sync::Arc;
 
@@ -11,10 +12,9 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMilli
 use magnetar_sql::plan::AssignMode;
 use magnetar_sql::window::{WindowKind, WindowSpec};
 
-use super::{Slicer, WindowMetrics, fired};
+use super::{Slicer, WindowMetrics};
 use crate::error::{EngineError, Result};
 use crate::operators::Operator;
-use crate::runtime::Watermark;
 
 /// Assigns windows (or slices) to rows.
 #[derive(Debug)]
@@ -24,7 +24,6 @@ pub struct WindowAssignOperator {
     time_index: usize,
     mode: AssignMode,
     schema: SchemaRef,
-    watermark: Option<Watermark>,
     metrics: Arc<WindowMetrics>,
 }
 
@@ -47,7 +46,6 @@ impl WindowAssignOperator {
             time_index,
             mode,
             schema,
-            watermark: None,
             metrics,
         }
     }
@@ -102,18 +100,12 @@ impl Operator for WindowAssignOperator {
                     ends.push(end);
                 }
                 AssignMode::Expand => {
-                    let mut any = false;
+                    // On its own the TVF only labels rows: like Flink, it keeps late ones
+                    // (lateness matters to the operators that fire windows).
                     for (start, end) in self.windows_of(ts) {
-                        if fired(self.watermark, end) {
-                            continue;
-                        }
-                        any = true;
                         rows.push(row as u32);
                         starts.push(start);
                         ends.push(end);
-                    }
-                    if !any {
-                        late += 1;
                     }
                 }
             }
@@ -151,10 +143,5 @@ impl Operator for WindowAssignOperator {
         columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
         columns.push(cast(&window_time, &time_type)?);
         Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
-    }
-
-    fn on_watermark(&mut self, watermark: Watermark) -> Result<Vec<RecordBatch>> {
-        self.watermark = Some(watermark);
-        Ok(Vec::new())
     }
 }
