@@ -79,6 +79,10 @@ pub enum ConnectorError {
     #[error("cannot produce to topic '{topic}': {reason}")]
     Produce { topic: String, reason: String },
 
+    /// An in-process (memory) table was misused.
+    #[error("{0}")]
+    Memory(String),
+
     /// The embedded pulsar-lite broker could not be found or started.
     #[error("{0}")]
     EmbeddedBroker(String),

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod file;
 pub mod format;
+pub mod memory;
 pub mod message_id;
 pub mod pulsar;
 pub mod time;

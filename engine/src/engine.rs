@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::TableProvider;
 use datafusion::error::Result as DFResult;
 use datafusion::execution::context::{SessionConfig, SessionContext};
@@ -18,7 +19,7 @@ use magnetar_sql::{Location, ScriptStatement, Statement};
 
 use crate::error::{EngineError, Result};
 use crate::execute;
-use crate::jobs::{JobInfo, JobRegistry, JobState};
+use crate::jobs::{JobInfo, JobRegistry, JobState, JobsTable};
 use crate::runtime::{Clock, QueryStream};
 use crate::settings::Settings;
 use crate::sources::{BoundedScan, ClientPool};
@@ -82,7 +83,7 @@ pub(crate) struct Shared {
     pub ctx: SessionContext,
     pub tables: Arc<RwLock<BTreeMap<String, Arc<TableDef>>>>,
     pub settings: Arc<RwLock<Settings>>,
-    pub jobs: JobRegistry,
+    pub jobs: Arc<JobRegistry>,
     pub clients: Arc<ClientPool>,
     pub config: EngineConfig,
 }
@@ -119,6 +120,16 @@ impl Shared {
             settings: self.settings.clone(),
             default_service_url: self.config.service_url.clone(),
         })
+    }
+}
+
+/// `system.jobs`, next to the user's tables.
+fn register_system_tables(ctx: &SessionContext, jobs: &Arc<JobRegistry>) {
+    let schema = Arc::new(MemorySchemaProvider::new());
+    // Registering into a fresh in-memory schema cannot clash with anything.
+    let _ = schema.register_table("jobs".into(), Arc::new(JobsTable { jobs: jobs.clone() }));
+    if let Some(catalog) = ctx.catalog("datafusion") {
+        let _ = catalog.register_schema("system", schema);
     }
 }
 
@@ -250,12 +261,14 @@ impl Engine {
                 factory,
             }),
         );
+        let jobs = Arc::new(JobRegistry::default());
+        register_system_tables(&ctx, &jobs);
         Engine {
             shared: Arc::new(Shared {
                 ctx,
                 tables: tables.clone(),
                 settings,
-                jobs: JobRegistry::default(),
+                jobs,
                 clients,
                 config,
             }),
@@ -394,6 +407,34 @@ impl Engine {
             job.wait().await;
         }
         self.jobs()
+    }
+
+    /// Waits until every job has processed the rows available to it and written its
+    /// results: rows of memory tables and files, what Pulsar consumers have received so far.
+    /// Idle partitions release the watermark first (by the engine's clock), so with a
+    /// manual clock the results are deterministic. Bounded jobs are waited for.
+    pub async fn settle(&self) -> Result<()> {
+        // A job's output may be another job's input: settle until nothing new is written.
+        const MAX_ROUNDS: usize = 64;
+        let memory = self.shared.clients.memory();
+        for _ in 0..MAX_ROUNDS {
+            let before = (memory.appended(), self.written());
+            for job in self.shared.jobs.all() {
+                if !job.state().is_terminal() {
+                    job.settle().await;
+                }
+            }
+            if (memory.appended(), self.written()) == before {
+                return Ok(());
+            }
+        }
+        Err(EngineError::Internal(format!(
+            "jobs kept writing to each other's inputs after {MAX_ROUNDS} settle rounds"
+        )))
+    }
+
+    fn written(&self) -> u64 {
+        self.jobs().iter().map(|j| j.messages_written).sum()
     }
 
     /// Stops every running job and waits for them.

@@ -18,7 +18,7 @@ pub mod sources;
 pub use engine::{Engine, EngineConfig, StatementError, StatementOutput};
 pub use error::{EngineError, Result};
 pub use jobs::{JobInfo, JobState};
-pub use runtime::QueryStream;
+pub use runtime::{Clock, ManualClock, QueryStream};
 
 /// Re-exports for embedders: Arrow and the SQL layer's public types.
 pub use datafusion::arrow;

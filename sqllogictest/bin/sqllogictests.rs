@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use magnetar::{Engine, EngineConfig};
+use magnetar::{Clock, Engine, EngineConfig};
 use magnetar_sqllogictest::MagnetarDb;
 use magnetar_tests::TestBroker;
 
@@ -19,9 +19,12 @@ fn run_file(path: &Path) -> Result<(), Failed> {
         let mut runner = sqllogictest::Runner::new(move || {
             let url = url.clone();
             async move {
-                Ok(MagnetarDb::new(Engine::new(
-                    EngineConfig::with_service_url(url),
-                )))
+                let (clock, manual) = Clock::manual();
+                let config = EngineConfig {
+                    clock,
+                    ..EngineConfig::with_service_url(url)
+                };
+                Ok(MagnetarDb::new(Engine::new(config), Some(manual)))
             }
         });
         let result = runner.run_file_async(path).await;

@@ -4,6 +4,11 @@
 //! waits until the job ends, so its output is complete before the next record, and
 //! `statement count N` checks the messages it wrote. An unbounded job keeps running until a
 //! `STOP JOB`. Query values print as in DataFusion's files: `NULL`, `(empty)`.
+//!
+//! Streaming without sleeps: before and after every record the engine is settled (every
+//! running job has processed the rows available to it, see [`Engine::settle`]), and
+//! processing time is a manual clock that only `ADVANCE TIME '<duration>'` moves (then
+//! settles, so idle partitions release the watermark deterministically).
 
 use std::time::Duration;
 
@@ -11,7 +16,9 @@ use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::StreamExt;
-use magnetar::{Engine, JobState, StatementOutput};
+use std::sync::Arc;
+
+use magnetar::{Engine, JobState, ManualClock, StatementOutput};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 
 /// How long a query or a bounded job may take before the record fails.
@@ -25,12 +32,33 @@ pub struct SltError(String);
 /// The engine as sqllogictest's database.
 pub struct MagnetarDb {
     engine: Engine,
+    clock: Option<Arc<ManualClock>>,
 }
 
 impl MagnetarDb {
-    /// Wraps an engine.
-    pub fn new(engine: Engine) -> Self {
-        Self { engine }
+    /// Wraps an engine; `clock` is its manual clock, which `ADVANCE TIME` moves.
+    pub fn new(engine: Engine, clock: Option<Arc<ManualClock>>) -> Self {
+        Self { engine, clock }
+    }
+
+    async fn settle(&self) -> Result<(), SltError> {
+        tokio::time::timeout(STEP_TIMEOUT, self.engine.settle())
+            .await
+            .map_err(|_| SltError(format!("jobs did not settle within {STEP_TIMEOUT:?}")))?
+            .map_err(|e| SltError(e.to_string()))
+    }
+
+    /// `ADVANCE TIME '<duration>'`: the duration, when `sql` is that statement.
+    fn advance_time(sql: &str) -> Option<Result<Duration, SltError>> {
+        let sql = sql.trim().trim_end_matches(';').trim();
+        let words: Vec<&str> = sql.splitn(3, char::is_whitespace).collect();
+        match words.as_slice() {
+            [a, t, rest] if a.eq_ignore_ascii_case("advance") && t.eq_ignore_ascii_case("time") => {
+                let text = rest.trim().trim_matches('\'');
+                Some(magnetar::sql::options::common::parse_duration(text).map_err(SltError))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -91,6 +119,37 @@ impl AsyncDB for MagnetarDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
+        if let Some(by) = Self::advance_time(sql) {
+            let clock = self.clock.as_ref().ok_or_else(|| {
+                SltError("ADVANCE TIME needs an engine with a manual clock".into())
+            })?;
+            clock.advance(by?);
+            self.settle().await?;
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        self.settle().await?;
+        let output = self.execute(sql).await?;
+        if matches!(output, DBOutput::StatementComplete(_)) {
+            self.settle().await?;
+        }
+        Ok(output)
+    }
+
+    async fn shutdown(&mut self) {
+        self.engine.shutdown().await;
+    }
+
+    fn engine_name(&self) -> &str {
+        "magnetar"
+    }
+
+    async fn sleep(dur: Duration) {
+        tokio::time::sleep(dur).await;
+    }
+}
+
+impl MagnetarDb {
+    async fn execute(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
         let mut outputs = self
             .engine
             .execute(sql)
@@ -139,17 +198,5 @@ impl AsyncDB for MagnetarDb {
                 rows(&batches)
             }
         }
-    }
-
-    async fn shutdown(&mut self) {
-        self.engine.shutdown().await;
-    }
-
-    fn engine_name(&self) -> &str {
-        "magnetar"
-    }
-
-    async fn sleep(dur: Duration) {
-        tokio::time::sleep(dur).await;
     }
 }

@@ -1,10 +1,9 @@
 //! CREATE / DROP / DESCRIBE / SHOW.
 
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
-use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use magnetar_sql::catalog::{ColumnSource, TableDef};
 use magnetar_sql::options::Connector;
@@ -13,7 +12,6 @@ use magnetar_sql::statement::CreateTable;
 
 use crate::engine::{Engine, Shared, StatementOutput};
 use crate::error::{EngineError, Result};
-use crate::jobs::JobState;
 
 pub(crate) fn create_table(shared: &Shared, create: &CreateTable) -> Result<StatementOutput> {
     let exists = shared
@@ -35,6 +33,10 @@ pub(crate) fn create_table(shared: &Shared, create: &CreateTable) -> Result<Stat
         };
     }
     let def = Arc::new(TableDef::from_create(create)?);
+    if let magnetar_sql::options::Connector::Memory(o) = &def.connector {
+        // Creates the storage, or checks that an existing one fits.
+        shared.clients.memory().log(&o.name, o.partitions)?;
+    }
     Engine::register(shared, def.clone())?;
     shared
         .tables
@@ -89,6 +91,7 @@ pub(crate) fn show_tables(shared: &Shared) -> Result<StatementOutput> {
                 .collect::<Vec<_>>()
                 .join(";"),
             Connector::Filesystem(o) => o.path.display().to_string(),
+            Connector::Memory(o) => format!("memory:{}", o.name),
         })
         .collect();
     let bounded: Vec<String> = tables
@@ -180,60 +183,9 @@ fn describe_batch(table: &TableDef) -> Result<RecordBatch> {
 
 pub(crate) fn show_jobs(shared: &Shared) -> Result<StatementOutput> {
     let jobs: Vec<_> = shared.jobs.all().iter().map(|j| j.info()).collect();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("state", DataType::Utf8, false),
-        Field::new("sink", DataType::Utf8, false),
-        Field::new("read", DataType::UInt64, false),
-        Field::new("written", DataType::UInt64, false),
-        Field::new("skipped", DataType::UInt64, false),
-        Field::new("duplicates_dropped", DataType::UInt64, false),
-        Field::new(
-            "started",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("error", DataType::Utf8, true),
-    ]));
-    let u64s = |f: fn(&crate::jobs::JobInfo) -> u64| -> ArrayRef {
-        Arc::new(UInt64Array::from(jobs.iter().map(f).collect::<Vec<_>>()))
-    };
-    let batch = RecordBatch::try_new(
-        schema,
-        vec![
-            strings(jobs.iter().map(|j| j.id.clone()).collect()),
-            optional_strings(jobs.iter().map(|j| j.name.clone()).collect()),
-            strings(jobs.iter().map(|j| j.state.name().to_string()).collect()),
-            strings(jobs.iter().map(|j| j.sink_table.clone()).collect()),
-            u64s(|j| j.messages_read),
-            u64s(|j| j.messages_written),
-            u64s(|j| j.messages_skipped),
-            u64s(|j| j.duplicates_dropped),
-            Arc::new(
-                TimestampMillisecondArray::from(
-                    jobs.iter()
-                        .map(|j| {
-                            j.started
-                                .duration_since(UNIX_EPOCH)
-                                .map(|d| d.as_millis() as i64)
-                                .unwrap_or(0)
-                        })
-                        .collect::<Vec<_>>(),
-                )
-                .with_timezone("UTC"),
-            ),
-            optional_strings(
-                jobs.iter()
-                    .map(|j| match &j.state {
-                        JobState::Failed(e) => Some(e.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-        ],
-    )?;
-    Ok(StatementOutput::Table(vec![batch]))
+    Ok(StatementOutput::Table(vec![crate::jobs::jobs_batch(
+        &jobs,
+    )?]))
 }
 
 pub(crate) fn show_settings(shared: &Shared) -> Result<StatementOutput> {

@@ -11,16 +11,17 @@ use datafusion::sql::sqlparser::ast;
 use futures::StreamExt;
 use magnetar_sql::SqlError;
 use magnetar_sql::catalog::TableDef;
-use magnetar_sql::plan::{QueryBoundedness, boundedness, lower, needs_streaming};
+use magnetar_sql::plan::{QueryBoundedness, boundedness, lower};
 use tokio::sync::watch;
 
 use super::plan_error;
 use super::query::{pipeline_context, state_with_commit};
+use super::window_subplans::embed_window_subplans;
 use crate::engine::Shared;
 use crate::error::{EngineError, Result};
 use crate::jobs::{Job, JobInfo, JobState};
-use crate::runtime::{Pipeline, build_pipeline, service_url_for, unwrap_external};
-use crate::sinks::{PulsarSinkWriter, run_sink_task};
+use crate::runtime::{Pipeline, build_pipeline, unwrap_external};
+use crate::sinks::{SinkWriter, run_sink_task};
 use crate::sources::{BarrierPolicy, QueryCommit};
 
 fn table_name(insert: &ast::Insert) -> Result<String> {
@@ -155,6 +156,7 @@ pub(crate) async fn start_insert(
                 pipeline.metrics.sources.clone();
             *job.windows.lock().unwrap_or_else(|p| p.into_inner()) =
                 pipeline.metrics.windows.clone();
+            *job.settle.lock().unwrap_or_else(|p| p.into_inner()) = Some(pipeline.settle.clone());
             tokio::spawn(run_streaming_job(job.clone(), pipeline, writer));
         }
         Started::Bounded(stream, commit, writer) => {
@@ -166,12 +168,8 @@ pub(crate) async fn start_insert(
 }
 
 pub(crate) enum Started {
-    Streaming(Pipeline, PulsarSinkWriter),
-    Bounded(
-        SendableRecordBatchStream,
-        Arc<QueryCommit>,
-        PulsarSinkWriter,
-    ),
+    Streaming(Pipeline, SinkWriter),
+    Bounded(SendableRecordBatchStream, Arc<QueryCommit>, SinkWriter),
 }
 
 /// The plan of an INSERT: the sink table and the projected query plan.
@@ -215,17 +213,23 @@ async fn prepare_insert(
     let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let bounded = boundedness(&plan) == QueryBoundedness::Bounded;
     let job = Job::new(id, name, sql.trim().to_string(), sink.name.clone(), bounded);
-    let url = service_url_for(&sink, shared.default_service_url().as_deref())?;
-    let writer = PulsarSinkWriter::connect(sink, url, job.sink.clone()).await?;
-    let started = match needs_streaming(&plan) {
-        true => {
+    let writer = SinkWriter::open(
+        sink,
+        &shared.clients,
+        shared.default_service_url().as_deref(),
+        job.sink.clone(),
+    )
+    .await?;
+    let started = match bounded {
+        false => {
             let state = shared.ctx.state();
             let stream_plan = lower(&plan, &state)?;
             let flush = shared.settings().flush_interval();
             let ctx = pipeline_context(shared, BarrierPolicy::Every(flush));
             Started::Streaming(build_pipeline(&stream_plan, &ctx).await?, writer)
         }
-        false => {
+        true => {
+            let plan = embed_window_subplans(shared, plan)?.plan;
             let commit = Arc::new(QueryCommit::default());
             let state = state_with_commit(shared, commit.clone());
             let physical = state
@@ -251,7 +255,7 @@ fn finish(job: &Job, result: Result<()>) {
     }
 }
 
-async fn run_streaming_job(job: Arc<Job>, pipeline: Pipeline, writer: PulsarSinkWriter) {
+async fn run_streaming_job(job: Arc<Job>, pipeline: Pipeline, writer: SinkWriter) {
     let Pipeline {
         output,
         completed,
@@ -286,7 +290,7 @@ async fn run_bounded_job(
     job: Arc<Job>,
     mut stream: SendableRecordBatchStream,
     commit: Arc<QueryCommit>,
-    mut writer: PulsarSinkWriter,
+    mut writer: SinkWriter,
 ) {
     let mut job_stop: watch::Receiver<bool> = job.stop.subscribe();
     let result: Result<bool> = async {

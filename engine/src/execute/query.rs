@@ -1,4 +1,5 @@
-//! SELECT: bounded queries run in DataFusion, unbounded ones on the streaming runtime.
+//! SELECT: bounded queries run in DataFusion (their window TVF parts as streaming subplans),
+//! unbounded ones on the streaming runtime.
 
 use std::sync::Arc;
 
@@ -8,9 +9,10 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast;
-use magnetar_sql::plan::{lower, needs_streaming};
+use magnetar_sql::plan::{QueryBoundedness, boundedness, lower};
 
 use super::plan_error;
+use super::window_subplans::embed_window_subplans;
 use crate::engine::Shared;
 use crate::error::Result;
 use crate::runtime::{PipelineContext, QueryStream, build_pipeline};
@@ -56,8 +58,9 @@ pub(crate) fn pipeline_context(shared: &Shared, barriers: BarrierPolicy) -> Pipe
 /// Runs a query and returns its rows.
 pub(crate) async fn run_query(shared: &Shared, query: ast::Statement) -> Result<QueryStream> {
     let plan = logical_plan(shared, query).await?;
-    match needs_streaming(&plan) {
-        false => {
+    match boundedness(&plan) {
+        QueryBoundedness::Bounded => {
+            let plan = embed_window_subplans(shared, plan)?.plan;
             let commit = Arc::new(QueryCommit::default());
             let state = state_with_commit(shared, commit.clone());
             let physical = state
@@ -67,7 +70,7 @@ pub(crate) async fn run_query(shared: &Shared, query: ast::Statement) -> Result<
             let stream = execute_stream(physical, state.task_ctx()).map_err(plan_error)?;
             Ok(QueryStream::from_bounded(stream, commit))
         }
-        true => {
+        QueryBoundedness::Unbounded { .. } => {
             let state = shared.ctx.state();
             let stream_plan = lower(&plan, &state)?;
             let ctx = pipeline_context(shared, BarrierPolicy::AfterEachBatch);

@@ -6,8 +6,14 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
+mod system_table;
+
+pub(crate) use system_table::JobsTable;
+pub use system_table::jobs_batch;
+
 use crate::error::{EngineError, Result};
 use crate::operators::window::WindowMetrics;
+use crate::runtime::{SettleHandle, Settled};
 use crate::sinks::SinkMetrics;
 use crate::sources::{QueryCommit, SourceMetrics};
 
@@ -94,6 +100,8 @@ pub(crate) struct Job {
     /// Bounded jobs: their scans register counters here as they start.
     pub scans: Mutex<Option<Arc<QueryCommit>>>,
     pub sink: Arc<SinkMetrics>,
+    /// Streaming jobs: settles their pipeline.
+    pub settle: Mutex<Option<Arc<SettleHandle>>>,
 }
 
 impl Job {
@@ -118,6 +126,7 @@ impl Job {
             windows: Mutex::new(Vec::new()),
             scans: Mutex::new(None),
             sink: Arc::new(SinkMetrics::default()),
+            settle: Mutex::new(None),
         })
     }
 
@@ -144,14 +153,40 @@ impl Job {
         self.state()
     }
 
+    /// Waits until the job has processed what is available to it (see
+    /// [`SettleHandle`]), or has ended if it is ending.
+    pub async fn settle(&self) {
+        if self.bounded || self.state() != JobState::Running {
+            self.wait().await;
+            return;
+        }
+        let handle = self
+            .settle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match handle {
+            Some(h) if h.settle().await == Settled::Running => {}
+            _ => {
+                self.wait().await;
+            }
+        }
+    }
+
     pub fn info(&self) -> JobInfo {
         let mut sources = self
             .sources
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(scans) = &*self.scans.lock().unwrap_or_else(|p| p.into_inner()) {
             sources.extend(scans.metrics());
+            windows.extend(scans.window_metrics());
         }
         let sum = |f: fn(&SourceMetrics) -> u64| sources.iter().map(|m| f(m)).sum();
         JobInfo {
@@ -164,10 +199,7 @@ impl Job {
             messages_written: self.sink.messages_written.load(Ordering::Relaxed),
             messages_skipped: sum(|m| m.messages_skipped.load(Ordering::Relaxed)),
             duplicates_dropped: sum(|m| m.duplicates_dropped.load(Ordering::Relaxed)),
-            late_rows: self
-                .windows
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            late_rows: windows
                 .iter()
                 .map(|w| w.late_rows.load(Ordering::Relaxed))
                 .sum(),

@@ -5,6 +5,8 @@ mod clock;
 mod message;
 mod output;
 mod pipeline;
+mod settle;
+mod subplan_scan;
 mod time;
 
 pub use clock::{Clock, ManualClock};
@@ -12,6 +14,8 @@ pub use message::{Epoch, StreamMessage};
 pub use output::QueryStream;
 pub(crate) use output::unwrap_external;
 pub use pipeline::{Pipeline, PipelineContext, PipelineMetrics, build_pipeline, service_url_for};
+pub use settle::{SettleHandle, SettleRequest, Settled, SourceSettle};
+pub use subplan_scan::SubplanTable;
 pub use time::{EventTime, Watermark};
 
 /// Capacity of the channel in front of each operator (in messages); backpressure from a

@@ -10,7 +10,7 @@ use magnetar_sql::plan::{GroupItem, StreamNode, StreamPlan};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{CHANNEL_CAPACITY, Clock, Epoch, StreamMessage};
+use super::{CHANNEL_CAPACITY, Clock, Epoch, SettleHandle, StreamMessage};
 use crate::error::{EngineError, Result};
 use crate::operators::window::{
     AggregateSpec, SessionWindowAggregate, SlicedWindowAggregate, Slicer, WindowAssignOperator,
@@ -62,6 +62,8 @@ pub struct Pipeline {
     pub tasks: Vec<JoinHandle<()>>,
     /// Counters.
     pub metrics: PipelineMetrics,
+    /// Lets a caller wait until the pipeline has processed what is available.
+    pub settle: Arc<SettleHandle>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -93,15 +95,15 @@ pub async fn build_pipeline(plan: &StreamPlan, ctx: &PipelineContext) -> Result<
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut metrics = PipelineMetrics::default();
-    let output = build_node(
-        &plan.root,
-        ctx,
-        &completed_rx,
-        &stop_rx,
-        &mut tasks,
-        &mut metrics,
-    )
-    .await;
+    let mut settle = SettleHandle::new(completed_rx.clone());
+    let mut wiring = Wiring {
+        completed: &completed_rx,
+        stop: &stop_rx,
+        settle: &mut settle,
+        tasks: &mut tasks,
+        metrics: &mut metrics,
+    };
+    let output = build_node(&plan.root, ctx, &mut wiring).await;
     match output {
         Ok(output) => Ok(Pipeline {
             output,
@@ -109,6 +111,7 @@ pub async fn build_pipeline(plan: &StreamPlan, ctx: &PipelineContext) -> Result<
             stop,
             tasks,
             metrics,
+            settle: Arc::new(settle),
         }),
         Err(e) => {
             // Sources already started end when their channels close.
@@ -118,13 +121,19 @@ pub async fn build_pipeline(plan: &StreamPlan, ctx: &PipelineContext) -> Result<
     }
 }
 
-fn build_node<'a>(
-    node: &'a StreamNode,
-    ctx: &'a PipelineContext,
+/// What every node of a pipeline under construction connects to.
+struct Wiring<'a> {
     completed: &'a watch::Receiver<Epoch>,
     stop: &'a watch::Receiver<bool>,
+    settle: &'a mut SettleHandle,
     tasks: &'a mut Vec<JoinHandle<()>>,
     metrics: &'a mut PipelineMetrics,
+}
+
+fn build_node<'a, 'w>(
+    node: &'a StreamNode,
+    ctx: &'a PipelineContext,
+    wiring: &'a mut Wiring<'w>,
 ) -> futures::future::BoxFuture<'a, Result<mpsc::Receiver<StreamMessage>>> {
     Box::pin(async move {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -160,7 +169,7 @@ fn build_node<'a>(
                         ),
                     }
                 });
-                metrics.sources.push(source_metrics);
+                wiring.metrics.sources.push(source_metrics);
                 let task = SourceTask {
                     table: source.table.clone(),
                     reader,
@@ -169,10 +178,16 @@ fn build_node<'a>(
                     barriers: ctx.barriers,
                     event_time,
                 };
-                tasks.push(tokio::spawn(task.run(tx, completed.clone(), stop.clone())));
+                let settle = wiring.settle.source();
+                wiring.tasks.push(tokio::spawn(task.run(
+                    tx,
+                    wiring.completed.clone(),
+                    wiring.stop.clone(),
+                    settle,
+                )));
             }
             StreamNode::Stateless(stage) => {
-                let input = build_node(&stage.input, ctx, completed, stop, tasks, metrics).await?;
+                let input = build_node(&stage.input, ctx, wiring).await?;
                 let operator = StatelessOperator::new(
                     stage.predicate.as_ref().map(|(p, _)| p.clone()),
                     stage
@@ -181,17 +196,21 @@ fn build_node<'a>(
                         .map(|cols| cols.iter().map(|(e, _)| e.clone()).collect()),
                     stage.schema.clone(),
                 );
-                tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+                wiring
+                    .tasks
+                    .push(tokio::spawn(run_operator(operator, input, tx)));
             }
             StreamNode::Limit(limit) => {
-                let input = build_node(&limit.input, ctx, completed, stop, tasks, metrics).await?;
+                let input = build_node(&limit.input, ctx, wiring).await?;
                 let operator = LimitOperator::new(limit.skip, limit.fetch);
-                tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+                wiring
+                    .tasks
+                    .push(tokio::spawn(run_operator(operator, input, tx)));
             }
             StreamNode::WindowAssign(w) => {
-                let input = build_node(&w.input, ctx, completed, stop, tasks, metrics).await?;
+                let input = build_node(&w.input, ctx, wiring).await?;
                 let window_metrics = Arc::new(WindowMetrics::default());
-                metrics.windows.push(window_metrics.clone());
+                wiring.metrics.windows.push(window_metrics.clone());
                 let operator = WindowAssignOperator::new(
                     &w.spec,
                     w.time_index,
@@ -199,12 +218,14 @@ fn build_node<'a>(
                     w.schema.clone(),
                     window_metrics,
                 );
-                tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+                wiring
+                    .tasks
+                    .push(tokio::spawn(run_operator(operator, input, tx)));
             }
             StreamNode::WindowAggregate(w) => {
-                let input = build_node(&w.input, ctx, completed, stop, tasks, metrics).await?;
+                let input = build_node(&w.input, ctx, wiring).await?;
                 let window_metrics = Arc::new(WindowMetrics::default());
-                metrics.windows.push(window_metrics.clone());
+                wiring.metrics.windows.push(window_metrics.clone());
                 let keys = w
                     .group
                     .iter()
@@ -224,7 +245,9 @@ fn build_node<'a>(
                             w.slice_end,
                             window_metrics,
                         );
-                        tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+                        wiring
+                            .tasks
+                            .push(tokio::spawn(run_operator(operator, input, tx)));
                     }
                     None => {
                         let operator = SessionWindowAggregate::new(
@@ -235,12 +258,14 @@ fn build_node<'a>(
                             w.slice_end,
                             window_metrics,
                         )?;
-                        tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+                        wiring
+                            .tasks
+                            .push(tokio::spawn(run_operator(operator, input, tx)));
                     }
                 }
             }
             StreamNode::WindowTopN(w) => {
-                let input = build_node(&w.input, ctx, completed, stop, tasks, metrics).await?;
+                let input = build_node(&w.input, ctx, wiring).await?;
                 let operator = WindowTopNOperator::new(
                     w.window_end,
                     w.partition.clone(),
@@ -248,7 +273,9 @@ fn build_node<'a>(
                     w.limit,
                     w.schema.clone(),
                 );
-                tasks.push(tokio::spawn(run_operator(operator, input, tx)));
+                wiring
+                    .tasks
+                    .push(tokio::spawn(run_operator(operator, input, tx)));
             }
         }
         Ok(rx)

@@ -15,10 +15,8 @@ use magnetar_connectors::format::{FormatOptions, JsonEncoder, PayloadEncoder, en
 use magnetar_connectors::pulsar::{OutgoingMessage, PulsarSink, SinkConfig};
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::KeyFormat;
-use tokio::sync::{mpsc, watch};
 
 use crate::error::{EngineError, Result};
-use crate::runtime::{Epoch, StreamMessage};
 
 /// Counters of a sink, shared with `SHOW JOBS`.
 #[derive(Debug, Default)]
@@ -65,13 +63,9 @@ impl PulsarSinkWriter {
         metrics: Arc<SinkMetrics>,
     ) -> Result<Self> {
         let Some(options) = table.pulsar().cloned() else {
-            return Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
-                format!(
-                    "table '{}' uses the {} connector, which Magnetar can read but not write (yet)",
-                    table.name,
-                    table.connector.name()
-                ),
-                None,
+            return Err(EngineError::Internal(format!(
+                "table '{}' is not a Pulsar table",
+                table.name
             )));
         };
         let writable = table.writable_columns();
@@ -290,31 +284,4 @@ fn map_row(map: &MapArray, row: usize) -> HashMap<String, String> {
         .filter(|&i| keys.is_valid(i) && values.is_valid(i))
         .map(|i| (keys.value(i).to_string(), values.value(i).to_string()))
         .collect()
-}
-
-/// Drives a sink from the end of a streaming pipeline: writes batches, flushes at barriers
-/// and reports them complete, closes at the end.
-pub async fn run_sink_task(
-    mut writer: PulsarSinkWriter,
-    mut input: mpsc::Receiver<StreamMessage>,
-    completed: watch::Sender<Epoch>,
-) -> Result<()> {
-    while let Some(message) = input.recv().await {
-        match message {
-            StreamMessage::Batch(batch) => writer.write(&batch).await?,
-            StreamMessage::Watermark(_) => {}
-            StreamMessage::Barrier(epoch) => {
-                writer.flush().await?;
-                completed.send_replace(epoch);
-            }
-            StreamMessage::End => {
-                writer.close().await?;
-                return Ok(());
-            }
-            StreamMessage::Error(e) => return Err(EngineError::from_shared(e)),
-        }
-    }
-    Err(EngineError::Internal(
-        "the pipeline ended without an end-of-stream".into(),
-    ))
 }

@@ -6,7 +6,7 @@
 //! [`QueryCommit`], which acknowledges once the result has been delivered (or written by a
 //! job's sink) and closes the consumers.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
@@ -14,74 +14,15 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use magnetar_connectors::pulsar::AckToken;
 use magnetar_sql::catalog::TableDef;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::clients::ClientPool;
 use super::decode::{SourceDecoder, SourceMetrics};
+use super::query_commit::QueryCommit;
 use super::reader::Reader;
 use crate::error::Result;
-
-/// Readers of one bounded query, acknowledged together when the query's output is safe;
-/// also where the query's scans leave their counters.
-#[derive(Default)]
-pub struct QueryCommit {
-    finished: Mutex<Vec<(Reader, AckToken)>>,
-    metrics: Mutex<Vec<Arc<SourceMetrics>>>,
-}
-
-impl std::fmt::Debug for QueryCommit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryCommit").finish()
-    }
-}
-
-impl QueryCommit {
-    fn defer(&self, reader: Reader, token: AckToken) {
-        self.finished
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((reader, token));
-    }
-
-    fn register(&self, metrics: Arc<SourceMetrics>) {
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(metrics);
-    }
-
-    /// Counters of the scans that have started.
-    pub fn metrics(&self) -> Vec<Arc<SourceMetrics>> {
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn take(&self) -> Vec<(Reader, AckToken)> {
-        std::mem::take(&mut *self.finished.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Acknowledges everything the query's scans read, and closes them.
-    pub async fn commit(&self) -> Result<()> {
-        for (mut reader, token) in self.take() {
-            let acked = reader.ack(token);
-            reader.close().await;
-            acked?;
-        }
-        Ok(())
-    }
-
-    /// Closes the scans without acknowledging (the query failed or was cancelled).
-    pub async fn abandon(&self) {
-        for (reader, _) in self.take() {
-            reader.close().await;
-        }
-    }
-}
 
 /// One bounded read of a table, as a DataFusion partition.
 #[derive(Debug)]

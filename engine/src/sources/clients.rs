@@ -1,18 +1,21 @@
-//! One Pulsar client per service URL, shared by every source of the engine.
+//! One Pulsar client per service URL, shared by every source of the engine, and the
+//! engine's in-process (memory) tables.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use magnetar_connectors::memory::MemoryStore;
 use magnetar_connectors::pulsar::{ClientConfig, PositionStore, PulsarClient};
 use tokio::sync::Mutex;
 
 use crate::error::Result;
 
-/// Clients by service URL, and the positions their sources acknowledged.
+/// Clients by service URL, the positions their sources acknowledged, and memory tables.
 #[derive(Debug)]
 pub struct ClientPool {
     clients: Mutex<HashMap<String, Arc<PulsarClient>>>,
     positions: Arc<dyn PositionStore>,
+    memory: Arc<MemoryStore>,
 }
 
 impl ClientPool {
@@ -21,12 +24,18 @@ impl ClientPool {
         Self {
             clients: Mutex::new(HashMap::new()),
             positions,
+            memory: Arc::new(MemoryStore::default()),
         }
     }
 
     /// Acknowledged positions of durable subscriptions.
     pub fn positions(&self) -> Arc<dyn PositionStore> {
         self.positions.clone()
+    }
+
+    /// The engine's memory tables.
+    pub fn memory(&self) -> Arc<MemoryStore> {
+        self.memory.clone()
     }
 
     /// The client for `service_url`, connecting on first use.

@@ -5,15 +5,17 @@ mod clients;
 mod decode;
 mod event_time;
 mod pulsar_config;
+mod query_commit;
 mod reader;
 mod source_task;
 mod watermarks;
 
-pub use bounded_scan::{BoundedScan, QueryCommit};
+pub use bounded_scan::BoundedScan;
 pub use clients::ClientPool;
 pub use decode::{BadMessagePolicy, Decoded, SourceDecoder, SourceMetrics};
 pub use event_time::{SharedWatermarkExpr, WatermarkExpr};
 pub use pulsar_config::source_config;
+pub use query_commit::QueryCommit;
 pub use reader::Reader;
 pub use source_task::{BarrierPolicy, EventTimeSettings, SourceTask};
 pub use watermarks::WatermarkGenerator;

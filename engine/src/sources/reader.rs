@@ -1,8 +1,9 @@
-//! The readers a source task can run: Pulsar topics or files.
+//! The readers a source task can run: Pulsar topics, files, or memory logs.
 
 use std::sync::Arc;
 
 use magnetar_connectors::file::FileSource;
+use magnetar_connectors::memory::MemorySource;
 use magnetar_connectors::pulsar::{AckToken, PositionStore, PulsarSource, SourceChunk};
 use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::Connector;
@@ -19,6 +20,8 @@ pub enum Reader {
     Pulsar(PulsarSource),
     /// Files of a filesystem table.
     File(FileSource),
+    /// An in-process log of a memory table.
+    Memory(MemorySource),
 }
 
 impl Reader {
@@ -39,6 +42,10 @@ impl Reader {
                 Ok(Reader::Pulsar(PulsarSource::open(client, config).await?))
             }
             Connector::Filesystem(o) => Ok(Reader::File(FileSource::open(&o.path)?)),
+            Connector::Memory(o) => {
+                let log = clients.memory().log(&o.name, o.partitions)?;
+                Ok(Reader::Memory(MemorySource::open(log, o.bounded)))
+            }
         }
     }
 
@@ -47,6 +54,7 @@ impl Reader {
         Ok(match self {
             Reader::Pulsar(s) => s.next_chunk(max).await?,
             Reader::File(f) => f.next_chunk(max)?,
+            Reader::Memory(m) => m.next_chunk(max).await?,
         })
     }
 
@@ -55,6 +63,7 @@ impl Reader {
         match self {
             Reader::Pulsar(s) => s.partition_count(),
             Reader::File(f) => f.partition_count(),
+            Reader::Memory(m) => m.partition_count(),
         }
     }
 
@@ -63,14 +72,15 @@ impl Reader {
         match self {
             Reader::Pulsar(s) => s.partition_finished(slot),
             Reader::File(f) => f.partition_finished(slot),
+            Reader::Memory(m) => m.partition_finished(slot),
         }
     }
 
-    /// What to acknowledge for what was read so far (nothing for files).
+    /// What to acknowledge for what was read so far (nothing for files and memory).
     pub fn take_ack_token(&mut self) -> AckToken {
         match self {
             Reader::Pulsar(s) => s.take_ack_token(),
-            Reader::File(_) => AckToken::default(),
+            Reader::File(_) | Reader::Memory(_) => AckToken::default(),
         }
     }
 
@@ -78,7 +88,7 @@ impl Reader {
     pub fn ack(&mut self, token: AckToken) -> Result<()> {
         match self {
             Reader::Pulsar(s) => Ok(s.ack(token)?),
-            Reader::File(_) => Ok(()),
+            Reader::File(_) | Reader::Memory(_) => Ok(()),
         }
     }
 

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use magnetar_connectors::pulsar::AckToken;
+use futures::FutureExt;
+use magnetar_connectors::pulsar::{AckToken, SourceChunk};
 use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::EmitStrategy;
 use tokio::sync::{mpsc, watch};
@@ -15,7 +16,7 @@ use super::decode::{Decoded, SourceDecoder};
 use super::reader::Reader;
 use super::watermarks::WatermarkGenerator;
 use crate::error::Result;
-use crate::runtime::{Epoch, StreamMessage, Watermark};
+use crate::runtime::{Epoch, SourceSettle, StreamMessage, Watermark};
 
 /// When the source emits barriers.
 #[derive(Clone, Copy, Debug)]
@@ -146,6 +147,35 @@ async fn send_rows(
     }
 }
 
+/// Decodes and sends a chunk, then the watermark that finished partitions advance; false
+/// when the output is gone.
+async fn forward_chunk(
+    out: &mpsc::Sender<StreamMessage>,
+    chunk: &SourceChunk,
+    reader: &Reader,
+    decoder: &mut SourceDecoder,
+    mut event_time: Option<&mut EventTimeSettings>,
+) -> Result<bool> {
+    if let Some(decoded) = decoder.decode(chunk)?
+        && !send_rows(out, decoded, event_time.as_deref_mut()).await
+    {
+        return Ok(false);
+    }
+    if let Some(settings) = event_time {
+        for slot in 0..reader.partition_count() {
+            if reader.partition_finished(slot) {
+                settings.generator.finish(slot);
+            }
+        }
+        if let Some(w) = settings.generator.advance()
+            && out.send(StreamMessage::Watermark(w)).await.is_err()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 impl SourceTask {
     /// Runs until the stop position, a stop request, an error, or the output is dropped.
     pub async fn run(
@@ -153,8 +183,9 @@ impl SourceTask {
         out: mpsc::Sender<StreamMessage>,
         completed: watch::Receiver<Epoch>,
         stop: watch::Receiver<bool>,
+        settle: SourceSettle,
     ) {
-        if let Err(e) = self.run_inner(&out, completed, stop).await {
+        if let Err(e) = self.run_inner(&out, completed, stop, settle).await {
             let _ = out.send(StreamMessage::Error(Arc::new(e))).await;
         }
     }
@@ -164,7 +195,13 @@ impl SourceTask {
         out: &mpsc::Sender<StreamMessage>,
         mut completed: watch::Receiver<Epoch>,
         mut stop: watch::Receiver<bool>,
+        settle: SourceSettle,
     ) -> Result<()> {
+        let SourceSettle {
+            requests: mut settle_requests,
+            answered: settle_answered,
+        } = settle;
+        let mut settling = true;
         tracing::debug!(table = %self.table.name, "source started");
         let mut reader = self.reader;
         let mut decoder = self.decoder;
@@ -218,27 +255,41 @@ impl SourceTask {
                             return Ok(Finish::DownstreamGone);
                         }
                     }
+                    changed = settle_requests.changed(), if settling => {
+                        if changed.is_err() {
+                            settling = false;
+                            continue;
+                        }
+                        let request = *settle_requests.borrow_and_update();
+                        // Everything available now, without waiting for more.
+                        while let Some(chunk) = reader.next_chunk(self.batch_size).now_or_never() {
+                            let Some(chunk) = chunk? else {
+                                return Ok(Finish::End);
+                            };
+                            if !forward_chunk(out, &chunk, &reader, &mut decoder, event_time.as_mut()).await? {
+                                return Ok(Finish::DownstreamGone);
+                            }
+                        }
+                        // Partitions idle by now release the watermark.
+                        if let Some(w) = event_time.as_mut().and_then(|e| e.generator.advance())
+                            && out.send(StreamMessage::Watermark(w)).await.is_err()
+                        {
+                            return Ok(Finish::DownstreamGone);
+                        }
+                        let epoch = Epoch(acks.next_epoch);
+                        if !emit_barrier(out, &mut reader, &mut acks).await {
+                            return Ok(Finish::DownstreamGone);
+                        }
+                        unbarriered = false;
+                        settle_answered.send_replace((request, epoch));
+                    }
                     chunk = reader.next_chunk(self.batch_size) => {
                         let Some(chunk) = chunk? else {
                             return Ok(Finish::End);
                         };
                         unbarriered = true;
-                        if let Some(decoded) = decoder.decode(&chunk)?
-                            && !send_rows(out, decoded, event_time.as_mut()).await
-                        {
+                        if !forward_chunk(out, &chunk, &reader, &mut decoder, event_time.as_mut()).await? {
                             return Ok(Finish::DownstreamGone);
-                        }
-                        if let Some(settings) = event_time.as_mut() {
-                            for slot in 0..reader.partition_count() {
-                                if reader.partition_finished(slot) {
-                                    settings.generator.finish(slot);
-                                }
-                            }
-                            if let Some(w) = settings.generator.advance()
-                                && out.send(StreamMessage::Watermark(w)).await.is_err()
-                            {
-                                return Ok(Finish::DownstreamGone);
-                            }
                         }
                         if !every {
                             if !emit_barrier(out, &mut reader, &mut acks).await {

@@ -160,8 +160,21 @@ impl TableDef {
         }
         let key_fields = match &connector {
             Connector::Pulsar(o) => o.key_fields.as_slice(),
-            Connector::Filesystem(_) => &[],
+            Connector::Filesystem(_) | Connector::Memory(_) => &[],
         };
+        if let Connector::Memory(o) = &connector
+            && let Some(field) = &o.partition_field
+            && !columns
+                .iter()
+                .any(|c| c.field.name() == field && c.field.data_type().is_integer())
+        {
+            return Err(SqlError::InvalidOption {
+                key: "partition.field".into(),
+                value: field.clone(),
+                reason: "no integer column of that name".into(),
+                location,
+            });
+        }
         for key in key_fields {
             if !columns.iter().any(|c| c.field.name() == key) {
                 return Err(SqlError::InvalidOption {
@@ -235,7 +248,7 @@ impl TableDef {
     pub fn pulsar(&self) -> Option<&PulsarTableOptions> {
         match &self.connector {
             Connector::Pulsar(o) => Some(o),
-            Connector::Filesystem(_) => None,
+            _ => None,
         }
     }
 

@@ -4,16 +4,18 @@
 
 pub mod common;
 mod filesystem;
+mod memory;
 mod pulsar;
 
 pub use common::{EmitStrategy, ValueFormat};
 pub use filesystem::{FILESYSTEM_OPTIONS, FileTableOptions};
+pub use memory::{MEMORY_OPTIONS, MemoryTableOptions};
 pub use pulsar::{DeliveryGuarantee, KeyFormat, PULSAR_OPTIONS, PulsarTableOptions};
 
 use crate::error::{Location, Result, SqlError, nearest};
 
 /// The connectors Magnetar has, by name.
-pub const CONNECTORS: &[&str] = &["pulsar", "filesystem"];
+pub const CONNECTORS: &[&str] = &["pulsar", "filesystem", "memory"];
 
 /// A table's connector and its validated options.
 #[derive(Clone, Debug)]
@@ -22,6 +24,8 @@ pub enum Connector {
     Pulsar(PulsarTableOptions),
     /// Files (bounded).
     Filesystem(FileTableOptions),
+    /// In-process rows.
+    Memory(MemoryTableOptions),
 }
 
 impl Connector {
@@ -40,6 +44,9 @@ impl Connector {
                 table, entries, location,
             )?)),
             "filesystem" => Ok(Connector::Filesystem(FileTableOptions::parse(
+                table, entries, location,
+            )?)),
+            "memory" => Ok(Connector::Memory(MemoryTableOptions::parse(
                 table, entries, location,
             )?)),
             _ => Err(SqlError::InvalidOption {
@@ -62,6 +69,11 @@ impl Connector {
         match self {
             Connector::Pulsar(o) => o.format,
             Connector::Filesystem(o) => o.format,
+            Connector::Memory(_) => ValueFormat {
+                kind: magnetar_connectors::format::FormatKind::Json,
+                ignore_parse_errors: false,
+                csv_delimiter: b',',
+            },
         }
     }
 
@@ -70,6 +82,7 @@ impl Connector {
         match self {
             Connector::Pulsar(o) => (o.emit, o.idle_timeout),
             Connector::Filesystem(o) => (o.emit, o.idle_timeout),
+            Connector::Memory(o) => (o.emit, o.idle_timeout),
         }
     }
 
@@ -78,6 +91,7 @@ impl Connector {
         match self {
             Connector::Pulsar(o) => o.is_bounded(),
             Connector::Filesystem(_) => true,
+            Connector::Memory(o) => o.bounded,
         }
     }
 
@@ -86,6 +100,7 @@ impl Connector {
         match self {
             Connector::Pulsar(_) => "pulsar",
             Connector::Filesystem(_) => "filesystem",
+            Connector::Memory(_) => "memory",
         }
     }
 }

@@ -67,9 +67,11 @@ fn window_tvf(plan: &LogicalPlan) -> Option<&WindowTvfNode> {
 /// uses event time (window TVFs run with watermarks even over bounded input, so that late
 /// rows and window results are what a stream would give).
 pub fn needs_streaming(plan: &LogicalPlan) -> bool {
-    if boundedness(plan) != QueryBoundedness::Bounded {
-        return true;
-    }
+    boundedness(plan) != QueryBoundedness::Bounded || uses_window_tvf(plan)
+}
+
+/// Whether `plan` contains a window table function.
+pub fn uses_window_tvf(plan: &LogicalPlan) -> bool {
     let mut windowed = false;
     let _ = plan.apply(|node| {
         if window_tvf(node).is_some() {

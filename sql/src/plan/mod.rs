@@ -10,11 +10,12 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 
-pub use lower::{QueryBoundedness, boundedness, lower, needs_streaming};
+pub use lower::{QueryBoundedness, boundedness, lower, needs_streaming, uses_window_tvf};
 
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
 use crate::catalog::TableDef;
+use crate::options::Connector;
 use crate::window::WindowSpec;
 
 /// A compiled expression over a node's input batches.
@@ -235,11 +236,20 @@ impl StreamNode {
                     .map(|f| f.name().as_str())
                     .collect();
                 let Some(o) = s.table.pulsar() else {
+                    let (kind, detail) = match &s.table.connector {
+                        Connector::Memory(m) => (
+                            "MemorySource",
+                            format!("storage={} partitions={}", m.name, m.partitions),
+                        ),
+                        _ => (
+                            "FileSource",
+                            format!("format={}", s.table.format().kind.name()),
+                        ),
+                    };
                     let _ = writeln!(
                         out,
-                        "{indent}FileSource: table={} format={} columns=[{}]",
+                        "{indent}{kind}: table={} {detail} columns=[{}]",
                         s.table.name,
-                        s.table.format().kind.name(),
                         columns.join(", ")
                     );
                     if let Some(w) = &s.table.watermark {

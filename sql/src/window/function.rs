@@ -169,6 +169,13 @@ impl TableFunctionImpl for WindowTableFunction {
         let Some((def, provider)) = self.tables.resolve(&table) else {
             return plan_err!("{f}: table '{table}' does not exist");
         };
+        if !def.columns.iter().any(|c| c.field.name() == &time) {
+            let names = def.columns.iter().map(|c| c.field.name().as_str());
+            let hint = crate::error::nearest(&time, names)
+                .map(|n| format!("; did you mean '{n}'?"))
+                .unwrap_or_default();
+            return plan_err!("{f}: table '{table}' has no column '{time}'{hint}");
+        }
         let Some(watermark) = &def.watermark else {
             return plan_err!(
                 "{f} needs event time: declare WATERMARK FOR {time} AS {time} - INTERVAL '5' SECOND on table '{table}'"

@@ -71,10 +71,14 @@ impl AggregateSpec {
         let mut args = Vec::with_capacity(self.aggregates.len());
         let mut filters = Vec::with_capacity(self.aggregates.len());
         for a in &self.aggregates {
+            // Order-sensitive aggregates (first_value(x ORDER BY t)) take their ordering
+            // columns after the arguments, as DataFusion's own aggregation passes them.
+            let ordering = a.function.order_bys().iter().map(|o| &o.expr);
             args.push(
                 a.function
                     .expressions()
                     .iter()
+                    .chain(ordering)
                     .map(|e| Ok(e.evaluate(batch)?.into_array(rows)?))
                     .collect::<Result<Vec<_>>>()?,
             );

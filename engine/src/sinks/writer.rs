@@ -1,0 +1,106 @@
+//! The writer of a job's sink table, whatever its connector, and the task that drives it
+//! from the end of a streaming pipeline.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use magnetar_sql::catalog::TableDef;
+use magnetar_sql::options::Connector;
+use tokio::sync::{mpsc, watch};
+
+use super::{MemorySinkWriter, PulsarSinkWriter, SinkMetrics};
+use crate::error::{EngineError, Result};
+use crate::runtime::{Epoch, StreamMessage, service_url_for};
+use crate::sources::ClientPool;
+
+/// Writes a sink table's rows.
+#[derive(Debug)]
+pub enum SinkWriter {
+    /// A Pulsar topic.
+    Pulsar(Box<PulsarSinkWriter>),
+    /// An in-process log.
+    Memory(MemorySinkWriter),
+}
+
+impl SinkWriter {
+    /// Opens the writer of `table` (connecting a producer for Pulsar tables).
+    pub async fn open(
+        table: Arc<TableDef>,
+        clients: &ClientPool,
+        default_service_url: Option<&str>,
+        metrics: Arc<SinkMetrics>,
+    ) -> Result<Self> {
+        match &table.connector {
+            Connector::Pulsar(_) => {
+                let url = service_url_for(&table, default_service_url)?;
+                Ok(SinkWriter::Pulsar(Box::new(
+                    PulsarSinkWriter::connect(table, url, metrics).await?,
+                )))
+            }
+            Connector::Memory(_) => Ok(SinkWriter::Memory(MemorySinkWriter::open(
+                &table,
+                &clients.memory(),
+                metrics,
+            )?)),
+            other => Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
+                format!(
+                    "table '{}' uses the {} connector, which Magnetar can read but not write (yet)",
+                    table.name,
+                    other.name()
+                ),
+                None,
+            ))),
+        }
+    }
+
+    /// Writes (or queues) the rows of `batch`.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            SinkWriter::Pulsar(w) => w.write(batch).await,
+            SinkWriter::Memory(w) => w.write(batch),
+        }
+    }
+
+    /// Waits until everything written is durable.
+    pub async fn flush(&mut self) -> Result<()> {
+        match self {
+            SinkWriter::Pulsar(w) => w.flush().await,
+            SinkWriter::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Flushes and releases the writer.
+    pub async fn close(self) -> Result<()> {
+        match self {
+            SinkWriter::Pulsar(w) => (*w).close().await,
+            SinkWriter::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// Drives a sink from the end of a streaming pipeline: writes batches, flushes at barriers
+/// and reports them complete, closes at the end.
+pub async fn run_sink_task(
+    mut writer: SinkWriter,
+    mut input: mpsc::Receiver<StreamMessage>,
+    completed: watch::Sender<Epoch>,
+) -> Result<()> {
+    while let Some(message) = input.recv().await {
+        match message {
+            StreamMessage::Batch(batch) => writer.write(&batch).await?,
+            StreamMessage::Watermark(_) => {}
+            StreamMessage::Barrier(epoch) => {
+                writer.flush().await?;
+                completed.send_replace(epoch);
+            }
+            StreamMessage::End => {
+                writer.close().await?;
+                return Ok(());
+            }
+            StreamMessage::Error(e) => return Err(EngineError::from_shared(e)),
+        }
+    }
+    Err(EngineError::Internal(
+        "the pipeline ended without an end-of-stream".into(),
+    ))
+}
