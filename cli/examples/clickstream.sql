@@ -1,4 +1,4 @@
--- The clickstream demo: flag suspicious clicks as they arrive.
+-- The clickstream demo: users clicking more than 15 times in 10 seconds are flagged.
 -- `magnetar demo` runs this against an embedded broker; with your own broker:
 --   magnetar --service-url pulsar://localhost:6650 -f cli/examples/clickstream.sql
 
@@ -10,7 +10,9 @@ CREATE TABLE clicks (
   user_agent STRING,
   country    STRING,
   dwell_ms   INT,
-  ts         TIMESTAMP(3)
+  ts         TIMESTAMP(3),
+  -- Event time: clicks arrive up to 2 seconds out of order.
+  WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
 ) WITH (
   'connector' = 'pulsar',
   'topics' = 'persistent://public/default/click-events',
@@ -20,12 +22,12 @@ CREATE TABLE clicks (
 );
 
 CREATE TABLE fraud_alerts (
-  event_id STRING,
-  user_id  STRING,
-  ip       STRING,
-  url      STRING,
-  reason   STRING,
-  ts       TIMESTAMP(3)
+  user_id      STRING,
+  window_start TIMESTAMP(3),
+  window_end   TIMESTAMP(3),
+  clicks       BIGINT,
+  pages        BIGINT,
+  ips          BIGINT
 ) WITH (
   'connector' = 'pulsar',
   'topics' = 'persistent://public/default/fraud-alerts',
@@ -35,14 +37,11 @@ CREATE TABLE fraud_alerts (
 
 SET 'pipeline.name' = 'fraud-detector';
 
--- Scripted clients, and checkouts completed faster than a person can click.
+-- One alert per user and 10-second window with more than 15 clicks, written once the
+-- watermark has passed the window's end.
 INSERT INTO fraud_alerts
-SELECT event_id, user_id, ip, url,
-       CASE
-         WHEN regexp_like(user_agent, '(?i)(bot|crawler|curl|python-requests)') THEN 'automated user agent'
-         ELSE concat('checkout in ', CAST(dwell_ms AS STRING), ' ms')
-       END AS reason,
-       ts
-FROM clicks
-WHERE regexp_like(user_agent, '(?i)(bot|crawler|curl|python-requests)')
-   OR (url LIKE '/checkout%' AND dwell_ms < 300);
+SELECT user_id, window_start, window_end,
+       count(*) AS clicks, count(DISTINCT url) AS pages, count(DISTINCT ip) AS ips
+FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, user_id
+HAVING count(*) > 15;

@@ -10,8 +10,7 @@ pub async fn start_embedded(data_dir: &Path) -> Result<PulsarLite> {
     let dir = data_dir.join("broker");
     let broker = PulsarLite::start(LiteOptions {
         data_dir: dir.clone(),
-        port: None,
-        default_partitions: 0,
+        ..LiteOptions::default()
     })
     .await
     .context("no --service-url given and the embedded broker could not start")?;

@@ -1,5 +1,6 @@
-//! `magnetar demo`: an embedded broker, a click generator, the clickstream job, and the
-//! alerts it writes, printed as they arrive; then a clean shutdown.
+//! `magnetar demo`: an embedded broker, a click generator (with a few scripted clients), the
+//! clickstream job's 10-second tumbling windows, and the alerts it writes, printed as they
+//! arrive; then a clean shutdown.
 
 use std::time::Duration;
 
@@ -23,9 +24,7 @@ const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15",
     "Mozilla/5.0 (Linux; Android 14) Chrome/131.0 Mobile",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1) Mobile/15E148",
-    "curl/8.5.0",
     "python-requests/2.32.3",
-    "Googlebot/2.1 (+http://www.google.com/bot.html)",
 ];
 const URLS: &[&str] = &[
     "/",
@@ -38,49 +37,83 @@ const URLS: &[&str] = &[
 ];
 const COUNTRIES: &[&str] = &["DE", "FR", "US", "BR", "JP", "IN", "NG"];
 
-/// One generated click, and whether the job's rule flags it.
+/// Event time between consecutive clicks.
+const SPACING_MS: i64 = 10;
+/// Out-of-order arrival, within the job's watermark delay (2 s).
+const JITTER_MS: i64 = 1_500;
+/// The job's tumbling window, watermark delay and alert threshold (see clickstream.sql).
+const WINDOW_MS: i64 = 10_000;
+const WATERMARK_DELAY_MS: i64 = 2_000;
+const THRESHOLD: usize = 15;
+/// Scripted clients: each is active every other window, clicking about 25 times in it.
+const BOTS: &[(&str, &str)] = &[
+    ("u-4417", "198.51.100.7"),
+    ("u-5093", "198.51.100.23"),
+    ("u-6318", "192.0.2.77"),
+];
+
+/// One generated click.
 struct Click {
     json: String,
     user_id: String,
-    suspicious: bool,
+    ts_ms: i64,
 }
 
 fn click(rng: &mut StdRng, n: usize, start_ms: i64) -> Click {
-    // Mostly browsers; a few scripted clients.
-    let agent = if rng.random_range(0..100) < 3 {
-        USER_AGENTS[rng.random_range(4..USER_AGENTS.len())]
-    } else {
-        USER_AGENTS[rng.random_range(0..4)]
+    let ts_ms = start_ms + n as i64 * SPACING_MS + rng.random_range(0..JITTER_MS);
+    let window = (n as i64 * SPACING_MS) / WINDOW_MS;
+    let active: Vec<&(&str, &str)> = BOTS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (window + *i as i64) % 2 == 0)
+        .map(|(_, b)| b)
+        .collect();
+    let bot = (!active.is_empty() && rng.random_range(0..1000) < 25 * active.len())
+        .then(|| active[rng.random_range(0..active.len())]);
+    let (user_id, ip, agent) = match bot {
+        Some((user, ip)) => (user.to_string(), ip.to_string(), USER_AGENTS[4]),
+        None => (
+            format!("u-{:04}", rng.random_range(0..2000)),
+            format!("203.0.113.{}", rng.random_range(1..255)),
+            USER_AGENTS[rng.random_range(0..4)],
+        ),
     };
     let url = URLS[rng.random_range(0..URLS.len())];
-    let dwell_ms: i32 = if url.starts_with("/checkout") && rng.random_range(0..100) < 4 {
-        rng.random_range(20..300)
-    } else {
-        rng.random_range(300..60_000)
-    };
-    let user_id = format!("u-{:03}", rng.random_range(0..200));
-    let lower = agent.to_ascii_lowercase();
-    let automated = ["bot", "crawler", "curl", "python-requests"]
-        .iter()
-        .any(|p| lower.contains(p));
-    let suspicious = automated || (url.starts_with("/checkout") && dwell_ms < 300);
-    let ts = sql_timestamp(start_ms + n as i64 * 37);
     let json = serde_json::json!({
         "event_id": format!("e-{n:06}"),
         "user_id": user_id,
         "url": url,
-        "ip": format!("203.0.113.{}", rng.random_range(1..255)),
+        "ip": ip,
         "user_agent": agent,
         "country": COUNTRIES[rng.random_range(0..COUNTRIES.len())],
-        "dwell_ms": dwell_ms,
-        "ts": ts,
+        "dwell_ms": rng.random_range(300..60_000),
+        "ts": sql_timestamp(ts_ms),
     })
     .to_string();
     Click {
         json,
         user_id,
-        suspicious,
+        ts_ms,
     }
+}
+
+/// The alerts the job writes for `clicks`: users with more than [`THRESHOLD`] clicks in a
+/// window the watermark has passed once every click is read (later windows stay open).
+fn expected_alerts(clicks: &[Click]) -> usize {
+    let Some(max_ts) = clicks.iter().map(|c| c.ts_ms).max() else {
+        return 0;
+    };
+    let watermark = max_ts - WATERMARK_DELAY_MS;
+    let mut counts: std::collections::HashMap<(&str, i64), usize> = Default::default();
+    for c in clicks {
+        *counts
+            .entry((c.user_id.as_str(), c.ts_ms.div_euclid(WINDOW_MS)))
+            .or_default() += 1;
+    }
+    counts
+        .iter()
+        .filter(|((_, window), n)| **n > THRESHOLD && (window + 1) * WINDOW_MS - 1 <= watermark)
+        .count()
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) for epoch milliseconds.
@@ -109,15 +142,17 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
 
     // Read the alerts back with a query of our own, printing them as they arrive.
     let mut alerts = engine
-        .query("SELECT user_id, event_id, reason, url, ip FROM fraud_alerts")
+        .query("SELECT user_id, window_start, window_end, clicks, pages, ips FROM fraud_alerts")
         .await
         .context("reading fraud_alerts")?;
 
     let mut rng = StdRng::seed_from_u64(42);
     let start_ms = 1_764_000_000_000;
     let clicks: Vec<Click> = (0..events).map(|n| click(&mut rng, n, start_ms)).collect();
-    let expected = clicks.iter().filter(|c| c.suspicious).count();
-    eprintln!("Generating {events} click events ({expected} suspicious) on click-events...");
+    let expected = expected_alerts(&clicks);
+    eprintln!(
+        "Generating {events} click events on click-events ({expected} alert(s) expected: users with more than {THRESHOLD} clicks in a 10-second window the watermark closes)..."
+    );
     let generator = tokio::spawn(async move {
         let mut sink = PulsarSink::connect(SinkConfig {
             service_url: url,
@@ -190,8 +225,11 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
     }
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
-    if seen != expected {
-        bail!("expected {expected} alerts, saw {seen}");
+    if seen != expected || info.messages_written != expected as u64 {
+        bail!(
+            "expected {expected} alerts, saw {seen}; the job wrote {}",
+            info.messages_written
+        );
     }
     eprintln!("Demo complete; broker stopped.");
     Ok(0)

@@ -118,13 +118,18 @@ pub async fn wait_for_jobs(engine: &Engine) -> Result<i32> {
                 code = exit::JOB_FAILED;
             }
             state => eprintln!(
-                "Job {} {}: read {} message(s), wrote {}{}.",
+                "Job {} {}: read {} message(s), wrote {}{}{}.",
                 job.id,
                 state.name().to_ascii_lowercase(),
                 job.messages_read,
                 job.messages_written,
                 if job.messages_skipped > 0 {
                     format!(", skipped {} bad one(s)", job.messages_skipped)
+                } else {
+                    String::new()
+                },
+                if job.late_rows > 0 {
+                    format!(", dropped {} late row(s)", job.late_rows)
                 } else {
                     String::new()
                 }

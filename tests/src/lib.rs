@@ -27,6 +27,16 @@ impl TestBroker {
 
     /// Starts a broker whose auto-created topics have `partitions` partitions.
     pub async fn start_with(partitions: u32) -> TestBroker {
+        Self::start_options(partitions, Vec::new()).await
+    }
+
+    /// Starts a broker where only `topics` are partitioned (name, partition count).
+    pub async fn start_partitioned(topics: &[(&str, u32)]) -> TestBroker {
+        let topics = topics.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+        Self::start_options(0, topics).await
+    }
+
+    async fn start_options(partitions: u32, partitioned_topics: Vec<(String, u32)>) -> TestBroker {
         let dir = tempfile::Builder::new()
             .prefix("magnetar-broker-")
             .tempdir()
@@ -35,6 +45,7 @@ impl TestBroker {
             data_dir: dir.path().to_path_buf(),
             port: None,
             default_partitions: partitions,
+            partitioned_topics,
         })
         .await
         .unwrap_or_else(|e| {
@@ -137,7 +148,8 @@ pub fn python_read_all(service_url: &str, topic: &str) -> Vec<PyMessage> {
     let output = run_python("read_topic.py", &[service_url, topic]);
     String::from_utf8_lossy(&output.stdout)
         .lines()
-        .filter(|l| !l.trim().is_empty())
+        // The client's C++ logger also writes to stdout; messages are the JSON lines.
+        .filter(|l| l.starts_with('{'))
         .map(|line| {
             let v: Value =
                 serde_json::from_str(line).unwrap_or_else(|e| panic!("bad line {line}: {e}"));

@@ -27,6 +27,9 @@ pub struct LiteOptions {
     pub port: Option<u16>,
     /// Partitions of auto-created topics (`default_partitions`); 0 = non-partitioned.
     pub default_partitions: u32,
+    /// Topics created partitioned (full names, partition counts), whatever
+    /// `default_partitions` says; applied when the data directory is new.
+    pub partitioned_topics: Vec<(String, u32)>,
 }
 
 /// A running pulsar-lite process; killed when dropped.
@@ -131,6 +134,19 @@ impl PulsarLite {
                 self.options.default_partitions
             ),
         )?;
+        // pulsar-lite reads partitioned topics from `<db-path>.metadata.json` at start-up and
+        // rewrites that file with its state later, so only a new directory gets ours.
+        let metadata = dir.join("db.metadata.json");
+        if !self.options.partitioned_topics.is_empty() && !metadata.exists() {
+            let topics: serde_json::Map<String, serde_json::Value> = self
+                .options
+                .partitioned_topics
+                .iter()
+                .map(|(topic, n)| (topic.clone(), serde_json::json!({ "partitions": n })))
+                .collect();
+            let doc = serde_json::json!({ "version": 2, "partitioned_topics": topics });
+            fs::write(&metadata, doc.to_string())?;
+        }
         let log_path = dir.join("pulsar-lite.log");
         let log = fs::OpenOptions::new()
             .create(true)
