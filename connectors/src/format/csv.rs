@@ -2,18 +2,27 @@
 
 use arrow::csv::reader::{Decoder, ReaderBuilder};
 use arrow::csv::writer::WriterBuilder;
+use std::sync::Arc;
+
+use arrow::array::UInt32Array;
+use arrow::compute::{CastOptions, cast_with_options, concat_batches, take_record_batch};
 use arrow::record_batch::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::{DecodedRows, PayloadDecoder, PayloadEncoder};
 use crate::error::Result;
 use crate::pulsar::ReceivedMessage;
 
 /// Decodes CSV records a chunk at a time; on a failure, record by record to name the
-/// culprits (as the JSON decoder does).
+/// culprits (as the JSON decoder does). Leniently (Flink's `csv.ignore-parse-errors`), a
+/// field that does not parse becomes NULL and only a record with the wrong number of fields
+/// is skipped.
 pub struct CsvDecoder {
     schema: SchemaRef,
     delimiter: u8,
+    lenient: bool,
+    /// A decoder for chunks of this many records, kept between chunks (building one costs).
+    cached: Option<(usize, Decoder)>,
 }
 
 impl std::fmt::Debug for CsvDecoder {
@@ -25,13 +34,22 @@ impl std::fmt::Debug for CsvDecoder {
 }
 
 impl CsvDecoder {
-    /// A decoder producing rows of `schema`.
-    pub fn new(schema: SchemaRef, delimiter: u8) -> Self {
-        Self { schema, delimiter }
+    /// A decoder producing rows of `schema`; `lenient` turns unparsable fields into NULLs.
+    pub fn new(schema: SchemaRef, delimiter: u8, lenient: bool) -> Self {
+        Self {
+            schema,
+            delimiter,
+            lenient,
+            cached: None,
+        }
     }
 
     fn build(&self, rows: usize) -> Decoder {
-        ReaderBuilder::new(self.schema.clone())
+        self.build_for(self.schema.clone(), rows)
+    }
+
+    fn build_for(&self, schema: SchemaRef, rows: usize) -> Decoder {
+        ReaderBuilder::new(schema)
             .with_header(false)
             .with_delimiter(self.delimiter)
             .with_batch_size(rows.max(1))
@@ -41,12 +59,13 @@ impl CsvDecoder {
     /// Feeds one record (a trailing newline is added when missing).
     fn feed(decoder: &mut Decoder, payload: &[u8]) -> std::result::Result<(), String> {
         let before = decoder.capacity();
-        let mut line = payload.to_vec();
-        if line.last() != Some(&b'\n') {
-            line.push(b'\n');
+        let mut consumed = decoder.decode(payload).map_err(|e| e.to_string())?;
+        let mut fed = payload.len();
+        if payload.last() != Some(&b'\n') {
+            consumed += decoder.decode(b"\n").map_err(|e| e.to_string())?;
+            fed += 1;
         }
-        let consumed = decoder.decode(&line).map_err(|e| e.to_string())?;
-        if consumed != line.len() {
+        if consumed != fed {
             return Err("more than one CSV record in one message".into());
         }
         match before - decoder.capacity() {
@@ -59,7 +78,10 @@ impl CsvDecoder {
 
 impl PayloadDecoder for CsvDecoder {
     fn decode(&mut self, messages: &[ReceivedMessage]) -> Result<DecodedRows> {
-        let mut decoder = self.build(messages.len());
+        let mut decoder = match self.cached.take() {
+            Some((size, decoder)) if size == messages.len() => decoder,
+            _ => self.build(messages.len()),
+        };
         let mut rows = Vec::with_capacity(messages.len());
         let mut clean = true;
         for (i, m) in messages.iter().enumerate() {
@@ -70,6 +92,8 @@ impl PayloadDecoder for CsvDecoder {
             rows.push(i);
         }
         if clean && let Ok(batch) = decoder.flush() {
+            // Flushed, the decoder is empty again and can take the next chunk.
+            self.cached = Some((messages.len(), decoder));
             let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
             return Ok(DecodedRows {
                 batch,
@@ -103,15 +127,69 @@ impl PayloadDecoder for CsvDecoder {
         let batch = decoder
             .flush()?
             .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
+        if !self.lenient || errors.is_empty() {
+            return Ok(DecodedRows {
+                batch,
+                rows: good,
+                errors,
+            });
+        }
+        // Lenient: read failing records as text and cast each field, NULL where it fails.
+        let mut pieces = vec![batch];
+        let mut order: Vec<usize> = good;
+        let mut skipped = Vec::new();
+        for (i, reason) in errors {
+            match self.lenient_record(&messages[i].payload) {
+                Some(row) => {
+                    pieces.push(row);
+                    order.push(i);
+                }
+                None => skipped.push((i, reason)),
+            }
+        }
+        let all = concat_batches(&self.schema, &pieces)?;
+        // Back into message order.
+        let mut positions: Vec<u32> = (0..order.len() as u32).collect();
+        positions.sort_by_key(|&p| order[p as usize]);
+        let batch = take_record_batch(&all, &UInt32Array::from(positions.clone()))?;
+        let rows = positions.iter().map(|&p| order[p as usize]).collect();
         Ok(DecodedRows {
             batch,
-            rows: good,
-            errors,
+            rows,
+            errors: skipped,
         })
     }
 
     fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+}
+
+impl CsvDecoder {
+    /// One record with unparsable fields as NULLs; `None` when it has the wrong shape.
+    fn lenient_record(&self, payload: &[u8]) -> Option<RecordBatch> {
+        let text = Arc::new(Schema::new(
+            self.schema
+                .fields()
+                .iter()
+                .map(|f| Field::new(f.name(), DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let mut decoder = self.build_for(text, 1);
+        Self::feed(&mut decoder, payload).ok()?;
+        let strings = decoder.flush().ok()??;
+        let safe = CastOptions {
+            safe: true,
+            ..Default::default()
+        };
+        let columns = strings
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| cast_with_options(c, f.data_type(), &safe))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ok()?;
+        RecordBatch::try_new(self.schema.clone(), columns).ok()
     }
 }
 
@@ -153,7 +231,7 @@ mod tests {
     use super::*;
     use crate::message_id::MessageId;
     use crate::time::UnixMillis;
-    use arrow::array::AsArray;
+    use arrow::array::{Array, AsArray};
     use arrow::datatypes::Int64Type;
     use arrow_schema::{DataType, Field, Schema};
     use bytes::Bytes;
@@ -183,7 +261,7 @@ mod tests {
             Field::new("s", DataType::Utf8, true),
             Field::new("n", DataType::Int64, true),
         ]));
-        let mut d = CsvDecoder::new(schema, b',');
+        let mut d = CsvDecoder::new(schema, b',', false);
         let msgs = vec![
             message(0, "a,1"),
             message(1, "\"b,c\",2"),
@@ -199,5 +277,32 @@ mod tests {
         assert_eq!(out.batch.column(0).as_string::<i32>().value(1), "b,c");
         let encoded = CsvEncoder::new(b',').encode(&out.batch).expect("encode");
         assert_eq!(encoded[1], b"\"b,c\",2");
+    }
+
+    #[test]
+    fn leniently_an_unparsable_field_is_null_and_a_misshapen_record_is_skipped() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let mut d = CsvDecoder::new(schema, b',', true);
+        let msgs = vec![
+            message(0, "a,1"),
+            message(1, "x,not-a-number"),
+            message(2, "only-one-field"),
+            message(3, "d,4"),
+        ];
+        let out = d.decode(&msgs).expect("decode");
+        assert_eq!(out.rows, vec![0, 1, 3], "rows in message order");
+        assert_eq!(out.errors.iter().map(|e| e.0).collect::<Vec<_>>(), vec![2]);
+        let s = out.batch.column(0).as_string::<i32>();
+        assert_eq!((s.value(0), s.value(1), s.value(2)), ("a", "x", "d"));
+        let n = out.batch.column(1).as_primitive::<Int64Type>();
+        assert_eq!(
+            (0..3)
+                .map(|i| n.is_valid(i).then(|| n.value(i)))
+                .collect::<Vec<_>>(),
+            vec![Some(1), None, Some(4)]
+        );
     }
 }

@@ -105,7 +105,11 @@ pub fn decoder_for(
                 ignore_parse_errors: options.ignore_parse_errors,
             },
         )?),
-        FormatKind::Csv => Box::new(CsvDecoder::new(schema, options.csv_delimiter)),
+        FormatKind::Csv => Box::new(CsvDecoder::new(
+            schema,
+            options.csv_delimiter,
+            options.ignore_parse_errors,
+        )),
         FormatKind::Raw => Box::new(RawDecoder::new(schema)?),
     })
 }

@@ -11,9 +11,11 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use magnetar_connectors::format::{FormatOptions, PayloadDecoder, decoder_for};
+use magnetar_connectors::MessageId;
+use magnetar_connectors::format::{FormatKind, FormatOptions, PayloadDecoder, decoder_for};
 use magnetar_connectors::pulsar::{ReceivedMessage, SourceChunk};
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
+use magnetar_sql::options::Connector;
 
 use super::event_time::SharedWatermarkExpr;
 use crate::error::{EngineError, Result};
@@ -100,6 +102,9 @@ impl SourceDecoder {
         }
         decoded.sort_unstable();
         decoded.dedup();
+        let format = table.format();
+        // CSV fields are positional: decode every payload column and pick ours.
+        let positional = format.kind == FormatKind::Csv;
         let mut payload_fields = Vec::new();
         let mut columns = Vec::with_capacity(decoded.len());
         for &i in &decoded {
@@ -107,6 +112,13 @@ impl SourceDecoder {
                 EngineError::Internal(format!("projection index {i} out of range"))
             })?;
             match &column.source {
+                ColumnSource::Payload if positional => {
+                    let position = table.columns[..i]
+                        .iter()
+                        .filter(|c| matches!(c.source, ColumnSource::Payload))
+                        .count();
+                    columns.push(DecodedColumn::Payload(position));
+                }
                 ColumnSource::Payload => {
                     columns.push(DecodedColumn::Payload(payload_fields.len()));
                     payload_fields.push(column.field.clone().with_nullable(true));
@@ -121,7 +133,6 @@ impl SourceDecoder {
         } else {
             Arc::new(Schema::new(payload_fields))
         };
-        let format = table.format();
         let decoder = decoder_for(
             format.kind,
             payload_schema,
@@ -166,11 +177,24 @@ impl SourceDecoder {
         &self.schema
     }
 
-    fn bad_message(&self, topic: &str, id: impl std::fmt::Display, reason: &str) -> Result<()> {
+    /// Where a message sits, in the words of the table's connector.
+    fn place(&self, topic: &str, id: MessageId) -> String {
+        match &self.table.connector {
+            Connector::Pulsar(_) => format!("message {id} on topic '{topic}'"),
+            Connector::Filesystem(_) => format!("line {} of '{topic}'", id.entry_id),
+            Connector::Memory(_) => format!(
+                "row {} of partition {} of '{topic}'",
+                id.entry_id, id.partition
+            ),
+        }
+    }
+
+    fn bad_message(&self, topic: &str, id: MessageId, reason: &str) -> Result<()> {
         match self.policy {
             BadMessagePolicy::Fail => Err(EngineError::BadMessage(format!(
-                "table '{}': cannot read message {id} on topic '{topic}' as {}: {reason} (set '{}.ignore-parse-errors' = 'true' to skip such messages)",
+                "table '{}': cannot read {} as {}: {reason} (set '{}.ignore-parse-errors' = 'true' to skip such messages)",
                 self.table.name,
+                self.place(topic, id),
                 self.table.format().kind.name(),
                 self.table.format().kind.name()
             ))),

@@ -47,7 +47,7 @@ pub const CSV_IGNORE_PARSE_ERRORS: OptionSpec = OptionSpec {
     default: Some("false"),
     required: false,
     scope: OptionScope::Source,
-    description: "As `json.ignore-parse-errors`, for the csv format.",
+    description: "`false`: a record that does not parse fails the query, naming its place. `true`: fields that do not parse read as NULL (as in Flink), and a record with the wrong number of fields is skipped and counted.",
 };
 
 /// `csv.field-delimiter`.

@@ -1,0 +1,246 @@
+//! Window aggregation throughput: TUMBLE, HOP and SESSION counts over generated click events
+//! read from a CSV file, next to DataFusion's own batch GROUP BY of the same file.
+//!
+//! `cargo bench -p magnetar --bench windows` (release build; add `-- --events N` for another
+//! size). Each case runs in its own process, so its peak RSS is its own; the table gives
+//! events per second of wall time and per CPU-second (per core), the peak RSS, and the rows
+//! each query produced.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::prelude::{CsvReadOptions, SessionContext};
+use futures::StreamExt;
+use magnetar::{Engine, EngineConfig};
+
+/// Event time covered per second of generated input: 10,000 clicks per second.
+const EVENTS_PER_SECOND: u64 = 10_000;
+const USERS: u64 = 1_000;
+/// 2025-11-24 10:00:00 UTC.
+const START_MS: u64 = 1_763_978_400_000;
+
+/// The cases, in the order of the table.
+const CASES: &[(&str, &str)] = &[
+    ("DataFusion batch GROUP BY user, minute", "batch"),
+    ("Magnetar scan only (count(*))", "scan"),
+    ("TUMBLE 1 min", "tumble"),
+    ("HOP 1 min, slide 1 s (60 panes)", "hop"),
+    ("SESSION gap 10 s", "session"),
+];
+
+fn window_sql(case: &str) -> Option<&'static str> {
+    Some(match case {
+        "tumble" => {
+            "SELECT user_id, window_start, window_end, count(*) AS clicks
+             FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+             GROUP BY window_start, window_end, user_id"
+        }
+        "hop" => {
+            "SELECT user_id, window_start, window_end, count(*) AS clicks
+             FROM TABLE(HOP(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '1' MINUTE))
+             GROUP BY window_start, window_end, user_id"
+        }
+        "session" => {
+            "SELECT user_id, window_start, window_end, count(*) AS clicks
+             FROM TABLE(SESSION(TABLE clicks PARTITION BY user_id, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+             GROUP BY window_start, window_end, user_id"
+        }
+        "scan" => "SELECT count(*) FROM clicks",
+        _ => return None,
+    })
+}
+
+const BATCH_SQL: &str =
+    "SELECT user_id, date_bin(INTERVAL '1 minute', ts) AS minute, count(*) AS clicks
+     FROM clicks GROUP BY user_id, date_bin(INTERVAL '1 minute', ts)";
+
+/// `YYYY-MM-DD HH:MM:SS.mmm`.
+fn timestamp(ms: u64) -> String {
+    datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime(ms as i64)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_default()
+}
+
+/// Writes `events` clicks as CSV (`user_id,url,ts`, no header): 10,000 per second of event
+/// time, users active in alternating 30-second stretches (so sessions end), arrival up to
+/// 2 s out of order.
+fn generate(path: &Path, events: u64) -> std::io::Result<()> {
+    let urls = [
+        "/",
+        "/search",
+        "/product/17",
+        "/product/42",
+        "/cart",
+        "/checkout",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |m: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % m
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    for i in 0..events {
+        let base = START_MS + i * 1000 / EVENTS_PER_SECOND;
+        let mut user = next(USERS);
+        if ((base - START_MS) / 30_000 + user) % 2 == 1 {
+            user = (user + 1) % USERS;
+        }
+        let ts = base + next(2000);
+        let url = urls[next(urls.len() as u64) as usize];
+        writeln!(out, "user-{user:04},{url},{}", timestamp(ts))?;
+    }
+    out.flush()
+}
+
+/// Runs one case in this process and prints `rows wall_s cpu_s rss_kb`.
+async fn run_case(case: &str, file: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let mut rows = 0usize;
+    if let Some(sql) = window_sql(case) {
+        let engine = Engine::new(EngineConfig::default());
+        engine
+            .execute(&format!(
+                "CREATE TABLE clicks (
+                   user_id STRING, url STRING, ts TIMESTAMP(3),
+                   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+                 ) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv')",
+                file.display()
+            ))
+            .await?;
+        let mut stream = engine.query(sql).await?;
+        while let Some(batch) = stream.next().await {
+            rows += batch?.num_rows();
+        }
+    } else {
+        let ctx = SessionContext::new();
+        let schema = Schema::new(vec![
+            Field::new("user_id", DataType::Utf8, true),
+            Field::new("url", DataType::Utf8, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        ]);
+        ctx.register_csv(
+            "clicks",
+            &file.to_string_lossy(),
+            CsvReadOptions::new().has_header(false).schema(&schema),
+        )
+        .await?;
+        let mut stream = ctx.sql(BATCH_SQL).await?.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            rows += batch?.num_rows();
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let (cpu, rss_kb) = usage();
+    println!("{rows} {wall} {cpu} {rss_kb}");
+    Ok(())
+}
+
+/// CPU seconds (user + system, all threads) and peak RSS (KiB) of this process, from
+/// Linux's `/proc/self/stat` (in USER_HZ ticks, 100 per second) and `/proc/self/status`.
+fn usage() -> (f64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let cpu = (ticks(11) + ticks(12)) as f64 / 100.0;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (cpu, rss_kb)
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if let (Some(case), Some(file)) = (arg(&args, "--case"), arg(&args, "--file")) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(run_case(&case, Path::new(&file)));
+    }
+    let events: u64 = arg(&args, "--events")
+        .map(|e| e.parse())
+        .transpose()?
+        .unwrap_or(10_000_000);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join(format!("bench-clicks-{events}.csv"));
+    if !file.exists() {
+        eprintln!("generating {events} click events into {}", file.display());
+        generate(&file, events)?;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "{events} click events ({} MiB of CSV), {USERS} users, {cores} cores\n",
+        std::fs::metadata(&file)?.len() >> 20
+    );
+    println!(
+        "| {:<40} | {:>12} | {:>15} | {:>13} | {:>10} | {:>9} |",
+        "query", "events/s", "events/s/core", "peak RSS MiB", "rows out", "vs batch"
+    );
+    println!(
+        "|{:-<42}|{:->14}|{:->17}|{:->15}|{:->12}|{:->11}|",
+        "", "", "", "", "", ""
+    );
+    let exe = std::env::current_exe()?;
+    let mut batch_rate = None;
+    for (label, case) in CASES {
+        let out = Command::new(&exe)
+            .args(["--case", case, "--file", &file.to_string_lossy()])
+            .output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "case {case} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        let line = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<f64> = line
+            .split_whitespace()
+            .map(|f| f.parse::<f64>())
+            .collect::<Result<_, _>>()?;
+        let [rows, wall, cpu, rss_kb] = fields[..] else {
+            return Err(format!("case {case} printed {line}").into());
+        };
+        let per_core = events as f64 / cpu;
+        let vs = match batch_rate {
+            None => {
+                batch_rate = Some(per_core);
+                "1.00x".to_string()
+            }
+            Some(b) => format!("{:.2}x", b / per_core),
+        };
+        println!(
+            "| {:<40} | {:>12.0} | {:>15.0} | {:>13.0} | {:>10.0} | {:>9} |",
+            label,
+            events as f64 / wall,
+            per_core,
+            rss_kb / 1024.0,
+            rows,
+            vs
+        );
+    }
+    println!(
+        "\n`vs batch`: CPU time per event relative to DataFusion's batch GROUP BY (lower is better)."
+    );
+    Ok(())
+}
