@@ -3,22 +3,67 @@
 //! same decoding, error policy and watermarks as Pulsar messages.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{ConnectorError, Result};
 use crate::message_id::MessageId;
 use crate::pulsar::{ReceivedMessage, SourceChunk};
 use crate::time::UnixMillis;
 
+/// How much of a file is read at once; lines are slices of these blocks, never copied.
+const BLOCK: usize = 1 << 20;
+
 struct FilePartition {
     name: Arc<str>,
-    reader: BufReader<File>,
+    file: File,
+    /// Read but not yet returned bytes; starts at the beginning of a line.
+    buf: BytesMut,
+    /// How much of `buf` is known to hold no newline.
+    scanned: usize,
+    eof: bool,
     line: u64,
     finished: bool,
+}
+
+impl FilePartition {
+    /// The next line, with its terminator; `None` at the end of the file.
+    fn next_line(&mut self) -> std::io::Result<Option<Bytes>> {
+        loop {
+            if let Some(at) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
+                let end = self.scanned + at + 1;
+                self.scanned = 0;
+                return Ok(Some(self.buf.split_to(end).freeze()));
+            }
+            if self.eof {
+                self.scanned = 0;
+                return Ok((!self.buf.is_empty()).then(|| self.buf.split().freeze()));
+            }
+            self.scanned = self.buf.len();
+            // Earlier lines still share the old block, so this moves only the partial line.
+            let filled = self.buf.len();
+            self.buf.reserve(BLOCK);
+            self.buf.resize(filled + BLOCK, 0);
+            let read = loop {
+                match self.file.read(&mut self.buf[filled..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            let read = match read {
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(filled);
+                    return Err(e);
+                }
+            };
+            self.buf.truncate(filled + read);
+            self.eof = read == 0;
+        }
+    }
 }
 
 /// A bounded read of one file or of every file in a directory (in name order).
@@ -73,7 +118,10 @@ impl FileSource {
             })?;
             partitions.push(FilePartition {
                 name: Arc::from(file.display().to_string()),
-                reader: BufReader::with_capacity(1 << 20, handle),
+                file: handle,
+                buf: BytesMut::new(),
+                scanned: 0,
+                eof: false,
                 line: 0,
                 finished: false,
             });
@@ -107,25 +155,30 @@ impl FileSource {
             if partition.finished {
                 continue;
             }
-            let mut chunk = SourceChunk::default();
-            let mut buf = Vec::new();
+            // Reserved up front: a message is large, and regrowing moves every one of them.
+            let reserve = max.min(1 << 16);
+            let mut chunk = SourceChunk {
+                messages: Vec::with_capacity(reserve),
+                slots: Vec::with_capacity(reserve),
+                ..SourceChunk::default()
+            };
             while chunk.messages.len() < max {
-                buf.clear();
-                let read = partition.reader.read_until(b'\n', &mut buf).map_err(|e| {
+                let line = partition.next_line().map_err(|e| {
                     ConnectorError::Io(std::io::Error::new(
                         e.kind(),
                         format!("reading '{}': {e}", partition.name),
                     ))
                 })?;
-                if read == 0 {
+                let Some(line) = line else {
                     partition.finished = true;
                     break;
-                }
+                };
                 partition.line += 1;
-                while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                    buf.pop();
+                let mut end = line.len();
+                while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
+                    end -= 1;
                 }
-                if buf.iter().all(u8::is_ascii_whitespace) {
+                if line[..end].iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
                 chunk.messages.push(ReceivedMessage {
@@ -133,7 +186,7 @@ impl FileSource {
                     topic: partition.name.clone(),
                     key: None,
                     key_is_base64: false,
-                    payload: Bytes::copy_from_slice(&buf),
+                    payload: line.slice(..end),
                     null_value: false,
                     publish_time: UnixMillis(0),
                     event_time: None,
@@ -186,6 +239,26 @@ mod tests {
             ]
         );
         assert!(source.partition_finished(0) && source.partition_finished(1));
+    }
+
+    #[test]
+    fn lines_across_read_blocks_come_back_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.csv");
+        // Lines of up to 1.5 blocks, so some straddle two or three reads; no final newline.
+        let lines: Vec<String> = (0..40)
+            .map(|i| format!("{i},{}", "x".repeat((i * 40_503) % (BLOCK + BLOCK / 2))))
+            .collect();
+        std::fs::write(&path, lines.join("\r\n")).expect("write");
+        let mut source = FileSource::open(&path).expect("open");
+        let mut seen = Vec::new();
+        while let Some(chunk) = source.next_chunk(7).expect("chunk") {
+            seen.extend(chunk.messages.iter().map(|m| m.payload.clone()));
+        }
+        assert_eq!(seen.len(), lines.len());
+        for (i, (got, want)) in seen.iter().zip(&lines).enumerate() {
+            assert!(got[..] == *want.as_bytes(), "line {} differs", i + 1);
+        }
     }
 
     #[test]

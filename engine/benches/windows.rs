@@ -2,9 +2,9 @@
 //! read from a CSV file, next to DataFusion's own batch GROUP BY of the same file.
 //!
 //! `cargo bench -p magnetar --bench windows` (release build; add `-- --events N` for another
-//! size). Each case runs in its own process, so its peak RSS is its own; the table gives
-//! events per second of wall time and per CPU-second (per core), the peak RSS, and the rows
-//! each query produced.
+//! size, `--runs N` for another number of runs per query, 3 by default). Each run is its own
+//! process, so its peak RSS is its own; the table gives the median run's events per second of
+//! wall time and per CPU-second (per core), the peak RSS, and the rows each query produced.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -181,6 +181,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|e| e.parse())
         .transpose()?
         .unwrap_or(10_000_000);
+    let runs_per_case: usize = arg(&args, "--runs")
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(3)
+        .max(1);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let file = dir.join(format!("bench-clicks-{events}.csv"));
     if !file.exists() {
@@ -202,25 +207,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let exe = std::env::current_exe()?;
     let mut batch_rate = None;
+    let mut cpu_of = std::collections::HashMap::new();
     for (label, case) in CASES {
-        let out = Command::new(&exe)
-            .args(["--case", case, "--file", &file.to_string_lossy()])
-            .output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "case {case} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
+        let mut runs = Vec::new();
+        for _ in 0..runs_per_case {
+            runs.push(run_child(&exe, case, &file)?);
         }
-        let line = String::from_utf8_lossy(&out.stdout);
-        let fields: Vec<f64> = line
-            .split_whitespace()
-            .map(|f| f.parse::<f64>())
-            .collect::<Result<_, _>>()?;
-        let [rows, wall, cpu, rss_kb] = fields[..] else {
-            return Err(format!("case {case} printed {line}").into());
-        };
+        // The median run by CPU time; the highest peak RSS of all runs.
+        runs.sort_by(|a, b| a[2].total_cmp(&b[2]));
+        let rss_kb = runs.iter().map(|r| r[3]).fold(0.0, f64::max);
+        let [rows, wall, cpu, _] = runs[runs.len() / 2];
+        cpu_of.insert(*case, cpu);
         let per_core = events as f64 / cpu;
         let vs = match batch_rate {
             None => {
@@ -240,7 +237,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!(
-        "\n`vs batch`: CPU time per event relative to DataFusion's batch GROUP BY (lower is better)."
+        "\nMedian of {runs_per_case} runs per query. `vs batch`: CPU time per event relative to \
+         DataFusion's batch GROUP BY (lower is better)."
     );
+    if let (Some(hop), Some(tumble)) = (cpu_of.get("hop"), cpu_of.get("tumble")) {
+        println!(
+            "HOP (60 panes) costs {:.2}x the CPU of TUMBLE.",
+            hop / tumble
+        );
+    }
     Ok(())
+}
+
+/// Runs one case in a child process: `[rows, wall_s, cpu_s, rss_kb]`.
+fn run_child(exe: &Path, case: &str, file: &Path) -> Result<[f64; 4], Box<dyn std::error::Error>> {
+    let out = Command::new(exe)
+        .args(["--case", case, "--file", &file.to_string_lossy()])
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "case {case} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .map(|f| f.parse::<f64>())
+        .collect::<Result<_, _>>()?;
+    match fields[..] {
+        [rows, wall, cpu, rss_kb] => Ok([rows, wall, cpu, rss_kb]),
+        _ => Err(format!("case {case} printed {line}").into()),
+    }
 }

@@ -7,7 +7,6 @@
 //! sessions' groups are merged into the output, open ones into fresh state, compacted.
 //! A row whose (merged) session has already fired is late: dropped and counted.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
@@ -40,7 +39,7 @@ pub struct SessionWindowAggregate {
     end_column: usize,
     rows: RowConverter,
     /// Open sessions per key (row-encoded), ordered by start and disjoint.
-    sessions: HashMap<Box<[u8]>, Vec<Session>>,
+    sessions: datafusion::common::HashMap<Box<[u8]>, Vec<Session>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     /// Union-find over groups: merged sessions point to their survivor.
     parent: Vec<usize>,
@@ -95,7 +94,7 @@ impl SessionWindowAggregate {
             start_column,
             end_column,
             rows,
-            sessions: HashMap::new(),
+            sessions: datafusion::common::HashMap::default(),
             accumulators,
             parent: Vec::new(),
             watermark: None,
@@ -117,12 +116,6 @@ impl SessionWindowAggregate {
                 }
             })
             .collect()
-    }
-
-    fn new_group(&mut self) -> usize {
-        let g = self.parent.len();
-        self.parent.push(g);
-        g
     }
 
     /// Emits the sessions the watermark has closed, and compacts the open ones.
@@ -250,6 +243,7 @@ impl Operator for SessionWindowAggregate {
         let mut groups = Vec::with_capacity(batch.num_rows());
         let mut keep = Vec::with_capacity(batch.num_rows());
         let mut late = 0;
+        let mut touching: Vec<usize> = Vec::new();
         for row in 0..batch.num_rows() {
             if starts.is_null(row) || ends.is_null(row) {
                 late += 1;
@@ -257,23 +251,17 @@ impl Operator for SessionWindowAggregate {
                 groups.push(0);
                 continue;
             }
-            let (mut start, mut end) = (starts.value(row), ends.value(row));
+            let (row_start, row_end) = (starts.value(row), ends.value(row));
+            let (mut start, mut end) = (row_start, row_end);
             let key = keys.row(row);
-            let sessions = self.sessions.get(key.as_ref());
+            let mut list = self.sessions.get_mut(key.as_ref());
             // The sessions this row's window touches, and the window they would make.
-            let touching: Vec<usize> = sessions
-                .map(|list| {
-                    list.iter()
-                        .enumerate()
-                        .filter(|(_, s)| s.start <= end && s.end >= start)
-                        .map(|(i, _)| i)
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some(list) = sessions {
-                for &i in &touching {
-                    start = start.min(list[i].start);
-                    end = end.max(list[i].end);
+            touching.clear();
+            for (i, s) in list.iter().flat_map(|l| l.iter()).enumerate() {
+                if s.start <= row_end && s.end >= row_start {
+                    touching.push(i);
+                    start = start.min(s.start);
+                    end = end.max(s.end);
                 }
             }
             if fired(self.watermark, end) {
@@ -282,29 +270,9 @@ impl Operator for SessionWindowAggregate {
                 groups.push(0);
                 continue;
             }
-            let group = match touching.first() {
-                None => {
-                    let g = self.new_group();
-                    let list = self
-                        .sessions
-                        .entry(key.as_ref().to_vec().into_boxed_slice())
-                        .or_default();
-                    let at = list.partition_point(|s| s.start < start);
-                    list.insert(
-                        at,
-                        Session {
-                            start,
-                            end,
-                            group: g,
-                        },
-                    );
-                    g
-                }
-                Some(&first) => {
-                    let list = self
-                        .sessions
-                        .get_mut(key.as_ref())
-                        .expect("touching sessions come from this list");
+            // Touching sessions come from `list`, so a row without a list opens a new session.
+            let group = match (list.take(), touching.first()) {
+                (Some(list), Some(&first)) => {
                     let survivor = find(&mut self.parent, list[first].group);
                     for &i in touching.iter().skip(1) {
                         let other = find(&mut self.parent, list[i].group);
@@ -319,6 +287,27 @@ impl Operator for SessionWindowAggregate {
                         group: survivor,
                     };
                     survivor
+                }
+                (list, _) => {
+                    let g = self.parent.len();
+                    self.parent.push(g);
+                    let list = match list {
+                        Some(list) => list,
+                        None => self
+                            .sessions
+                            .entry(key.as_ref().to_vec().into_boxed_slice())
+                            .or_default(),
+                    };
+                    let at = list.partition_point(|s| s.start < start);
+                    list.insert(
+                        at,
+                        Session {
+                            start,
+                            end,
+                            group: g,
+                        },
+                    );
+                    g
                 }
             };
             keep.push(true);

@@ -7,7 +7,9 @@
 //! has fired but whose later windows have not goes into its slice for those windows (as
 //! Flink does); a row whose every window has fired is late: dropped and counted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use datafusion::common::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
@@ -137,7 +139,7 @@ impl Operator for SlicedWindowAggregate {
         )?;
         let ends = ends.as_primitive::<TimestampMillisecondType>();
         // Rows by the slice they go to; late rows are dropped.
-        let mut by_slice: HashMap<i64, Vec<u32>> = HashMap::new();
+        let mut by_slice: HashMap<i64, Vec<u32>> = HashMap::default();
         let mut late = 0;
         for row in 0..batch.num_rows() {
             if ends.is_null(row) {
