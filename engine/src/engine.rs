@@ -233,6 +233,14 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    /// The names (and aliases) of every aggregate function a query can call, sorted.
+    pub fn aggregate_function_names(&self) -> Vec<String> {
+        let state = self.shared.ctx.state();
+        let mut names: Vec<String> = state.aggregate_functions().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Opens an engine.
     pub fn new(config: EngineConfig) -> Engine {
         let mut session = SessionConfig::new()

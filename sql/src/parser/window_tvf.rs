@@ -329,6 +329,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_window_function_is_documented() {
+        let parsed: Vec<&str> = FUNCTIONS.iter().map(|(name, _)| *name).collect();
+        let documented: Vec<&str> = crate::window::WINDOW_FUNCTIONS
+            .iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(parsed, documented);
+        for (name, params) in FUNCTIONS {
+            let doc = crate::window::WINDOW_FUNCTIONS
+                .iter()
+                .find(|f| f.name == *name)
+                .map(|f| f.syntax.to_ascii_uppercase())
+                .unwrap_or_default();
+            assert!(doc.starts_with(&format!("{name}(")), "{name}: {doc}");
+            // Each documented argument beyond the table and time column is a parameter.
+            let args = doc.split("]]").last().unwrap_or_default();
+            let documented_args = args.matches(',').count() - 1;
+            assert_eq!(documented_args, params.len() - 1, "{name}: {doc}");
+        }
+    }
+
+    #[test]
     fn rewrites_each_kind_in_place() {
         let sql = "SELECT * FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) WHERE x";
         let out = rewrite_window_tvfs(sql).expect("rewrite");

@@ -3,11 +3,13 @@
 
 mod function;
 mod node;
+mod reference;
 
 use std::fmt;
 
 pub use function::{TableResolver, WindowTableFunction, register_window_functions};
 pub use node::{WINDOW_END, WINDOW_START, WINDOW_TIME, WindowTvfNode};
+pub use reference::{WINDOW_FUNCTIONS, WindowFunctionDoc, window_functions_markdown};
 
 /// A duration in event time, in milliseconds.
 pub type Millis = i64;
