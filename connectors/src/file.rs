@@ -12,7 +12,6 @@ use bytes::{Bytes, BytesMut};
 use crate::error::{ConnectorError, Result};
 use crate::message_id::MessageId;
 use crate::pulsar::{ReceivedMessage, SourceChunk};
-use crate::time::UnixMillis;
 
 /// How much of a file is read at once; lines are slices of these blocks, never copied.
 const BLOCK: usize = 1 << 20;
@@ -181,21 +180,12 @@ impl FileSource {
                 if line[..end].iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                chunk.messages.push(ReceivedMessage {
-                    id: MessageId::new(0, partition.line, slot as i32),
-                    topic: partition.name.clone(),
-                    key: None,
-                    key_is_base64: false,
-                    payload: line.slice(..end),
-                    null_value: false,
-                    publish_time: UnixMillis(0),
-                    event_time: None,
-                    producer_name: self.producer.clone(),
-                    sequence_id: partition.line,
-                    properties: Vec::new(),
-                    schema_version: None,
-                    redelivery_count: 0,
-                });
+                chunk.messages.push(ReceivedMessage::local(
+                    MessageId::new(0, partition.line, slot as i32),
+                    partition.name.clone(),
+                    self.producer.clone(),
+                    line.slice(..end),
+                ));
                 chunk.slots.push(slot);
             }
             if !chunk.messages.is_empty() || partition.finished {

@@ -11,7 +11,6 @@ use tokio::sync::watch;
 use crate::error::{ConnectorError, Result};
 use crate::message_id::MessageId;
 use crate::pulsar::{ReceivedMessage, SourceChunk};
-use crate::time::UnixMillis;
 
 /// Every memory log of an engine, by name.
 #[derive(Debug, Default)]
@@ -155,21 +154,12 @@ impl MemorySource {
             let mut chunk = SourceChunk::default();
             for (offset, payload) in rows[slot][from..to].iter().enumerate() {
                 let index = (from + offset) as u64;
-                chunk.messages.push(ReceivedMessage {
-                    id: MessageId::new(0, index, slot as i32),
-                    topic: self.log.topic.clone(),
-                    key: None,
-                    key_is_base64: false,
-                    payload: payload.clone(),
-                    null_value: false,
-                    publish_time: UnixMillis(0),
-                    event_time: None,
-                    producer_name: self.producer.clone(),
-                    sequence_id: index,
-                    properties: Vec::new(),
-                    schema_version: None,
-                    redelivery_count: 0,
-                });
+                chunk.messages.push(ReceivedMessage::local(
+                    MessageId::new(0, index, slot as i32),
+                    self.log.topic.clone(),
+                    self.producer.clone(),
+                    payload.clone(),
+                ));
                 chunk.slots.push(slot);
             }
             self.cursors[slot] = to;

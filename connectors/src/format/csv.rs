@@ -267,7 +267,6 @@ impl PayloadEncoder for CsvEncoder {
 mod tests {
     use super::*;
     use crate::message_id::MessageId;
-    use crate::time::UnixMillis;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::Int64Type;
     use arrow_schema::{DataType, Field, Schema};
@@ -275,21 +274,12 @@ mod tests {
     use std::sync::Arc;
 
     fn message(i: u64, payload: &str) -> ReceivedMessage {
-        ReceivedMessage {
-            id: MessageId::new(0, i, -1),
-            topic: Arc::from("file.csv"),
-            key: None,
-            key_is_base64: false,
-            payload: Bytes::copy_from_slice(payload.as_bytes()),
-            null_value: false,
-            publish_time: UnixMillis(0),
-            event_time: None,
-            producer_name: Arc::from(""),
-            sequence_id: i,
-            properties: vec![],
-            schema_version: None,
-            redelivery_count: 0,
-        }
+        ReceivedMessage::local(
+            MessageId::new(0, i, -1),
+            Arc::from("file.csv"),
+            Arc::from(""),
+            Bytes::copy_from_slice(payload.as_bytes()),
+        )
     }
 
     #[test]

@@ -198,7 +198,6 @@ impl PayloadEncoder for JsonEncoder {
 mod tests {
     use super::*;
     use crate::message_id::MessageId;
-    use crate::time::UnixMillis;
     use arrow::array::{AsArray, Int64Array};
     use arrow::datatypes::Int64Type;
     use arrow_schema::Schema;
@@ -207,21 +206,12 @@ mod tests {
     use std::sync::Arc;
 
     fn message(i: u64, payload: &str) -> ReceivedMessage {
-        ReceivedMessage {
-            id: MessageId::new(3, i, -1),
-            topic: Arc::from("persistent://public/default/t"),
-            key: None,
-            key_is_base64: false,
-            payload: Bytes::copy_from_slice(payload.as_bytes()),
-            null_value: false,
-            publish_time: UnixMillis(0),
-            event_time: None,
-            producer_name: Arc::from("p"),
-            sequence_id: i,
-            properties: vec![],
-            schema_version: None,
-            redelivery_count: 0,
-        }
+        ReceivedMessage::local(
+            MessageId::new(3, i, -1),
+            Arc::from("persistent://public/default/t"),
+            Arc::from("p"),
+            Bytes::copy_from_slice(payload.as_bytes()),
+        )
     }
 
     fn schema() -> SchemaRef {

@@ -114,6 +114,28 @@ pub struct ReceivedMessage {
     pub redelivery_count: u32,
 }
 
+impl ReceivedMessage {
+    /// A message from outside Pulsar (a file line, a memory-table row): only a place and a
+    /// value; `sequence_id` is the entry id, every other field empty.
+    pub fn local(id: MessageId, topic: Arc<str>, producer_name: Arc<str>, payload: Bytes) -> Self {
+        ReceivedMessage {
+            id,
+            topic,
+            key: None,
+            key_is_base64: false,
+            payload,
+            null_value: false,
+            publish_time: UnixMillis(0),
+            event_time: None,
+            producer_name,
+            sequence_id: id.entry_id,
+            properties: Vec::new(),
+            schema_version: None,
+            redelivery_count: 0,
+        }
+    }
+}
+
 /// Turns a parsed entry into the messages it holds: decompresses and splits batches.
 ///
 /// Returns no messages for broker-internal marker entries.

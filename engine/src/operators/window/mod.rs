@@ -78,7 +78,17 @@ fn assemble(
         });
     }
     columns.extend(values);
-    let columns = columns
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        cast_to_schema(schema, columns)?,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
+}
+
+/// `columns` cast where needed to the types of `schema`'s fields (aggregates may produce,
+/// say, Int64 where the plan's schema says UInt64).
+fn cast_to_schema(schema: &SchemaRef, columns: Vec<ArrayRef>) -> Result<Vec<ArrayRef>> {
+    columns
         .into_iter()
         .zip(schema.fields())
         .map(|(c, f)| {
@@ -88,10 +98,5 @@ fn assemble(
                 Ok(cast(&c, f.data_type())?)
             }
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(rows)),
-    )?)
+        .collect()
 }

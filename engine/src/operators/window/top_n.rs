@@ -12,7 +12,7 @@ use datafusion::arrow::compute::{
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 use datafusion::arrow::row::{RowConverter, SortField};
 
-use super::fired;
+use super::{cast_to_schema, fired};
 use crate::error::Result;
 use crate::operators::Operator;
 use crate::runtime::Watermark;
@@ -107,17 +107,7 @@ impl WindowTopNOperator {
             .map(|c| Ok(take(c.as_ref(), &indices, None)?))
             .collect::<Result<Vec<_>>>()?;
         columns.push(Arc::new(UInt64Array::from(numbers)));
-        let columns = columns
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    Ok(cast(&c, f.data_type())?)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let columns = cast_to_schema(&self.schema, columns)?;
         Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
     }
 }
