@@ -79,6 +79,10 @@ pub enum ConnectorError {
     #[error("cannot produce to topic '{topic}': {reason}")]
     Produce { topic: String, reason: String },
 
+    /// The schema registry could not give a topic's schema.
+    #[error("schema of topic '{topic}': {reason}")]
+    Registry { topic: String, reason: String },
+
     /// An in-process (memory) table was misused.
     #[error("{0}")]
     Memory(String),

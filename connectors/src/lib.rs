@@ -10,6 +10,7 @@ pub mod format;
 pub mod memory;
 pub mod message_id;
 pub mod pulsar;
+pub mod schema;
 pub mod time;
 
 pub use error::{ConnectorError, Result};

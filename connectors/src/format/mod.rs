@@ -1,5 +1,6 @@
 //! Message formats: message payloads to Arrow rows, and Arrow rows to payloads.
 
+mod avro;
 mod csv;
 mod json;
 mod raw;
@@ -7,6 +8,7 @@ mod raw;
 use arrow::record_batch::RecordBatch;
 use arrow_schema::SchemaRef;
 
+pub use avro::AvroDecoder;
 pub use csv::{CsvDecoder, CsvEncoder};
 pub use json::{JsonDecoder, JsonEncoder};
 pub use raw::{RawDecoder, RawEncoder};

@@ -66,6 +66,19 @@ impl TopicName {
         &self.local
     }
 
+    /// The tenant and the namespace.
+    pub fn tenant_and_namespace(&self) -> (&str, &str) {
+        (&self.tenant, &self.namespace)
+    }
+
+    /// The local name without a `-partition-N` suffix: the topic a partition belongs to.
+    pub fn base_local_name(&self) -> &str {
+        match self.local.rsplit_once("-partition-") {
+            Some((base, n)) if !base.is_empty() && n.parse::<u32>().is_ok() => base,
+            _ => &self.local,
+        }
+    }
+
     /// `tenant/namespace`.
     pub fn namespace(&self) -> String {
         format!("{}/{}", self.tenant, self.namespace)

@@ -1,0 +1,327 @@
+//! The `avro` format: each payload is a bare Avro binary datum (Pulsar's AVRO schema), written
+//! with the schema version the message carries. arrow-avro decodes the datums straight into
+//! Arrow builders and resolves each writer version to the table's (reader) schema: fields
+//! added with defaults, fields removed.
+
+use std::collections::BTreeMap;
+
+use arrow::compute::concat_batches;
+use arrow::record_batch::RecordBatch;
+use arrow_avro::reader::{Decoder, ReaderBuilder};
+use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
+use arrow_schema::SchemaRef;
+
+use super::{DecodedRows, PayloadDecoder};
+use crate::error::{ConnectorError, Result};
+use crate::pulsar::ReceivedMessage;
+use crate::schema::SchemaVersion;
+
+/// Decodes Avro datums of known writer schema versions into the reader schema's columns.
+pub struct AvroDecoder {
+    schema: SchemaRef,
+    reader: String,
+    writers: BTreeMap<SchemaVersion, String>,
+    /// The version of messages that carry none (producers without a registered schema).
+    unversioned: SchemaVersion,
+}
+
+impl std::fmt::Debug for AvroDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AvroDecoder")
+            .field("versions", &self.writers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The bytes arrow-avro reads before a datum to pick its writer schema: a zero byte and the
+/// version as a big-endian 64-bit id (its "Confluent, 64-bit id" framing).
+fn frame(version: SchemaVersion) -> [u8; 9] {
+    let mut prefix = [0u8; 9];
+    prefix[1..].copy_from_slice(&version.0.to_be_bytes());
+    prefix
+}
+
+impl AvroDecoder {
+    /// A decoder into the columns of the Avro record schema `reader` (JSON), which is also
+    /// the writer schema of version `version` and of messages without a version.
+    pub fn new(reader: &str, version: SchemaVersion) -> Result<AvroDecoder> {
+        let schema =
+            crate::schema::arrow_columns::avro_record_schema(reader).map_err(|reason| {
+                ConnectorError::Registry {
+                    topic: String::new(),
+                    reason,
+                }
+            })?;
+        let mut writers = BTreeMap::new();
+        writers.insert(version, reader.to_string());
+        Ok(AvroDecoder {
+            schema,
+            reader: reader.to_string(),
+            writers,
+            unversioned: version,
+        })
+    }
+
+    /// Adds the writer schema of `version`.
+    pub fn add_version(&mut self, version: SchemaVersion, writer: &str) {
+        self.writers.insert(version, writer.to_string());
+    }
+
+    /// The versions `messages` carry that this decoder does not know yet.
+    pub fn missing_versions(&self, messages: &[ReceivedMessage]) -> Vec<SchemaVersion> {
+        let mut missing: Vec<SchemaVersion> = messages
+            .iter()
+            .map(|m| self.version_of(m))
+            .filter(|v| !self.writers.contains_key(v))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+
+    fn version_of(&self, m: &ReceivedMessage) -> SchemaVersion {
+        m.schema_version
+            .as_deref()
+            .and_then(SchemaVersion::from_message_bytes)
+            .unwrap_or(self.unversioned)
+    }
+
+    fn build(&self, rows: usize) -> std::result::Result<Decoder, String> {
+        let mut store = SchemaStore::new_with_type(FingerprintAlgorithm::Id64);
+        for (version, writer) in &self.writers {
+            store
+                .set(
+                    Fingerprint::Id64(version.0 as u64),
+                    AvroSchema::new(writer.clone()),
+                )
+                .map_err(|e| format!("schema version {version}: {e}"))?;
+        }
+        ReaderBuilder::new()
+            .with_batch_size(rows.max(1))
+            .with_reader_schema(AvroSchema::new(self.reader.clone()))
+            .with_writer_schema_store(store)
+            .build_decoder()
+            .map_err(|e| e.to_string())
+    }
+
+    /// Decodes `indices` of `messages` together; the first failure stops it.
+    fn decode_all(
+        &self,
+        messages: &[ReceivedMessage],
+        indices: &[usize],
+    ) -> std::result::Result<RecordBatch, (usize, String)> {
+        let mut decoder = self.build(indices.len()).map_err(|e| (0, e))?;
+        let mut batches = Vec::new();
+        for &i in indices {
+            let m = &messages[i];
+            let fail = |reason: String| (i, reason);
+            let version = self.version_of(m);
+            if !self.writers.contains_key(&version) {
+                return Err(fail(format!("unknown schema version {version}")));
+            }
+            let prefix = frame(version);
+            let used = decoder.decode(&prefix).map_err(|e| fail(e.to_string()))?;
+            if used != prefix.len() {
+                return Err(fail("schema version not accepted".into()));
+            }
+            if decoder.capacity() == 0 {
+                // A new writer version: arrow-avro switches schemas between batches.
+                if let Some(b) = decoder.flush().map_err(|e| fail(e.to_string()))? {
+                    batches.push(b);
+                }
+            }
+            let before = decoder.capacity();
+            decoder.decode(&m.payload).map_err(|e| {
+                fail(format!(
+                    "not an Avro datum of schema version {version}: {e}"
+                ))
+            })?;
+            if decoder.capacity() + 1 != before {
+                return Err(fail(format!(
+                    "truncated: {} bytes are not a whole datum of schema version {version}",
+                    m.payload.len()
+                )));
+            }
+        }
+        if let Some(b) = decoder.flush().map_err(|e| (0, e.to_string()))? {
+            batches.push(b);
+        }
+        concat_batches(&self.schema, &batches).map_err(|e| (0, e.to_string()))
+    }
+}
+
+impl PayloadDecoder for AvroDecoder {
+    fn decode(&mut self, messages: &[ReceivedMessage]) -> Result<DecodedRows> {
+        let all: Vec<usize> = (0..messages.len()).collect();
+        if let Ok(batch) = self.decode_all(messages, &all)
+            && batch.num_rows() == messages.len()
+        {
+            return Ok(DecodedRows {
+                batch,
+                rows: all,
+                errors: Vec::new(),
+            });
+        }
+        // Slow path: find the messages that fail alone, decode the others together.
+        let mut good = Vec::new();
+        let mut errors = Vec::new();
+        for i in all {
+            match self.decode_all(messages, &[i]) {
+                Ok(b) if b.num_rows() == 1 => good.push(i),
+                Ok(_) => errors.push((i, "no row decoded".to_string())),
+                Err((_, reason)) => errors.push((i, reason)),
+            }
+        }
+        let batch =
+            self.decode_all(messages, &good)
+                .map_err(|(i, reason)| ConnectorError::Decode {
+                    topic: messages[i].topic.to_string(),
+                    id: messages[i].id,
+                    format: "avro",
+                    reason,
+                })?;
+        Ok(DecodedRows {
+            batch,
+            rows: good,
+            errors,
+        })
+    }
+
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use apache_avro::types::{Record, Value};
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::message_id::MessageId;
+
+    const V1: &str = r#"{"type":"record","name":"Click","fields":[
+        {"name":"user_id","type":"string"},{"name":"clicks","type":"long"},
+        {"name":"legacy","type":"string"}]}"#;
+    /// v2 drops `legacy` and adds `country` with a default.
+    const V2: &str = r#"{"type":"record","name":"Click","fields":[
+        {"name":"user_id","type":"string"},{"name":"clicks","type":"long"},
+        {"name":"country","type":["null","string"],"default":null}]}"#;
+
+    /// Encodes with apache-avro (an independent writer), as Pulsar's Java client would.
+    fn datum(schema: &str, fields: &[(&str, Value)]) -> Bytes {
+        let schema = apache_avro::Schema::parse_str(schema).expect("schema");
+        let mut record = Record::new(&schema).expect("record schema");
+        for (name, value) in fields {
+            record.put(name, value.clone());
+        }
+        let writer = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+            .build()
+            .expect("writer");
+        Bytes::from(writer.write_value_to_vec(record).expect("encode"))
+    }
+
+    fn message(i: u64, version: Option<i64>, payload: Bytes) -> ReceivedMessage {
+        let mut m = ReceivedMessage::local(
+            MessageId::new(7, i, -1),
+            Arc::from("persistent://public/default/clicks"),
+            Arc::from("p"),
+            payload,
+        );
+        m.schema_version = version.map(|v| Bytes::copy_from_slice(&v.to_be_bytes()));
+        m
+    }
+
+    #[test]
+    fn resolves_every_writer_version_to_the_table_schema() {
+        let mut decoder = AvroDecoder::new(V2, SchemaVersion(1)).expect("decoder");
+        let v1 = |u: &str, c: i64| {
+            datum(
+                V1,
+                &[
+                    ("user_id", Value::String(u.into())),
+                    ("clicks", Value::Long(c)),
+                    ("legacy", Value::String("x".into())),
+                ],
+            )
+        };
+        let v2 = |u: &str, c: i64, country: Option<&str>| {
+            let country = match country {
+                Some(c) => Value::Union(1, Box::new(Value::String(c.into()))),
+                None => Value::Union(0, Box::new(Value::Null)),
+            };
+            datum(
+                V2,
+                &[
+                    ("user_id", Value::String(u.into())),
+                    ("clicks", Value::Long(c)),
+                    ("country", country),
+                ],
+            )
+        };
+        let messages = vec![
+            message(0, Some(0), v1("ann", 1)),
+            message(1, Some(1), v2("bob", 2, Some("NL"))),
+            message(2, Some(0), v1("cy", 3)),
+            message(3, None, v2("dee", 4, None)),
+        ];
+        assert_eq!(decoder.missing_versions(&messages), vec![SchemaVersion(0)]);
+        decoder.add_version(SchemaVersion(0), V1);
+        assert!(decoder.missing_versions(&messages).is_empty());
+        let rows = decoder.decode(&messages).expect("decode");
+        assert!(rows.errors.is_empty(), "{:?}", rows.errors);
+        assert_eq!(rows.rows, vec![0, 1, 2, 3]);
+        let batch = rows.batch;
+        let users: Vec<&str> = batch
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(users, ["ann", "bob", "cy", "dee"]);
+        let clicks = batch.column(1).as_primitive::<Int64Type>();
+        assert_eq!(clicks.values().to_vec(), vec![1, 2, 3, 4]);
+        let country = batch.column(2).as_string::<i32>();
+        let country: Vec<Option<&str>> = country.iter().collect();
+        assert_eq!(country, [None, Some("NL"), None, None]);
+    }
+
+    #[test]
+    fn names_truncated_datums_and_unknown_versions() {
+        let mut decoder = AvroDecoder::new(V2, SchemaVersion(1)).expect("decoder");
+        let good = datum(
+            V2,
+            &[
+                ("user_id", Value::String("ann".into())),
+                ("clicks", Value::Long(1)),
+                ("country", Value::Union(0, Box::new(Value::Null))),
+            ],
+        );
+        let messages = vec![
+            message(0, Some(1), good.clone()),
+            message(1, Some(1), good.slice(..2)),
+            message(2, Some(9), good.clone()),
+            message(3, Some(1), good),
+        ];
+        let rows = decoder.decode(&messages).expect("decode");
+        assert_eq!(rows.rows, vec![0, 3]);
+        assert_eq!(rows.batch.num_rows(), 2);
+        assert_eq!(rows.errors.len(), 2);
+        assert_eq!(rows.errors[0].0, 1);
+        assert!(
+            rows.errors[0].1.contains("schema version 1"),
+            "{}",
+            rows.errors[0].1
+        );
+        assert_eq!(rows.errors[1].0, 2);
+        assert!(
+            rows.errors[1].1.contains("unknown schema version 9"),
+            "{}",
+            rows.errors[1].1
+        );
+    }
+}
