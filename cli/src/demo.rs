@@ -160,6 +160,7 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
             producer_name: Some("clickstream-generator".into()),
             routing: RoutingMode::RoundRobin,
             batch_size: 100,
+            schema: None,
         })
         .await?;
         for chunk in clicks.chunks(250) {

@@ -29,6 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         producer_name: None,
         routing: RoutingMode::RoundRobin,
         batch_size: 100,
+        schema: None,
     })
     .await?;
     for i in 0..1000 {

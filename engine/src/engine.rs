@@ -329,7 +329,7 @@ impl Engine {
     async fn run(&self, statement: Statement, text: &str) -> Result<StatementOutput> {
         let shared = &self.shared;
         match statement {
-            Statement::CreateTable(create) => execute::ddl::create_table(shared, &create),
+            Statement::CreateTable(create) => execute::ddl::create_table(shared, &create).await,
             Statement::DropTable { name, if_exists } => {
                 execute::ddl::drop_table(shared, &name, if_exists)
             }

@@ -128,6 +128,29 @@ pub enum SqlError {
         location: Option<Location>,
     },
 
+    /// A table declares no payload column and has no registry schema to take them from.
+    #[error(
+        "table '{table}' declares no columns; declare them, or read them from the topic's schema registry entry ('connector'='pulsar' with 'admin-url')"
+    )]
+    NoColumns {
+        /// The table.
+        table: String,
+        /// Where.
+        location: Option<Location>,
+    },
+
+    /// Declared columns and the topic's registry schema disagree, or the schema cannot
+    /// become columns.
+    #[error("table '{table}': {message}")]
+    Schema {
+        /// The table.
+        table: String,
+        /// What disagrees, naming the field and topic.
+        message: String,
+        /// Where.
+        location: Option<Location>,
+    },
+
     /// An error from DataFusion's planner.
     #[error("{message}")]
     Plan {
@@ -159,6 +182,8 @@ impl SqlError {
             | SqlError::UnknownTable { location, .. }
             | SqlError::TableExists { location, .. }
             | SqlError::Unsupported { location, .. }
+            | SqlError::Schema { location, .. }
+            | SqlError::NoColumns { location, .. }
             | SqlError::Plan { location, .. } => *location,
         }
     }
@@ -173,6 +198,8 @@ impl SqlError {
             | SqlError::UnknownTable { location, .. }
             | SqlError::TableExists { location, .. }
             | SqlError::Unsupported { location, .. }
+            | SqlError::Schema { location, .. }
+            | SqlError::NoColumns { location, .. }
             | SqlError::Plan { location, .. } => location,
         };
         *slot = slot.map(|l| l.offset_by(base));

@@ -252,3 +252,117 @@ pub async fn eventually(what: &str, timeout: std::time::Duration, mut check: imp
         pause = (pause * 2).min(std::time::Duration::from_secs(1));
     }
 }
+
+/// The test schema registry (`tests/python/schema_registry.py`): Pulsar's admin REST schema
+/// endpoints with real response shapes, since pulsar-lite has no registry. Stops when
+/// dropped.
+pub struct SchemaRegistryFixture {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl SchemaRegistryFixture {
+    /// Starts the fixture on a free loopback port.
+    pub fn start() -> SchemaRegistryFixture {
+        use std::io::BufRead;
+        let path = repo_root().join("tests/python/schema_registry.py");
+        let mut child = Command::new(python())
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the registry fixture prints its port");
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected fixture output: {line:?}"));
+        SchemaRegistryFixture { child, port }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Registers a schema version of `topic` as a broker would for a new producer schema
+    /// (`POST .../schema`); returns its version.
+    pub async fn register(&self, topic: &str, kind: &str, definition: &str) -> i64 {
+        let (tenant, rest) = topic
+            .split_once("://")
+            .map(|(_, r)| r.split_once('/').expect("tenant/namespace/topic"))
+            .expect("a full topic name");
+        let url = format!(
+            "{}/admin/v2/schemas/{tenant}/{rest}/schema?authoritative=false",
+            self.admin_url()
+        );
+        let body = serde_json::json!({"type": kind, "schema": definition, "properties": {}});
+        let text = reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("registry reachable")
+            .text()
+            .await
+            .expect("an answer");
+        let answer: Value = serde_json::from_str(&text).expect("JSON answer");
+        answer["version"].as_i64().expect("a version")
+    }
+}
+
+impl Drop for SchemaRegistryFixture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Produces `records` (JSON lines for `tests/python/produce_typed.py`) with the official
+/// client's typed schema `kind`, registering the schema in `registry` first; returns each
+/// message's id in Magnetar's `ledger:entry:partition` form.
+pub fn python_produce_typed(
+    service_url: &str,
+    registry: &SchemaRegistryFixture,
+    topic: &str,
+    kind: &str,
+    records: &[Value],
+) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("records.jsonl");
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&file, text).expect("write records");
+    let output = run_python(
+        "produce_typed.py",
+        &[
+            service_url,
+            &registry.admin_url(),
+            topic,
+            kind,
+            file.to_str().expect("utf-8 path"),
+        ],
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        // The client's C++ logger also writes to stdout; ids are the `(l,e,p,b)` lines.
+        .filter(|l| l.starts_with('('))
+        .map(|id| {
+            PyMessage {
+                key: None,
+                value: String::new(),
+                message_id: id.to_string(),
+                properties: Default::default(),
+                event_time: 0,
+                publish_time: 0,
+            }
+            .magnetar_id()
+        })
+        .collect()
+}

@@ -14,15 +14,20 @@ use arrow_schema::SchemaRef;
 use super::{DecodedRows, PayloadDecoder};
 use crate::error::{ConnectorError, Result};
 use crate::pulsar::ReceivedMessage;
-use crate::schema::SchemaVersion;
+use crate::schema::{SchemaInfo, SchemaKind, SchemaVersion};
 
 /// Decodes Avro datums of known writer schema versions into the reader schema's columns.
 pub struct AvroDecoder {
     schema: SchemaRef,
     reader: String,
     writers: BTreeMap<SchemaVersion, String>,
+    /// Versions the registry describes with another kind of schema, and why they fail.
+    unreadable: BTreeMap<SchemaVersion, String>,
     /// The version of messages that carry none (producers without a registered schema).
     unversioned: SchemaVersion,
+    /// Every message is read with the reader schema, whatever version it carries
+    /// (`'format'='avro'` from declared columns, no registry).
+    fixed: bool,
 }
 
 impl std::fmt::Debug for AvroDecoder {
@@ -58,13 +63,37 @@ impl AvroDecoder {
             schema,
             reader: reader.to_string(),
             writers,
+            unreadable: BTreeMap::new(),
             unversioned: version,
+            fixed: false,
         })
     }
 
+    /// A decoder that reads every message with `schema` (JSON), ignoring schema versions.
+    pub fn fixed(schema: &str) -> Result<AvroDecoder> {
+        let mut decoder = AvroDecoder::new(schema, SchemaVersion(0))?;
+        decoder.fixed = true;
+        Ok(decoder)
+    }
+
+    /// A decoder reading datums written with the Avro schema Arrow `schema` maps to (the
+    /// `avro` format over declared columns).
+    pub fn for_columns(schema: &SchemaRef) -> Result<AvroDecoder> {
+        let avro = AvroSchema::try_from(schema.as_ref()).map_err(|e| ConnectorError::Registry {
+            topic: String::new(),
+            reason: format!("the columns have no Avro schema: {e}"),
+        })?;
+        AvroDecoder::fixed(&avro.json_string)
+    }
+
     /// Adds the writer schema of `version`.
-    pub fn add_version(&mut self, version: SchemaVersion, writer: &str) {
+    pub fn add_writer(&mut self, version: SchemaVersion, writer: &str) {
         self.writers.insert(version, writer.to_string());
+    }
+
+    /// Marks `version` as one that cannot be read, for `reason`.
+    pub fn add_unreadable(&mut self, version: SchemaVersion, reason: String) {
+        self.unreadable.insert(version, reason);
     }
 
     /// The versions `messages` carry that this decoder does not know yet.
@@ -72,7 +101,7 @@ impl AvroDecoder {
         let mut missing: Vec<SchemaVersion> = messages
             .iter()
             .map(|m| self.version_of(m))
-            .filter(|v| !self.writers.contains_key(v))
+            .filter(|v| !self.writers.contains_key(v) && !self.unreadable.contains_key(v))
             .collect();
         missing.sort();
         missing.dedup();
@@ -80,6 +109,9 @@ impl AvroDecoder {
     }
 
     fn version_of(&self, m: &ReceivedMessage) -> SchemaVersion {
+        if self.fixed {
+            return self.unversioned;
+        }
         m.schema_version
             .as_deref()
             .and_then(SchemaVersion::from_message_bytes)
@@ -116,6 +148,9 @@ impl AvroDecoder {
             let m = &messages[i];
             let fail = |reason: String| (i, reason);
             let version = self.version_of(m);
+            if let Some(reason) = self.unreadable.get(&version) {
+                return Err(fail(reason.clone()));
+            }
             if !self.writers.contains_key(&version) {
                 return Err(fail(format!("unknown schema version {version}")));
             }
@@ -189,6 +224,93 @@ impl PayloadDecoder for AvroDecoder {
 
     fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    fn missing_versions(&self, messages: &[ReceivedMessage]) -> Vec<SchemaVersion> {
+        AvroDecoder::missing_versions(self, messages)
+    }
+
+    fn add_version(&mut self, version: SchemaVersion, info: Option<&SchemaInfo>) {
+        match info {
+            Some(info) if info.kind == SchemaKind::Avro => self.add_writer(version, &info.data),
+            Some(info) => self.add_unreadable(
+                version,
+                format!(
+                    "schema version {version} is a {} schema, not AVRO",
+                    info.kind.name()
+                ),
+            ),
+            None => self.add_unreadable(
+                version,
+                format!("unknown schema version {version} (the schema registry does not have it)"),
+            ),
+        }
+    }
+}
+
+/// Encodes rows as bare Avro datums (one per message) with arrow-avro.
+pub struct AvroEncoder {
+    encoder: arrow_avro::writer::Encoder,
+    /// The writer schema (JSON), attached to the producer.
+    schema_json: String,
+}
+
+impl std::fmt::Debug for AvroEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AvroEncoder").finish()
+    }
+}
+
+impl AvroEncoder {
+    /// An encoder of `schema`'s rows, with the Avro schema `avro_json` when given, else the
+    /// one arrow-avro derives from the columns (nullable columns as `["null", T]` unions).
+    pub fn new(schema: &SchemaRef, avro_json: Option<&str>) -> Result<AvroEncoder> {
+        let fail = |e: String| ConnectorError::Registry {
+            topic: String::new(),
+            reason: format!("cannot write these columns as Avro: {e}"),
+        };
+        let mut arrow_schema = schema.as_ref().clone();
+        if let Some(json) = avro_json {
+            arrow_schema
+                .metadata
+                .insert(arrow_avro::schema::SCHEMA_METADATA_KEY.into(), json.into());
+        }
+        let encoder = arrow_avro::writer::WriterBuilder::new(arrow_schema)
+            .build_encoder::<arrow_avro::writer::format::AvroBinaryFormat>()
+            .map_err(|e| fail(e.to_string()))?;
+        let schema_json = encoder
+            .schema()
+            .metadata()
+            .get(arrow_avro::schema::SCHEMA_METADATA_KEY)
+            .cloned()
+            .ok_or_else(|| fail("no Avro schema derived".into()))?;
+        Ok(AvroEncoder {
+            encoder,
+            schema_json,
+        })
+    }
+
+    /// The writer schema, as JSON.
+    pub fn schema_json(&self) -> &str {
+        &self.schema_json
+    }
+}
+
+impl super::PayloadEncoder for AvroEncoder {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+        let fail = |e: String| ConnectorError::Registry {
+            topic: String::new(),
+            reason: format!("cannot write rows as Avro: {e}"),
+        };
+        self.encoder
+            .encode(batch)
+            .map_err(|e| fail(e.to_string()))?;
+        let rows = self.encoder.flush();
+        rows.iter().map(|b| Ok(b.to_vec())).collect()
+    }
+
+    fn schema_definition(&self) -> Option<(SchemaKind, String)> {
+        Some((SchemaKind::Avro, self.schema_json.clone()))
     }
 }
 
@@ -270,7 +392,7 @@ mod tests {
             message(3, None, v2("dee", 4, None)),
         ];
         assert_eq!(decoder.missing_versions(&messages), vec![SchemaVersion(0)]);
-        decoder.add_version(SchemaVersion(0), V1);
+        decoder.add_writer(SchemaVersion(0), V1);
         assert!(decoder.missing_versions(&messages).is_empty());
         let rows = decoder.decode(&messages).expect("decode");
         assert!(rows.errors.is_empty(), "{:?}", rows.errors);

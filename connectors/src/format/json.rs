@@ -164,12 +164,23 @@ impl PayloadDecoder for JsonDecoder {
 #[derive(Debug, Default)]
 pub struct JsonEncoder {
     buffer: Vec<u8>,
+    /// The Avro record schema describing the objects, as Pulsar's JSON schema holds it.
+    avro_schema: Option<String>,
 }
 
 impl JsonEncoder {
     /// A new encoder.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Announces the columns' Avro record schema as the producer's JSON schema (when the
+    /// columns have one).
+    pub fn with_schema(mut self, schema: &arrow_schema::SchemaRef) -> Self {
+        self.avro_schema = arrow_avro::schema::AvroSchema::try_from(schema.as_ref())
+            .ok()
+            .map(|s| s.json_string);
+        self
     }
 }
 
@@ -191,6 +202,12 @@ impl PayloadEncoder for JsonEncoder {
             .collect();
         debug_assert_eq!(rows.len(), batch.num_rows());
         Ok(rows)
+    }
+
+    fn schema_definition(&self) -> Option<(crate::schema::SchemaKind, String)> {
+        self.avro_schema
+            .clone()
+            .map(|s| (crate::schema::SchemaKind::Json, s))
     }
 }
 

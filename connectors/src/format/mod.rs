@@ -3,18 +3,23 @@
 mod avro;
 mod csv;
 mod json;
+mod key_value;
+mod primitive;
 mod raw;
 
 use arrow::record_batch::RecordBatch;
 use arrow_schema::SchemaRef;
 
-pub use avro::AvroDecoder;
+pub use avro::{AvroDecoder, AvroEncoder};
 pub use csv::{CsvDecoder, CsvEncoder};
 pub use json::{JsonDecoder, JsonEncoder};
+pub use key_value::KeyValueDecoder;
+pub use primitive::PrimitiveDecoder;
 pub use raw::{RawDecoder, RawEncoder};
 
 use crate::error::Result;
 use crate::pulsar::ReceivedMessage;
+use crate::schema::{SchemaInfo, SchemaKind, SchemaVersion};
 
 /// A value format, by its Flink name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +30,8 @@ pub enum FormatKind {
     Raw,
     /// `csv`: one record per message, no header.
     Csv,
+    /// `avro`: each payload is a bare Avro binary datum of the columns' Avro schema.
+    Avro,
 }
 
 impl FormatKind {
@@ -34,11 +41,17 @@ impl FormatKind {
             FormatKind::Json => "json",
             FormatKind::Raw => "raw",
             FormatKind::Csv => "csv",
+            FormatKind::Avro => "avro",
         }
     }
 
     /// Every format, for option validation and documentation.
-    pub const ALL: [FormatKind; 3] = [FormatKind::Json, FormatKind::Csv, FormatKind::Raw];
+    pub const ALL: [FormatKind; 4] = [
+        FormatKind::Json,
+        FormatKind::Csv,
+        FormatKind::Raw,
+        FormatKind::Avro,
+    ];
 }
 
 /// Rows decoded from a slice of messages.
@@ -60,12 +73,26 @@ pub trait PayloadDecoder: Send {
 
     /// The schema of decoded rows.
     fn schema(&self) -> &SchemaRef;
+
+    /// Writer schema versions `messages` carry that must be fetched before decoding them.
+    fn missing_versions(&self, _messages: &[ReceivedMessage]) -> Vec<SchemaVersion> {
+        Vec::new()
+    }
+
+    /// The registry's schema of `version`, or `None` when the registry does not have it
+    /// (messages of that version are then reported as errors).
+    fn add_version(&mut self, _version: SchemaVersion, _info: Option<&SchemaInfo>) {}
 }
 
 /// Encodes Arrow rows into message payloads.
 pub trait PayloadEncoder: Send {
     /// One payload per row of `batch`.
     fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>>;
+
+    /// The schema kind and definition a producer announces for these payloads, if any.
+    fn schema_definition(&self) -> Option<(SchemaKind, String)> {
+        None
+    }
 }
 
 /// Options of the `json` format.
@@ -113,6 +140,7 @@ pub fn decoder_for(
             options.ignore_parse_errors,
         )),
         FormatKind::Raw => Box::new(RawDecoder::new(schema)?),
+        FormatKind::Avro => Box::new(AvroDecoder::for_columns(&schema)?),
     })
 }
 
@@ -123,8 +151,9 @@ pub fn encoder_for(
     options: FormatOptions,
 ) -> Result<Box<dyn PayloadEncoder>> {
     Ok(match kind {
-        FormatKind::Json => Box::new(JsonEncoder::new()),
+        FormatKind::Json => Box::new(JsonEncoder::new().with_schema(&schema)),
         FormatKind::Csv => Box::new(CsvEncoder::new(options.csv_delimiter)),
         FormatKind::Raw => Box::new(RawEncoder::new(schema)?),
+        FormatKind::Avro => Box::new(AvroEncoder::new(&schema, None)?),
     })
 }

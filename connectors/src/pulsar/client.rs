@@ -140,6 +140,60 @@ impl PulsarClient {
         Ok(response.partitions.unwrap_or(0))
     }
 
+    /// The topic's latest schema through the binary protocol's GetSchema; `None` when the
+    /// topic has none. A broker that does not answer within `timeout` is an error (pulsar-lite
+    /// never answers GetSchema; real brokers do).
+    pub async fn get_schema(
+        &self,
+        topic: &TopicName,
+        timeout: Duration,
+    ) -> Result<Option<crate::schema::SchemaInfo>> {
+        let name = topic.to_string();
+        let conn = self.lookup(topic).await?;
+        let request_id = conn.new_request_id();
+        let answer = conn
+            .request(
+                "GET_SCHEMA",
+                &name,
+                request_id,
+                BaseCommand {
+                    r#type: Type::GetSchema as i32,
+                    get_schema: Some(proto::CommandGetSchema {
+                        request_id,
+                        topic: name.clone(),
+                        schema_version: None,
+                    }),
+                    ..Default::default()
+                },
+                Some(timeout),
+            )
+            .await?;
+        let response = answer.get_schema_response.ok_or_else(|| {
+            ConnectorError::Frame("GET_SCHEMA answered with another command".into())
+        })?;
+        if let Some(code) = response.error_code {
+            let error = server_error_name(code);
+            if error == "TopicNotFound" {
+                return Ok(None);
+            }
+            return Err(ConnectorError::Broker {
+                request: "GET_SCHEMA",
+                topic: Some(name),
+                error,
+                message: response.error_message.unwrap_or_default(),
+            });
+        }
+        let Some(schema) = response.schema else {
+            return Ok(None);
+        };
+        crate::schema::binary::from_protocol(&schema, response.schema_version.as_deref())
+            .map(Some)
+            .map_err(|reason| ConnectorError::Registry {
+                topic: name,
+                reason,
+            })
+    }
+
     /// A connection to the broker that serves `topic` (one partition or a non-partitioned topic).
     pub async fn lookup(&self, topic: &TopicName) -> Result<Arc<Connection>> {
         let name = topic.to_string();

@@ -39,6 +39,8 @@ pub struct SinkConfig {
     pub routing: RoutingMode,
     /// Messages per batch; 1 disables batching.
     pub batch_size: u32,
+    /// The schema announced to the broker (typed consumers read by it), if any.
+    pub schema: Option<pulsar::proto::Schema>,
 }
 
 /// One message to write.
@@ -119,6 +121,7 @@ impl PulsarSink {
                 RoutingMode::RoundRobin => RoutingPolicy::RoundRobin,
                 RoutingMode::MessageKeyHash => RoutingPolicy::Custom(Arc::new(JavaKeyHash)),
             }),
+            schema: config.schema.clone(),
             ..Default::default()
         };
         let mut builder = client

@@ -53,21 +53,82 @@ pub fn primitive_type(kind: &SchemaKind) -> Option<DataType> {
     })
 }
 
+/// The column a primitive KEY_VALUE key is read into.
+pub const KEY_COLUMN: &str = "key";
+
 /// The columns a table over a topic with this schema has.
 pub fn columns_of(info: &SchemaInfo) -> Result<Vec<Field>, String> {
     match &info.kind {
-        SchemaKind::Avro | SchemaKind::Json | SchemaKind::Protobuf => {
+        SchemaKind::Avro | SchemaKind::Json => {
+            let schema = avro_record_schema(&info.data)?;
+            Ok(schema.fields().iter().map(|f| f.as_ref().clone()).collect())
+        }
+        SchemaKind::KeyValue => {
+            let kv = info.key_value()?;
+            let (keys, values) = key_value_columns(&kv.key, &kv.value)?;
+            Ok(keys.into_iter().chain(values).collect())
+        }
+        kind => side_columns(info, VALUE_COLUMN).map_err(|_| {
+            format!(
+                "{} schemas cannot be read into columns; declare the columns and a 'format'",
+                kind.name()
+            )
+        }),
+    }
+}
+
+/// The columns of one side of a KEY_VALUE schema: a record's fields, or one column.
+fn side_columns(info: &SchemaInfo, primitive_name: &str) -> Result<Vec<Field>, String> {
+    match &info.kind {
+        SchemaKind::Avro | SchemaKind::Json => {
             let schema = avro_record_schema(&info.data)?;
             Ok(schema.fields().iter().map(|f| f.as_ref().clone()).collect())
         }
         kind => match primitive_type(kind) {
-            Some(t) => Ok(vec![Field::new(VALUE_COLUMN, t, true)]),
-            None => Err(format!(
-                "{} schemas cannot be read into columns yet; declare the columns and a format",
-                kind.name()
-            )),
+            Some(t) => Ok(vec![Field::new(primitive_name, t, true)]),
+            None => Err(format!("{} schemas are not supported", kind.name())),
         },
     }
+}
+
+/// Key columns and value columns of a KEY_VALUE schema, side by side: a primitive key is
+/// `key`, a primitive value `value`; a key field whose name a value field has too is
+/// renamed `key_<name>`.
+pub fn key_value_columns(
+    key: &SchemaInfo,
+    value: &SchemaInfo,
+) -> Result<(Vec<Field>, Vec<Field>), String> {
+    let values = side_columns(value, VALUE_COLUMN).map_err(|e| format!("KEY_VALUE value: {e}"))?;
+    let keys = side_columns(key, KEY_COLUMN)
+        .map_err(|e| format!("KEY_VALUE key: {e}"))?
+        .into_iter()
+        .map(|f| {
+            if values.iter().any(|v| v.name() == f.name()) {
+                let name = format!("key_{}", f.name());
+                f.with_name(name)
+            } else {
+                f
+            }
+        })
+        .collect();
+    Ok((keys, values))
+}
+
+/// An Avro record schema with only the fields named in `keep` (the reader schema of a
+/// projection: Avro resolution skips the writer's other fields).
+pub fn project_record_schema(avro_json: &str, keep: &[&str]) -> Result<String, String> {
+    let mut parsed: serde_json::Value =
+        serde_json::from_str(avro_json).map_err(|e| format!("not an Avro schema: {e}"))?;
+    let fields = parsed
+        .get_mut("fields")
+        .and_then(|f| f.as_array_mut())
+        .ok_or("the Avro schema is not a record")?;
+    fields.retain(|f| {
+        f.get("name")
+            .and_then(|n| n.as_str())
+            .is_some_and(|n| keep.contains(&n))
+    });
+    Ok(parsed.to_string())
 }
 
 #[cfg(test)]
@@ -126,6 +187,40 @@ mod tests {
     }
 
     #[test]
+    fn key_value_schemas_put_key_and_value_columns_side_by_side() {
+        let record = r#"{"type":"record","name":"V","fields":[
+            {"name":"user_id","type":"string"},{"name":"clicks","type":"long"}]}"#;
+        let key = info(
+            SchemaKind::Avro,
+            r#"{"type":"record","name":"K","fields":[{"name":"user_id","type":"string"},{"name":"region","type":"string"}]}"#,
+        );
+        let (keys, values) =
+            key_value_columns(&key, &info(SchemaKind::Avro, record)).expect("columns");
+        let names: Vec<&str> = keys
+            .iter()
+            .chain(&values)
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(names, ["key_user_id", "region", "user_id", "clicks"]);
+        let (keys, _) = key_value_columns(
+            &info(SchemaKind::String, ""),
+            &info(SchemaKind::Json, record),
+        )
+        .expect("columns");
+        assert_eq!(keys, vec![Field::new("key", DataType::Utf8, true)]);
+    }
+
+    #[test]
+    fn projections_keep_the_named_fields_in_writer_order() {
+        let record = r#"{"type":"record","name":"V","fields":[
+            {"name":"a","type":"string"},{"name":"b","type":"long"},{"name":"c","type":"int"}]}"#;
+        let projected = project_record_schema(record, &["c", "a"]).expect("record");
+        let schema = avro_record_schema(&projected).expect("valid");
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
+    }
+
+    #[test]
     fn primitive_kinds_make_one_value_column() {
         let fields = columns_of(&info(SchemaKind::Int64, "")).expect("columns");
         assert_eq!(fields, vec![Field::new("value", DataType::Int64, true)]);
@@ -135,8 +230,9 @@ mod tests {
 
     #[test]
     fn unsupported_kinds_and_bad_schemas_say_why() {
-        let err = columns_of(&info(SchemaKind::ProtobufNative, "{}")).expect_err("unsupported");
-        assert!(err.contains("PROTOBUF_NATIVE"), "{err}");
+        let err =
+            columns_of(&info(SchemaKind::Other("EXTERNAL".into()), "")).expect_err("unsupported");
+        assert!(err.contains("EXTERNAL"), "{err}");
         let err =
             columns_of(&info(SchemaKind::Avro, "{\"type\":\"string\"}")).expect_err("not a record");
         assert!(err.contains("not a record"), "{err}");

@@ -58,25 +58,26 @@ impl SchemaRegistry {
         Ok(info)
     }
 
-    /// One version of the topic's schema (cached); an error when the registry lacks it.
+    /// One version of the topic's schema (cached); `None` when the registry lacks it (404).
     pub async fn version(
         &self,
         topic: &TopicName,
         version: SchemaVersion,
-    ) -> Result<Arc<SchemaInfo>> {
+    ) -> Result<Option<Arc<SchemaInfo>>> {
         let key = (schema_key(topic), version);
         if let Some(info) = self.cache().get(&key) {
-            return Ok(info.clone());
+            return Ok(Some(info.clone()));
         }
-        let info =
-            self.fetch(topic, Some(version))
-                .await?
-                .ok_or_else(|| ConnectorError::Registry {
-                    topic: topic.to_string(),
-                    reason: format!("the schema registry has no version {version} of its schema"),
-                })?;
-        self.cache().insert(key, info.clone());
+        let info = self.fetch(topic, Some(version)).await?;
+        if let Some(info) = &info {
+            self.cache().insert(key, info.clone());
+        }
         Ok(info)
+    }
+
+    /// The admin URL this client reads from.
+    pub fn admin_url(&self) -> &str {
+        self.admin_url.as_str()
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, VersionCache> {

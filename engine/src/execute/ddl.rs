@@ -1,10 +1,14 @@
 //! CREATE / DROP / DESCRIBE / SHOW.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use magnetar_connectors::ConnectorError;
+use magnetar_connectors::schema::{SchemaInfo, SchemaRegistry};
+use magnetar_sql::SqlError;
 use magnetar_sql::catalog::{ColumnSource, TableDef};
 use magnetar_sql::options::Connector;
 use magnetar_sql::parser::types::sql_type_name;
@@ -13,7 +17,75 @@ use magnetar_sql::statement::CreateTable;
 use crate::engine::{Engine, Shared, StatementOutput};
 use crate::error::{EngineError, Result};
 
-pub(crate) fn create_table(shared: &Shared, create: &CreateTable) -> Result<StatementOutput> {
+/// How long a broker may take to answer GetSchema, for a table with no columns and no
+/// admin URL.
+const GET_SCHEMA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The latest registry schema of a Pulsar table's topic: over REST when the table has an
+/// `admin-url`, else (only when no column is declared) through the broker's GetSchema.
+async fn registry_schema(shared: &Shared, create: &CreateTable) -> Result<Option<Arc<SchemaInfo>>> {
+    let connector = Connector::parse(&create.name, &create.options, Some(create.location))?;
+    let Connector::Pulsar(options) = &connector else {
+        return Ok(None);
+    };
+    let Some(first) = options.topics.first() else {
+        return Ok(None);
+    };
+    let needs_columns = TableDef::needs_registry_columns(create);
+    let schema_error = |message: String| {
+        EngineError::Sql(SqlError::Schema {
+            table: create.name.clone(),
+            message,
+            location: Some(create.location),
+        })
+    };
+    if let Some(admin_url) = &options.admin_url {
+        let registry = SchemaRegistry::new(admin_url)?;
+        let latest = registry.latest(first).await?;
+        for other in &options.topics[1..] {
+            let schema = registry.latest(other).await?;
+            let same = match (&latest, &schema) {
+                (Some(a), Some(b)) => a.kind == b.kind && a.data == b.data,
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                return Err(schema_error(format!(
+                    "topics '{first}' and '{other}' have different registry schemas; one table reads topics of one schema"
+                )));
+            }
+        }
+        if latest.is_none() && needs_columns {
+            return Err(schema_error(format!(
+                "declares no columns, and topic '{first}' has no schema in the registry at {admin_url}; declare the columns and a 'format'"
+            )));
+        }
+        return Ok(latest);
+    }
+    if !needs_columns {
+        return Ok(None);
+    }
+    let service_url = options
+        .service_url
+        .clone()
+        .or_else(|| shared.default_service_url())
+        .ok_or_else(|| EngineError::NoServiceUrl {
+            table: create.name.clone(),
+        })?;
+    let client = shared.clients.get(&service_url).await?;
+    match client.get_schema(first, GET_SCHEMA_TIMEOUT).await {
+        Ok(Some(info)) => Ok(Some(Arc::new(info))),
+        Ok(None) => Err(schema_error(format!(
+            "declares no columns, and topic '{first}' has no schema; declare the columns and a 'format'"
+        ))),
+        Err(ConnectorError::Timeout { timeout_ms, .. }) => Err(schema_error(format!(
+            "declares no columns, and the broker at {service_url} did not answer GetSchema for topic '{first}' within {timeout_ms} ms (pulsar-lite has no schema registry); set 'admin-url' to read Pulsar's Schema Registry over REST, or declare the columns"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn create_table(shared: &Shared, create: &CreateTable) -> Result<StatementOutput> {
     let exists = shared
         .tables
         .read()
@@ -32,7 +104,13 @@ pub(crate) fn create_table(shared: &Shared, create: &CreateTable) -> Result<Stat
             }))
         };
     }
-    let def = Arc::new(TableDef::from_create(create)?);
+    // Declaration errors first, without asking the registry or the broker anything.
+    match TableDef::from_create(create) {
+        Ok(_) | Err(SqlError::NoColumns { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let registry = registry_schema(shared, create).await?;
+    let def = Arc::new(TableDef::from_create_with_schema(create, registry)?);
     if let magnetar_sql::options::Connector::Memory(o) = &def.connector {
         // Creates the storage, or checks that an existing one fits.
         shared.clients.memory().log(&o.name, o.partitions)?;
@@ -133,7 +211,14 @@ fn describe_batch(table: &TableDef) -> Result<RecordBatch> {
         types.push(sql_type_name(c.field.data_type()));
         nulls.push(if c.field.is_nullable() { "YES" } else { "NO" }.to_string());
         sources.push(match &c.source {
-            ColumnSource::Payload => format!("value ({})", table.format().kind.name()),
+            ColumnSource::Payload => match &table.value_schema {
+                Some(info) => format!(
+                    "value ({} schema{})",
+                    info.kind.name(),
+                    info.version.map(|v| format!(" v{v}")).unwrap_or_default()
+                ),
+                None => format!("value ({})", table.format().kind.name()),
+            },
             ColumnSource::Metadata { key, is_virtual } => format!(
                 "METADATA FROM '{}'{}",
                 key.name(),

@@ -72,6 +72,8 @@ pub struct JobInfo {
     pub messages_written: u64,
     /// Bad messages skipped.
     pub messages_skipped: u64,
+    /// Bad messages written to the dead-letter topic.
+    pub messages_dead_lettered: u64,
     /// Redeliveries dropped.
     pub duplicates_dropped: u64,
     /// Rows dropped as late (every window they belong to had fired).
@@ -198,6 +200,7 @@ impl Job {
             messages_read: sum(|m| m.messages_read.load(Ordering::Relaxed)),
             messages_written: self.sink.messages_written.load(Ordering::Relaxed),
             messages_skipped: sum(|m| m.messages_skipped.load(Ordering::Relaxed)),
+            messages_dead_lettered: sum(|m| m.messages_dead_lettered.load(Ordering::Relaxed)),
             duplicates_dropped: sum(|m| m.duplicates_dropped.load(Ordering::Relaxed)),
             late_rows: windows
                 .iter()

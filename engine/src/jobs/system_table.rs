@@ -27,6 +27,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("read", DataType::UInt64, false),
         Field::new("written", DataType::UInt64, false),
         Field::new("skipped", DataType::UInt64, false),
+        Field::new("dead_lettered", DataType::UInt64, false),
         Field::new("duplicates_dropped", DataType::UInt64, false),
         Field::new("late", DataType::UInt64, false),
         Field::new(
@@ -67,6 +68,7 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
             u64s(|j| j.messages_read),
             u64s(|j| j.messages_written),
             u64s(|j| j.messages_skipped),
+            u64s(|j| j.messages_dead_lettered),
             u64s(|j| j.duplicates_dropped),
             u64s(|j| j.late_rows),
             Arc::new(started),

@@ -150,7 +150,8 @@ fn build_node<'a, 'w>(
                     source.projection.as_deref(),
                     watermark.clone(),
                     source_metrics.clone(),
-                )?;
+                )?
+                .with_service_url(ctx.default_service_url.as_deref());
                 let reader = Reader::open(
                     &source.table,
                     &ctx.clients,

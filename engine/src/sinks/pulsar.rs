@@ -11,8 +11,12 @@ use datafusion::arrow::array::{Array, AsArray, MapArray, RecordBatch, StringArra
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 use magnetar_connectors::UnixMillis;
-use magnetar_connectors::format::{FormatOptions, JsonEncoder, PayloadEncoder, encoder_for};
+use magnetar_connectors::format::{
+    AvroEncoder, FormatOptions, JsonEncoder, PayloadEncoder, RawEncoder, encoder_for,
+};
 use magnetar_connectors::pulsar::{OutgoingMessage, PulsarSink, SinkConfig};
+use magnetar_connectors::schema::SchemaKind;
+use magnetar_connectors::schema::binary::to_protocol;
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::KeyFormat;
 
@@ -107,14 +111,34 @@ impl PulsarSinkWriter {
                 .collect::<Vec<_>>(),
         ));
         let format = options.format;
-        let encoder = encoder_for(
-            format.kind,
-            payload_schema.clone(),
-            FormatOptions {
-                ignore_parse_errors: format.ignore_parse_errors,
-                csv_delimiter: format.csv_delimiter,
+        let encoder: Box<dyn PayloadEncoder> = match table.value_schema.as_deref() {
+            None => encoder_for(
+                format.kind,
+                payload_schema.clone(),
+                FormatOptions {
+                    ignore_parse_errors: format.ignore_parse_errors,
+                    csv_delimiter: format.csv_delimiter,
+                },
+            )?,
+            // Write by the topic's registry schema, so its typed consumers read the output.
+            Some(info) => match &info.kind {
+                SchemaKind::Avro => Box::new(AvroEncoder::new(&payload_schema, Some(&info.data))?),
+                SchemaKind::Json => Box::new(JsonEncoder::new().with_schema(&payload_schema)),
+                SchemaKind::String | SchemaKind::None => {
+                    Box::new(RawEncoder::new(payload_schema.clone())?)
+                }
+                other => {
+                    return Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
+                        format!(
+                            "table '{}': writing {} schemas is not supported; declare the columns with 'format' = 'avro' or 'json'",
+                            table.name,
+                            other.name()
+                        ),
+                        None,
+                    )));
+                }
             },
-        )?;
+        };
         let topic = match options.topics.as_slice() {
             [one] => one.clone(),
             _ => {
@@ -134,6 +158,9 @@ impl PulsarSinkWriter {
             producer_name: None,
             routing: options.routing,
             batch_size: 1000,
+            schema: encoder
+                .schema_definition()
+                .map(|(kind, definition)| to_protocol(&kind, &table.name, &definition)),
         })
         .await?;
         Ok(Self {

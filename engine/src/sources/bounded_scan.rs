@@ -71,7 +71,8 @@ impl BoundedScan {
             self.projection.as_deref(),
             None,
             self.metrics.clone(),
-        )?;
+        )?
+        .with_service_url(self.service_url.as_deref());
         let mut reader = Reader::open(
             &self.table,
             &self.clients,
@@ -89,7 +90,7 @@ impl BoundedScan {
                 let Some(chunk) = chunk else {
                     return Ok(true);
                 };
-                if let Some(decoded) = decoder.decode(&chunk)?
+                if let Some(decoded) = decoder.decode(&chunk).await?
                     && tx.send(Ok(decoded.batch)).await.is_err()
                 {
                     return Ok(false);

@@ -1,6 +1,8 @@
 //! Messages to Arrow batches in a table's (projected) schema: payload columns through the
-//! table's format, metadata columns from Pulsar's message metadata. Bad messages follow the
-//! table's policy: fail the query naming topic and message id, or skip and count.
+//! table's format or registry schema (fetching writer schema versions as messages bring
+//! them), metadata columns from Pulsar's message metadata. Bad messages follow the table's
+//! policy: fail the query naming topic and message id, skip and count, or write them to a
+//! dead-letter topic and count.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,8 +14,13 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use magnetar_connectors::MessageId;
-use magnetar_connectors::format::{FormatKind, FormatOptions, PayloadDecoder, decoder_for};
-use magnetar_connectors::pulsar::{ReceivedMessage, SourceChunk};
+use magnetar_connectors::format::{
+    FormatKind, FormatOptions, JsonOptions, PayloadDecoder, decoder_for,
+};
+use magnetar_connectors::pulsar::{
+    OutgoingMessage, PulsarSink, ReceivedMessage, SinkConfig, SourceChunk, TopicName,
+};
+use magnetar_connectors::schema::{SchemaRegistry, SchemaVersion, decoder_for_schema};
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::Connector;
 
@@ -27,19 +34,30 @@ pub struct SourceMetrics {
     pub messages_read: AtomicU64,
     /// Rows produced.
     pub rows_out: AtomicU64,
-    /// Bad messages skipped under `json.ignore-parse-errors`.
+    /// Bad messages skipped under `*.ignore-parse-errors`.
     pub messages_skipped: AtomicU64,
+    /// Bad messages written to the dead-letter topic.
+    pub messages_dead_lettered: AtomicU64,
     /// Redelivered messages dropped because they were read already.
     pub duplicates_dropped: AtomicU64,
 }
 
 /// What to do with a message that cannot be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BadMessagePolicy {
     /// Fail the query or job, naming the message.
     Fail,
     /// Skip it and count it.
     Skip,
+    /// Write it to this topic, and count it.
+    DeadLetter(TopicName),
+}
+
+/// The producer of a dead-letter topic, connected on the first bad message.
+struct DeadLetterSink {
+    service_url: Option<String>,
+    sink: Option<PulsarSink>,
+    pending: usize,
 }
 
 enum DecodedColumn {
@@ -73,6 +91,9 @@ pub struct SourceDecoder {
     decoder: Box<dyn PayloadDecoder>,
     policy: BadMessagePolicy,
     metrics: Arc<SourceMetrics>,
+    /// Where writer schema versions are fetched, for tables read by a registry schema.
+    registry: Option<SchemaRegistry>,
+    dead_letters: DeadLetterSink,
 }
 
 impl std::fmt::Debug for SourceDecoder {
@@ -133,14 +154,32 @@ impl SourceDecoder {
         } else {
             Arc::new(Schema::new(payload_fields))
         };
-        let decoder = decoder_for(
-            format.kind,
-            payload_schema,
-            FormatOptions {
-                ignore_parse_errors: format.ignore_parse_errors,
-                csv_delimiter: format.csv_delimiter,
-            },
-        )?;
+        let decoder = match &table.value_schema {
+            Some(info) => decoder_for_schema(
+                info,
+                &payload_schema,
+                JsonOptions {
+                    ignore_parse_errors: format.ignore_parse_errors,
+                },
+            )
+            .map_err(|e| EngineError::BadMessage(format!("table '{}': {e}", table.name)))?,
+            None => decoder_for(
+                format.kind,
+                payload_schema,
+                FormatOptions {
+                    ignore_parse_errors: format.ignore_parse_errors,
+                    csv_delimiter: format.csv_delimiter,
+                },
+            )?,
+        };
+        let registry = match (&table.value_schema, table.pulsar()) {
+            (Some(_), Some(o)) => o
+                .admin_url
+                .as_deref()
+                .map(SchemaRegistry::new)
+                .transpose()?,
+            _ => None,
+        };
         let field_of = |i: usize| table.columns[i].field.clone();
         let schema = Arc::new(Schema::new(
             projected.iter().map(|&i| field_of(i)).collect::<Vec<_>>(),
@@ -154,10 +193,10 @@ impl SourceDecoder {
             ));
             (w, positions, schema)
         });
-        let policy = if format.ignore_parse_errors {
-            BadMessagePolicy::Skip
-        } else {
-            BadMessagePolicy::Fail
+        let policy = match table.pulsar().and_then(|o| o.dead_letter_topic.clone()) {
+            Some(topic) => BadMessagePolicy::DeadLetter(topic),
+            None if format.ignore_parse_errors => BadMessagePolicy::Skip,
+            None => BadMessagePolicy::Fail,
         };
         Ok(Self {
             table,
@@ -169,7 +208,49 @@ impl SourceDecoder {
             decoder,
             policy,
             metrics,
+            registry,
+            dead_letters: DeadLetterSink {
+                service_url: None,
+                sink: None,
+                pending: 0,
+            },
         })
+    }
+
+    /// The broker a dead-letter topic is written to (the table's own, else this default).
+    pub fn with_service_url(mut self, default: Option<&str>) -> Self {
+        self.dead_letters.service_url = crate::runtime::service_url_for(&self.table, default).ok();
+        self
+    }
+
+    /// How the payload is read, for messages: the format or the registry schema kind.
+    fn format_name(&self) -> String {
+        match &self.table.value_schema {
+            Some(info) => format!("{} (registry schema)", info.kind.name()),
+            None => self.table.format().kind.name().to_string(),
+        }
+    }
+
+    /// Fetches the writer schemas of versions the decoder has not seen; a version the
+    /// registry does not have makes its messages bad messages.
+    async fn fetch_versions(&mut self, messages: &[ReceivedMessage]) -> Result<()> {
+        for version in self.decoder.missing_versions(messages) {
+            let carrier = messages.iter().find(|m| {
+                m.schema_version
+                    .as_deref()
+                    .and_then(SchemaVersion::from_message_bytes)
+                    == Some(version)
+            });
+            let info = match (&self.registry, carrier) {
+                (Some(registry), Some(m)) => {
+                    let topic = TopicName::parse(&m.topic)?;
+                    registry.version(&topic, version).await?
+                }
+                _ => None,
+            };
+            self.decoder.add_version(version, info.as_deref());
+        }
+        Ok(())
     }
 
     /// The schema of produced batches.
@@ -189,15 +270,32 @@ impl SourceDecoder {
         }
     }
 
-    fn bad_message(&self, topic: &str, id: MessageId, reason: &str) -> Result<()> {
-        match self.policy {
-            BadMessagePolicy::Fail => Err(EngineError::BadMessage(format!(
-                "table '{}': cannot read {} as {}: {reason} (set '{}.ignore-parse-errors' = 'true' to skip such messages)",
-                self.table.name,
-                self.place(topic, id),
-                self.table.format().kind.name(),
-                self.table.format().kind.name()
-            ))),
+    async fn bad_message(
+        &mut self,
+        topic: &str,
+        id: MessageId,
+        reason: &str,
+        message: Option<&ReceivedMessage>,
+    ) -> Result<()> {
+        match &self.policy {
+            BadMessagePolicy::Fail => {
+                let format = self.table.format().kind.name();
+                let hint = match (&self.table.connector, &self.table.value_schema) {
+                    (Connector::Pulsar(_), Some(_)) => "set 'value.ignore-parse-errors' = 'true' to skip such messages, or 'source.dead-letter-topic' to set them aside".to_string(),
+                    (Connector::Pulsar(_), None) => format!(
+                        "set '{format}.ignore-parse-errors' = 'true' to skip such messages, or 'source.dead-letter-topic' to set them aside"
+                    ),
+                    (_, _) => format!(
+                        "set '{format}.ignore-parse-errors' = 'true' to skip such messages"
+                    ),
+                };
+                Err(EngineError::BadMessage(format!(
+                    "table '{}': cannot read {} as {}: {reason} ({hint})",
+                    self.table.name,
+                    self.place(topic, id),
+                    self.format_name(),
+                )))
+            }
             BadMessagePolicy::Skip => {
                 self.metrics
                     .messages_skipped
@@ -205,28 +303,87 @@ impl SourceDecoder {
                 tracing::debug!(table = %self.table.name, %topic, %id, reason, "skipped a bad message");
                 Ok(())
             }
+            BadMessagePolicy::DeadLetter(dead_letter_topic) => {
+                let dead_letter_topic = dead_letter_topic.clone();
+                if self.dead_letters.sink.is_none() {
+                    let service_url = self.dead_letters.service_url.clone().ok_or_else(|| {
+                        EngineError::NoServiceUrl {
+                            table: self.table.name.clone(),
+                        }
+                    })?;
+                    self.dead_letters.sink = Some(
+                        PulsarSink::connect(SinkConfig {
+                            service_url,
+                            topic: dead_letter_topic,
+                            producer_name: None,
+                            routing: Default::default(),
+                            batch_size: 1,
+                            schema: None,
+                        })
+                        .await?,
+                    );
+                }
+                let mut properties: std::collections::HashMap<String, String> = message
+                    .map(|m| m.properties.iter().cloned().collect())
+                    .unwrap_or_default();
+                properties.insert("magnetar-error".into(), reason.to_string());
+                properties.insert("magnetar-source-topic".into(), topic.to_string());
+                properties.insert("magnetar-source-message-id".into(), id.to_string());
+                let outgoing = OutgoingMessage {
+                    payload: message.map(|m| m.payload.to_vec()).unwrap_or_default(),
+                    key: message.and_then(|m| m.key.clone()),
+                    properties,
+                    event_time: message.and_then(|m| m.event_time),
+                };
+                if let Some(sink) = self.dead_letters.sink.as_mut() {
+                    sink.send(outgoing).await?;
+                    self.dead_letters.pending += 1;
+                }
+                tracing::debug!(table = %self.table.name, %topic, %id, reason, "sent a bad message to the dead-letter topic");
+                Ok(())
+            }
         }
     }
 
+    /// Waits until the broker has every dead letter of this chunk, so the chunk's input
+    /// is only acknowledged once its bad messages are kept.
+    async fn flush_dead_letters(&mut self) -> Result<()> {
+        if self.dead_letters.pending == 0 {
+            return Ok(());
+        }
+        if let Some(sink) = self.dead_letters.sink.as_mut() {
+            let written = sink.flush().await?;
+            self.metrics
+                .messages_dead_lettered
+                .fetch_add(written as u64, Ordering::Relaxed);
+        }
+        self.dead_letters.pending = 0;
+        Ok(())
+    }
+
     /// Decodes a chunk; `None` when no row is left (all skipped, or none read).
-    pub fn decode(&mut self, chunk: &SourceChunk) -> Result<Option<Decoded>> {
+    pub async fn decode(&mut self, chunk: &SourceChunk) -> Result<Option<Decoded>> {
         self.metrics
             .duplicates_dropped
             .fetch_add(chunk.duplicates_dropped, Ordering::Relaxed);
         for bad in &chunk.malformed {
-            self.bad_message(&bad.topic, bad.id, &bad.reason)?;
+            self.bad_message(&bad.topic, bad.id, &bad.reason, None)
+                .await?;
         }
         if chunk.messages.is_empty() {
+            self.flush_dead_letters().await?;
             return Ok(None);
         }
         self.metrics
             .messages_read
             .fetch_add(chunk.messages.len() as u64, Ordering::Relaxed);
+        self.fetch_versions(&chunk.messages).await?;
         let decoded = self.decoder.decode(&chunk.messages)?;
         for (i, reason) in &decoded.errors {
             let m = &chunk.messages[*i];
-            self.bad_message(&m.topic, m.id, reason)?;
+            self.bad_message(&m.topic, m.id, reason, Some(m)).await?;
         }
+        self.flush_dead_letters().await?;
         let rows = &decoded.rows;
         if rows.is_empty() {
             return Ok(None);

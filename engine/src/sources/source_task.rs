@@ -156,7 +156,7 @@ async fn forward_chunk(
     decoder: &mut SourceDecoder,
     mut event_time: Option<&mut EventTimeSettings>,
 ) -> Result<bool> {
-    if let Some(decoded) = decoder.decode(chunk)?
+    if let Some(decoded) = decoder.decode(chunk).await?
         && !send_rows(out, decoded, event_time.as_deref_mut()).await
     {
         return Ok(false);

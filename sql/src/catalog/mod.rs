@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use magnetar_connectors::format::FormatKind;
+use magnetar_connectors::schema::{SchemaInfo, columns_of};
 
 pub use metadata::MetadataKey;
 pub use provider::{MagnetarTable, ScanFactory};
@@ -27,6 +28,39 @@ pub enum ColumnSource {
         /// Read-only (`VIRTUAL`).
         is_virtual: bool,
     },
+}
+
+/// Whether a registry field of type `from` can be read into a declared column of type `to`:
+/// the same kind of value (numbers as numbers, text as text, times as times...), so that a
+/// declaration that disagrees with the schema is an error, not a column of NULLs or garbage.
+fn readable_as(from: &DataType, to: &DataType) -> bool {
+    fn numeric(t: &DataType) -> bool {
+        t.is_numeric()
+    }
+    fn text(t: &DataType) -> bool {
+        matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    }
+    fn binary(t: &DataType) -> bool {
+        matches!(
+            t,
+            DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+                | DataType::FixedSizeBinary(_)
+        )
+    }
+    fn temporal(t: &DataType) -> bool {
+        t.is_temporal()
+    }
+    from == to
+        || (numeric(from) && numeric(to))
+        || (text(from) && text(to))
+        || (binary(from) && binary(to))
+        || (temporal(from) && temporal(to))
+        || (matches!(
+            from,
+            DataType::Struct(_) | DataType::List(_) | DataType::Map(..)
+        ) && std::mem::discriminant(from) == std::mem::discriminant(to))
 }
 
 /// A column of a table.
@@ -68,24 +102,96 @@ pub struct TableDef {
     pub comment: Option<String>,
     /// The connector and its options.
     pub connector: Connector,
+    /// The topic's registry schema the payload is read by, when the table has one.
+    pub value_schema: Option<Arc<SchemaInfo>>,
 }
 
 impl TableDef {
     /// Validates a `CREATE TABLE`.
     pub fn from_create(create: &CreateTable) -> Result<TableDef> {
+        Self::from_create_with_schema(create, None)
+    }
+
+    /// Whether a `CREATE TABLE` declares no payload column (only metadata, or nothing), so
+    /// its columns must come from the topic's registry schema.
+    pub fn needs_registry_columns(create: &CreateTable) -> bool {
+        !create
+            .columns
+            .iter()
+            .any(|c| matches!(c.kind, ColumnKind::Physical))
+    }
+
+    /// Validates a `CREATE TABLE` over a topic whose latest registry schema is `registry`:
+    /// without declared payload columns they come from it; declared ones must be readable
+    /// from it.
+    pub fn from_create_with_schema(
+        create: &CreateTable,
+        registry: Option<Arc<SchemaInfo>>,
+    ) -> Result<TableDef> {
         let location = Some(create.location);
         let connector = Connector::parse(&create.name, &create.options, location)?;
         let is_pulsar = matches!(connector, Connector::Pulsar(_));
-        if create.columns.is_empty() {
-            return Err(SqlError::unsupported(
-                format!(
-                    "table '{}' declares no columns; declare them (reading them from the topic's schema registry entry is not available yet)",
-                    create.name
-                ),
-                location,
-            ));
-        }
+        let topic = match &connector {
+            Connector::Pulsar(o) => o.topics.first().map(|t| t.to_string()).unwrap_or_default(),
+            _ => String::new(),
+        };
+        let schema_error = |message: String, location| SqlError::Schema {
+            table: create.name.clone(),
+            message,
+            location,
+        };
+        let registry_fields = match &registry {
+            None => None,
+            Some(info) => Some(columns_of(info).map_err(|reason| {
+                schema_error(
+                    format!("the schema of topic '{topic}' cannot be read: {reason}"),
+                    location,
+                )
+            })?),
+        };
         let mut columns = Vec::with_capacity(create.columns.len());
+        let needs_registry = Self::needs_registry_columns(create);
+        if needs_registry && let Some(fields) = &registry_fields {
+            columns.extend(fields.iter().map(|f| ColumnDef {
+                field: f.clone(),
+                source: ColumnSource::Payload,
+                comment: None,
+            }));
+        } else if let (Some(fields), Some(info)) = (&registry_fields, &registry) {
+            for decl in create
+                .columns
+                .iter()
+                .filter(|c| matches!(c.kind, ColumnKind::Physical))
+            {
+                let Some(field) = fields.iter().find(|f| f.name() == &decl.name) else {
+                    return Err(schema_error(
+                        format!(
+                            "column '{}' is not a field of the {} schema of topic '{topic}' (its fields: {})",
+                            decl.name,
+                            info.kind.name(),
+                            fields
+                                .iter()
+                                .map(|f| f.name().as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        Some(decl.location),
+                    ));
+                };
+                if !readable_as(field.data_type(), &decl.data_type) {
+                    return Err(schema_error(
+                        format!(
+                            "column '{}' is declared {}, but the {} schema of topic '{topic}' has it as {}",
+                            decl.name,
+                            crate::parser::types::sql_type_name(&decl.data_type),
+                            info.kind.name(),
+                            crate::parser::types::sql_type_name(field.data_type())
+                        ),
+                        Some(decl.location),
+                    ));
+                }
+            }
+        }
         for decl in &create.columns {
             if columns
                 .iter()
@@ -140,13 +246,21 @@ impl TableDef {
                 comment: decl.comment.clone(),
             });
         }
+        if needs_registry && registry_fields.is_none() {
+            // After the declared columns are checked, before anything that may name a column
+            // the registry would have brought (key fields, the watermark).
+            return Err(SqlError::NoColumns {
+                table: create.name.clone(),
+                location,
+            });
+        }
         let payload: Vec<Field> = columns
             .iter()
             .filter(|c| c.source == ColumnSource::Payload)
             .map(|c| c.field.clone().with_nullable(true))
             .collect();
         let format = connector.format();
-        if format.kind == FormatKind::Raw && payload.len() != 1 {
+        if registry.is_none() && format.kind == FormatKind::Raw && payload.len() != 1 {
             return Err(SqlError::InvalidOption {
                 key: "format".into(),
                 value: "raw".into(),
@@ -231,6 +345,7 @@ impl TableDef {
             primary_key: create.primary_key.clone(),
             comment: create.comment.clone(),
             connector,
+            value_schema: registry,
         })
     }
 

@@ -8,7 +8,7 @@ use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
 use crate::error::Result;
 
 /// Value formats by name.
-pub const FORMATS: &[&str] = &["json", "csv", "raw"];
+pub const FORMATS: &[&str] = &["json", "csv", "raw", "avro"];
 
 /// `format`.
 pub const FORMAT: OptionSpec = OptionSpec {
@@ -17,7 +17,7 @@ pub const FORMAT: OptionSpec = OptionSpec {
     default: Some("json"),
     required: false,
     scope: OptionScope::Table,
-    description: "Value format: `json` (one object per message or line), `csv` (one record per message or line, no header), or `raw` (one BYTES or STRING column holds the payload).",
+    description: "Value format: `json` (one object per message or line), `csv` (one record per message or line, no header), `raw` (one BYTES or STRING column holds the payload), or `avro` (a bare Avro binary datum of the columns' Avro schema, nullable columns as `[\"null\", T]` unions). A Pulsar table whose topic has a registry schema (see `admin-url`) reads by that schema instead.",
 };
 
 /// `value.format`.
@@ -38,6 +38,16 @@ pub const JSON_IGNORE_PARSE_ERRORS: OptionSpec = OptionSpec {
     required: false,
     scope: OptionScope::Source,
     description: "`false`: a message that is not valid JSON for the columns fails the query, naming topic and message id. `true`: it is skipped and counted, and fields of the wrong type read as NULL.",
+};
+
+/// `value.ignore-parse-errors`.
+pub const VALUE_IGNORE_PARSE_ERRORS: OptionSpec = OptionSpec {
+    key: "value.ignore-parse-errors",
+    kind: OptionKind::Bool,
+    default: Some("false"),
+    required: false,
+    scope: OptionScope::Source,
+    description: "For any format: `true` skips (and counts) a message that cannot be decoded, whatever the format or registry schema; `false` fails the query naming topic and message id.",
 };
 
 /// `csv.ignore-parse-errors`.
@@ -122,6 +132,7 @@ pub fn value_format(o: &ValidatedOptions<'_>) -> Result<ValueFormat> {
     {
         Some("raw") => FormatKind::Raw,
         Some("csv") => FormatKind::Csv,
+        Some("avro") => FormatKind::Avro,
         _ => FormatKind::Json,
     };
     let delimiter = o.get("csv.field-delimiter").unwrap_or(",");
@@ -132,10 +143,12 @@ pub fn value_format(o: &ValidatedOptions<'_>) -> Result<ValueFormat> {
             return Err(o.invalid("csv.field-delimiter", "expected one character (or \\t)"));
         }
     };
-    let ignore_parse_errors = match kind {
-        FormatKind::Csv => o.get_bool("csv.ignore-parse-errors"),
-        _ => o.get_bool("json.ignore-parse-errors"),
-    };
+    let ignore_parse_errors = o.get_bool("value.ignore-parse-errors")
+        || match kind {
+            FormatKind::Csv => o.get_bool("csv.ignore-parse-errors"),
+            FormatKind::Json => o.get_bool("json.ignore-parse-errors"),
+            FormatKind::Raw | FormatKind::Avro => false,
+        };
     Ok(ValueFormat {
         kind,
         ignore_parse_errors,

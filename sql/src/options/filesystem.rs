@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::common::{
     self, CSV_FIELD_DELIMITER, CSV_IGNORE_PARSE_ERRORS, EmitStrategy, FORMAT, IDLE_TIMEOUT,
-    JSON_IGNORE_PARSE_ERRORS, VALUE_FORMAT, ValueFormat, WATERMARK_EMIT,
+    JSON_IGNORE_PARSE_ERRORS, VALUE_FORMAT, VALUE_IGNORE_PARSE_ERRORS, ValueFormat, WATERMARK_EMIT,
 };
 use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
 use crate::error::{Location, Result};
@@ -34,6 +34,7 @@ pub const FILESYSTEM_OPTIONS: &[OptionSpec] = &[
     FORMAT,
     VALUE_FORMAT,
     JSON_IGNORE_PARSE_ERRORS,
+    VALUE_IGNORE_PARSE_ERRORS,
     CSV_IGNORE_PARSE_ERRORS,
     CSV_FIELD_DELIMITER,
     WATERMARK_EMIT,

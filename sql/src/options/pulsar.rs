@@ -10,7 +10,7 @@ use magnetar_connectors::{MessageId, UnixMillis};
 
 use super::common::{
     self, CSV_FIELD_DELIMITER, CSV_IGNORE_PARSE_ERRORS, EmitStrategy, FORMAT, IDLE_TIMEOUT,
-    JSON_IGNORE_PARSE_ERRORS, VALUE_FORMAT, ValueFormat, WATERMARK_EMIT,
+    JSON_IGNORE_PARSE_ERRORS, VALUE_FORMAT, VALUE_IGNORE_PARSE_ERRORS, ValueFormat, WATERMARK_EMIT,
 };
 use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
 use crate::error::{Location, Result};
@@ -48,7 +48,7 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         default: None,
         required: false,
         scope: OptionScope::Table,
-        description: "Admin REST URL, `http://host:8080`. Accepted for Flink compatibility; not used yet (the schema registry will read it).",
+        description: "Admin REST URL, `http://host:8080`: the topic's schema is read from Pulsar's Schema Registry there (`GET /admin/v2/schemas/...`). With no column list, the columns come from that schema; declared columns must be readable from it. Without it, a table with no columns asks the broker (binary GetSchema, 5 s timeout).",
     },
     FORMAT,
     VALUE_FORMAT,
@@ -69,8 +69,17 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         description: "Column(s), separated by `;`, whose values form the message key of written messages.",
     },
     JSON_IGNORE_PARSE_ERRORS,
+    VALUE_IGNORE_PARSE_ERRORS,
     CSV_IGNORE_PARSE_ERRORS,
     CSV_FIELD_DELIMITER,
+    OptionSpec {
+        key: "source.dead-letter-topic",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "Messages that cannot be decoded are written here (payload, key and properties as read, plus `magnetar-error`, `magnetar-source-topic` and `magnetar-source-message-id` properties) and counted, before the query goes on; the broker confirms each before the input is acknowledged.",
+    },
     OptionSpec {
         key: "source.subscription-name",
         kind: OptionKind::Text,
@@ -196,6 +205,8 @@ pub struct PulsarTableOptions {
     pub routing: RoutingMode,
     /// Delivery promise of the sink.
     pub delivery_guarantee: DeliveryGuarantee,
+    /// Where undecodable messages go.
+    pub dead_letter_topic: Option<TopicName>,
 }
 
 fn parse_message_id(options: &ValidatedOptions<'_>, key: &str, value: &str) -> Result<MessageId> {
@@ -329,6 +340,13 @@ impl PulsarTableOptions {
             }
             _ => DeliveryGuarantee::AtLeastOnce,
         };
+        let dead_letter_topic = match o.get("source.dead-letter-topic") {
+            None => None,
+            Some(name) => Some(
+                TopicName::parse(name)
+                    .map_err(|e| o.invalid("source.dead-letter-topic", e.to_string()))?,
+            ),
+        };
 
         Ok(Self {
             topics,
@@ -345,6 +363,7 @@ impl PulsarTableOptions {
             key_format,
             routing,
             delivery_guarantee,
+            dead_letter_topic,
         })
     }
 

@@ -1,0 +1,124 @@
+"""A test fixture that serves Pulsar's Schema Registry admin REST endpoints, because
+pulsar-lite has no schema registry and no admin API.
+
+What real Pulsar does, and what this fixture copies (SchemasResource / SchemasResourceBase,
+GetSchemaResponse, pulsar-storage-formats.md section 7):
+  * GET  /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema            latest version
+  * GET  /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema/{version}  that version
+  * GET  /admin/v2/schemas/{tenant}/{namespace}/{topic}/schemas           every version
+  * POST /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema            register (what a
+    broker does when a producer connects with a new schema; `pulsar-admin schemas upload`)
+    with a PostSchemaPayload {"type", "schema", "properties"}; answers {"version": N}.
+  * A GetSchemaResponse is {"version", "type", "timestamp", "data", "properties"}; `type` is
+    the Java SchemaType name; versions count from 0 per topic; KEY_VALUE data is the REST
+    form {"key": <schema or "">, "value": <schema or "">} (the caller registers it so).
+  * Schemas are keyed by the base topic: a `-partition-N` suffix is stripped.
+  * A broker that does not own the topic answers 307 to the owner; this fixture answers
+    every request without `authoritative` with a 307 to itself (`?authoritative=false`), so
+    clients must follow redirects as they must with real Pulsar.
+  * Not found: 404 with {"reason": ...}.
+Not copied: authentication, compatibility checks between versions, deletion.
+
+usage: schema_registry.py  (prints "listening on PORT", serves until stdin closes)
+"""
+import json
+import re
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit, parse_qs
+
+PATH = re.compile(r"^/admin/v2/schemas/([^/]+)/([^/]+)/([^/]+)/(schema|schemas)(?:/(-?\d+))?$")
+PARTITION = re.compile(r"-partition-\d+$")
+
+schemas = {}  # base topic -> [GetSchemaResponse]
+lock = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, headers=None):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def route(self):
+        url = urlsplit(self.path)
+        m = PATH.match(url.path)
+        if not m:
+            self.reply(404, {"reason": "Not Found"})
+            return None
+        if "authoritative" not in parse_qs(url.query):
+            # As a broker that does not own the topic: redirect to the owner (here, itself).
+            self.send_response(307)
+            self.send_header("Location", url.path + "?authoritative=false")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        tenant, namespace, topic, what, version = m.groups()
+        key = f"{tenant}/{namespace}/{PARTITION.sub('', topic)}"
+        return key, what, version
+
+    def do_GET(self):
+        routed = self.route()
+        if routed is None:
+            return
+        key, what, version = routed
+        with lock:
+            versions = list(schemas.get(key, []))
+        if what == "schemas":
+            self.reply(200, {"getSchemaResponses": versions})
+        elif not versions:
+            self.reply(404, {"reason": "Schema not found"})
+        elif version is None:
+            self.reply(200, versions[-1])
+        else:
+            v = int(version)
+            if 0 <= v < len(versions):
+                self.reply(200, versions[v])
+            else:
+                self.reply(404, {"reason": "Not Found"})
+
+    def do_POST(self):
+        routed = self.route()
+        if routed is None:
+            return
+        key, what, _ = routed
+        length = int(self.headers.get("Content-Length", "0"))
+        payload = json.loads(self.rfile.read(length) or b"{}")
+        with lock:
+            versions = schemas.setdefault(key, [])
+            same = [s for s in versions
+                    if s["type"] == payload["type"] and s["data"] == payload.get("schema", "")]
+            if same:
+                version = same[0]["version"]
+            else:
+                version = len(versions)
+                versions.append({
+                    "version": version,
+                    "type": payload["type"],
+                    "timestamp": int(time.time() * 1000),
+                    "data": payload.get("schema", ""),
+                    "properties": payload.get("properties", {}),
+                })
+        self.reply(200, {"version": version})
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"listening on {server.server_address[1]}", flush=True)
+    sys.stdin.read()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
