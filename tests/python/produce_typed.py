@@ -2,12 +2,14 @@
 schema in the test registry first, as a real broker registers a producer's schema.
 
 usage: produce_typed.py SERVICE_URL ADMIN_URL TOPIC KIND FILE
-KIND: avro | json | string | kv-inline | kv-separated
+KIND: avro | json | string | kv-inline | kv-separated | protobuf
 FILE: JSON lines {"key": str|null, "properties": {..}, "event_time": ms|0, "value": ..., "key_value": ..}
   avro/json: "value" is a Click's fields; string: "value" is the text;
   kv-inline: "key_value" is a ClickKey's fields and "value" a Click's (key AVRO, value JSON,
   laid out as Java's KeyValueSchema INLINE encoding: [int32 len][key][int32 len][value]);
-  kv-separated: "key" is the STRING key, "value" a Click's fields (AVRO payload).
+  kv-separated: "key" is the STRING key, "value" a Click's fields (AVRO payload);
+  protobuf: "value" holds shop.Click's fields (typed_records.protobuf_click), sent with the
+  client's ProtobufNativeSchema.
 Prints one line per message: its message id as (ledger,entry,partition,batch).
 """
 import json
@@ -65,6 +67,14 @@ def main():
     elif kind == "kv-separated":
         schema = None
         register(admin_url, topic, kv_payload(("STRING", "AVRO"), "", Click.schema(), "SEPARATED"))
+    elif kind == "protobuf":
+        from pulsar.schema.schema_protobuf import ProtobufNativeSchema, _build_schema_definition
+        from typed_records import protobuf_click
+        cls = protobuf_click()
+        schema = ProtobufNativeSchema(cls)
+        register(admin_url, topic, {"type": "PROTOBUF_NATIVE",
+                                    "schema": json.dumps(_build_schema_definition(cls.DESCRIPTOR)),
+                                    "properties": {}})
     else:
         raise SystemExit(f"unknown kind {kind}")
     producer = (client.create_producer(topic, schema=schema, batching_enabled=False)
@@ -81,6 +91,12 @@ def main():
                 content = Click(**m["value"])
             elif kind == "string":
                 content = m["value"]
+            elif kind == "protobuf":
+                v = dict(m["value"])
+                ts = v.pop("ts_seconds")
+                content = cls(**{k: x for k, x in v.items() if x is not None})
+                content.ts.seconds = ts
+                content.ts.nanos = 5
             elif kind == "kv-inline":
                 key = AvroSchema(ClickKey).encode(ClickKey(**m["key_value"]))
                 value = JsonSchema(Click).encode(Click(**m["value"]))

@@ -5,6 +5,7 @@ mod csv;
 mod json;
 mod key_value;
 mod primitive;
+mod protobuf;
 mod raw;
 
 use arrow::record_batch::RecordBatch;
@@ -15,6 +16,7 @@ pub use csv::{CsvDecoder, CsvEncoder};
 pub use json::{JsonDecoder, JsonEncoder};
 pub use key_value::KeyValueDecoder;
 pub use primitive::PrimitiveDecoder;
+pub use protobuf::{ProtobufDecoder, message_descriptor, protobuf_columns};
 pub use raw::{RawDecoder, RawEncoder};
 
 use crate::error::Result;

@@ -63,6 +63,9 @@ pub fn columns_of(info: &SchemaInfo) -> Result<Vec<Field>, String> {
             let schema = avro_record_schema(&info.data)?;
             Ok(schema.fields().iter().map(|f| f.as_ref().clone()).collect())
         }
+        SchemaKind::ProtobufNative => {
+            crate::format::protobuf_columns(&crate::format::message_descriptor(&info.data)?)
+        }
         SchemaKind::KeyValue => {
             let kv = info.key_value()?;
             let (keys, values) = key_value_columns(&kv.key, &kv.value)?;
@@ -80,6 +83,9 @@ pub fn columns_of(info: &SchemaInfo) -> Result<Vec<Field>, String> {
 /// The columns of one side of a KEY_VALUE schema: a record's fields, or one column.
 fn side_columns(info: &SchemaInfo, primitive_name: &str) -> Result<Vec<Field>, String> {
     match &info.kind {
+        SchemaKind::ProtobufNative => {
+            crate::format::protobuf_columns(&crate::format::message_descriptor(&info.data)?)
+        }
         SchemaKind::Avro | SchemaKind::Json => {
             let schema = avro_record_schema(&info.data)?;
             Ok(schema.fields().iter().map(|f| f.as_ref().clone()).collect())

@@ -13,7 +13,7 @@ use super::info::{SchemaInfo, SchemaKind, SchemaVersion};
 use crate::error::{ConnectorError, Result};
 use crate::format::{
     AvroDecoder, DecodedRows, JsonDecoder, JsonOptions, KeyValueDecoder, PayloadDecoder,
-    PrimitiveDecoder,
+    PrimitiveDecoder, ProtobufDecoder,
 };
 use crate::pulsar::ReceivedMessage;
 
@@ -39,6 +39,8 @@ pub fn decoder_for_schema(
             Box::new(decoder)
         }
         SchemaKind::Json => Box::new(JsonDecoder::new(wanted.clone(), json)?),
+        // Protobuf resolves versions by field number: the latest descriptor reads them all.
+        SchemaKind::ProtobufNative => Box::new(ProtobufDecoder::new(&info.data)?),
         SchemaKind::KeyValue => {
             let kv = info.key_value().map_err(unsupported)?;
             let (keys, _) = key_value_columns(&kv.key, &kv.value).map_err(unsupported)?;
@@ -72,6 +74,7 @@ fn side_decoder(
 ) -> Result<Box<dyn PayloadDecoder>> {
     Ok(match &info.kind {
         SchemaKind::Avro => Box::new(AvroDecoder::fixed(&info.data)?),
+        SchemaKind::ProtobufNative => Box::new(ProtobufDecoder::new(&info.data)?),
         SchemaKind::Json => {
             let schema =
                 super::arrow_columns::avro_record_schema(&info.data).map_err(|reason| {
@@ -84,6 +87,14 @@ fn side_decoder(
         }
         kind => Box::new(PrimitiveDecoder::new(kind.clone(), primitive_name)?),
     })
+}
+
+/// A decoder producing the `wanted` columns, by name, from what `inner` decodes.
+pub fn select_columns(
+    inner: Box<dyn PayloadDecoder>,
+    wanted: SchemaRef,
+) -> Box<dyn PayloadDecoder> {
+    Box::new(ByName::new(inner, wanted))
 }
 
 /// Picks the wanted columns by name from what a decoder produced (NULL where the schema

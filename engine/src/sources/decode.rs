@@ -15,11 +15,12 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use magnetar_connectors::MessageId;
 use magnetar_connectors::format::{
-    FormatKind, FormatOptions, JsonOptions, PayloadDecoder, decoder_for,
+    AvroDecoder, FormatKind, FormatOptions, JsonOptions, PayloadDecoder, decoder_for,
 };
 use magnetar_connectors::pulsar::{
     OutgoingMessage, PulsarSink, ReceivedMessage, SinkConfig, SourceChunk, TopicName,
 };
+use magnetar_connectors::schema::decoder::select_columns;
 use magnetar_connectors::schema::{SchemaRegistry, SchemaVersion, decoder_for_schema};
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::Connector;
@@ -163,6 +164,22 @@ impl SourceDecoder {
                 },
             )
             .map_err(|e| EngineError::BadMessage(format!("table '{}': {e}", table.name)))?,
+            // An Avro datum's layout depends on every declared field and its nullability:
+            // decode with all of them, then pick the wanted columns.
+            None if format.kind == FormatKind::Avro => {
+                let declared = Arc::new(Schema::new(
+                    table
+                        .columns
+                        .iter()
+                        .filter(|c| c.source == ColumnSource::Payload)
+                        .map(|c| c.field.clone())
+                        .collect::<Vec<_>>(),
+                ));
+                select_columns(
+                    Box::new(AvroDecoder::for_columns(&declared)?),
+                    payload_schema,
+                )
+            }
             None => decoder_for(
                 format.kind,
                 payload_schema,
@@ -279,7 +296,10 @@ impl SourceDecoder {
     ) -> Result<()> {
         match &self.policy {
             BadMessagePolicy::Fail => {
-                let format = self.table.format().kind.name();
+                let format = match self.table.format().kind {
+                    FormatKind::Json | FormatKind::Csv => self.table.format().kind.name(),
+                    FormatKind::Raw | FormatKind::Avro => "value",
+                };
                 let hint = match (&self.table.connector, &self.table.value_schema) {
                     (Connector::Pulsar(_), Some(_)) => "set 'value.ignore-parse-errors' = 'true' to skip such messages, or 'source.dead-letter-topic' to set them aside".to_string(),
                     (Connector::Pulsar(_), None) => format!(

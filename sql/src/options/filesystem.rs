@@ -60,9 +60,17 @@ impl FileTableOptions {
         let o = ValidatedOptions::new("filesystem", table, FILESYSTEM_OPTIONS, entries, location)?;
         let path = PathBuf::from(o.get("path").unwrap_or_default());
         let (emit, idle_timeout) = common::event_time(&o)?;
+        let format = common::value_format(&o)?;
+        if format.kind == magnetar_connectors::format::FormatKind::Avro {
+            // Avro datums carry no delimiter, so they cannot be lines of a file.
+            return Err(o.invalid(
+                "format",
+                "files are read line by line: use json, csv or raw",
+            ));
+        }
         Ok(Self {
             path,
-            format: common::value_format(&o)?,
+            format,
             emit,
             idle_timeout,
         })

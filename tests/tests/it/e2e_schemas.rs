@@ -688,5 +688,95 @@ async fn typed_sinks_are_read_by_python_avro_and_json_schemas() {
         let job = jobs.last().expect("job");
         assert_eq!(job.state, magnetar::JobState::Finished, "{:?}", job.state);
         assert_eq!(python_read_typed(&url, &out, format), want, "{format}");
+
+        // And read back by Magnetar from the declared columns alone ('format', no registry).
+        engine
+            .execute(&format!(
+                "CREATE TABLE back_{format} (user_id STRING NOT NULL, clicks BIGINT NOT NULL, total_dwell BIGINT)
+                 WITH ('connector' = 'pulsar', 'topics' = '{out}', 'service-url' = '{url}', 'format' = '{format}', 'source.stop.at-message-id' = 'latest')"
+            ))
+            .await
+            .expect("read-back table");
+        let back = rows(
+            &engine,
+            &format!("SELECT * FROM back_{format} ORDER BY user_id"),
+        )
+        .await;
+        assert_eq!(
+            back.into_iter().map(Value::Object).collect::<Vec<_>>(),
+            want,
+            "{format} read back"
+        );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protobuf_native_messages_decode_dynamically_from_the_descriptor() {
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let registry = SchemaRegistryFixture::start();
+    let admin = registry.admin_url();
+    let topic = unique_topic("protobuf");
+    let devices = ["DEVICE_UNKNOWN", "MOBILE", "DESKTOP"];
+    let input: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({"value": {
+                "user_id": format!("user-{}", i % 3),
+                "dwell_ms": i * 100,
+                "premium": i % 2 == 0,
+                "score": i as f64 / 8.0,
+                "device": devices[i % 3],
+                "referrer": if i % 4 == 0 { Value::Null } else { json!({"host": "search.example", "path": format!("/q/{i}")}) },
+                "tags": (0..i % 3).map(|t| format!("t{t}")).collect::<Vec<_>>(),
+                "ts_seconds": 1_700_000_000 + i,
+                "country": if i % 5 == 0 { Value::Null } else { json!("NL") },
+            }})
+        })
+        .collect();
+    python_produce_typed(&url, &registry, &topic, "protobuf", &input);
+    let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
+    engine
+        .execute(&format!(
+            "CREATE TABLE p WITH ({})",
+            with_options(&topic, &url, &admin)
+        ))
+        .await
+        .expect("protobuf table");
+    let types: Vec<(String, String)> = describe(&engine, "p")
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or_default().to_string(),
+                r["type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(types[0], ("user_id".to_string(), "STRING".to_string()));
+    assert_eq!(types[1], ("dwell_ms".to_string(), "BIGINT".to_string()));
+    assert!(types[5].1.starts_with("ROW<"), "{types:?}");
+    assert!(types[6].1.starts_with("ARRAY<"), "{types:?}");
+    let got = rows(
+        &engine,
+        "SELECT user_id, dwell_ms, premium, score, device, referrer, tags, CAST(ts AS BIGINT) AS ts, country FROM p",
+    )
+    .await;
+    let want: Vec<serde_json::Map<String, Value>> = input
+        .iter()
+        .map(|r| {
+            let v = &r["value"];
+            let mut row = serde_json::Map::new();
+            for key in [
+                "user_id", "dwell_ms", "premium", "score", "device", "referrer", "tags", "country",
+            ] {
+                if !v[key].is_null() {
+                    row.insert(key.into(), v[key].clone());
+                }
+            }
+            let ts = v["ts_seconds"].as_i64().unwrap_or(0) * 1_000_000_000 + 5;
+            row.insert("ts".into(), json!(ts));
+            row
+        })
+        .collect();
+    assert_eq!(got, want);
 }
