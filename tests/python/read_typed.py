@@ -1,5 +1,6 @@
 """Reads a topic with the official Pulsar client, decoding each message with a typed schema
-of the Alert record (AvroSchema or JsonSchema), and prints each record as a JSON line.
+of the Alert record (AvroSchema or JsonSchema), and prints each record, with the message's
+key, event time and properties, as a JSON line.
 
 pulsar-lite never answers GET_SCHEMA, so `msg.value()` (which downloads the writer schema
 by version) would wait for the client's timeout; the messages are decoded with the reader's
@@ -24,7 +25,9 @@ def main():
         msg = reader.read_next(timeout_millis=30000)
         record = schema.decode(msg.data())
         print(json.dumps({"user_id": record.user_id, "clicks": record.clicks,
-                          "total_dwell": record.total_dwell}), flush=True)
+                          "total_dwell": record.total_dwell, "key": msg.partition_key(),
+                          "event_time": msg.event_timestamp(),
+                          "properties": msg.properties()}), flush=True)
     reader.close()
     client.close()
 

@@ -153,6 +153,8 @@ async fn avro_columns_come_from_the_registry_with_metadata_columns() {
                pt TIMESTAMP_LTZ(3) METADATA FROM 'publish_time' VIRTUAL,
                mid STRING METADATA FROM 'message_id' VIRTUAL,
                producer STRING METADATA FROM 'producer_name' VIRTUAL,
+               tp STRING METADATA FROM 'topic' VIRTUAL,
+               seq BIGINT METADATA FROM 'sequence_id' VIRTUAL,
                WATERMARK FOR et AS et - INTERVAL '5' SECOND
              ) WITH ({})",
             with_options(&topic, &url, &admin)
@@ -161,7 +163,7 @@ async fn avro_columns_come_from_the_registry_with_metadata_columns() {
         .expect("create with metadata columns");
     let got = rows(
         &engine,
-        "SELECT user_id, dwell_ms, k, props, CAST(et AS BIGINT) AS et, CAST(pt AS BIGINT) AS pt, mid, producer FROM clicks",
+        "SELECT user_id, dwell_ms, k, props, CAST(et AS BIGINT) AS et, CAST(pt AS BIGINT) AS pt, mid, producer, tp, seq FROM clicks",
     )
     .await;
     let broker_view = python_read_all(&url, &topic);
@@ -196,7 +198,26 @@ async fn avro_columns_come_from_the_registry_with_metadata_columns() {
             "row {i}: the broker's publish time"
         );
         assert!(row["producer"].as_str().is_some_and(|p| !p.is_empty()));
+        assert_eq!(row["tp"], json!(topic), "row {i}");
+        // The Python producer numbers its messages from 0.
+        assert_eq!(row["seq"], json!(i), "row {i}: the producer's sequence id");
     }
+
+    // The producer's event time carries the watermark: 1 s apart, so 10 per 10-second window.
+    let windows = rows(
+        &engine,
+        "SELECT CAST(window_start AS BIGINT) AS ws, count(*) AS n
+         FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(et), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end ORDER BY ws",
+    )
+    .await;
+    let want: Vec<Value> = (0..N as u64 / 10)
+        .map(|w| json!({"ws": 1_700_000_000_000u64 + w * 10_000, "n": 10}))
+        .collect();
+    assert_eq!(
+        windows.into_iter().map(Value::Object).collect::<Vec<_>>(),
+        want
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -650,44 +671,58 @@ async fn typed_sinks_are_read_by_python_avro_and_json_schemas() {
     let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
     engine
         .execute(&format!(
-            "CREATE TABLE clicks WITH ({})",
+            "CREATE TABLE clicks (et TIMESTAMP_LTZ(3) METADATA FROM 'event_time') WITH ({})",
             with_options(&topic, &url, &admin)
         ))
         .await
         .expect("source");
 
-    let mut want: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut per_user: BTreeMap<String, (i64, i64, u64)> = BTreeMap::new();
     for r in &input {
-        let e = want
-            .entry(
-                r["value"]["user_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-            .or_default();
+        let user = r["value"]["user_id"].as_str().unwrap_or_default();
+        let e = per_user.entry(user.to_string()).or_default();
         e.0 += 1;
         e.1 += r["value"]["dwell_ms"].as_i64().unwrap_or(0);
+        e.2 = e.2.max(r["event_time"].as_u64().unwrap_or(0));
     }
-    let want: Vec<Value> = want
-        .into_iter()
-        .map(|(u, (c, d))| json!({"user_id": u, "clicks": c, "total_dwell": d}))
+    let want: Vec<Value> = per_user
+        .iter()
+        .map(|(u, (c, d, _))| json!({"user_id": u, "clicks": c, "total_dwell": d}))
+        .collect();
+    // What the sink's writable metadata columns put on each message.
+    let want_messages: Vec<Value> = per_user
+        .iter()
+        .map(|(u, (c, d, t))| {
+            json!({"user_id": u, "clicks": c, "total_dwell": d, "key": u, "event_time": t,
+                   "properties": {"clicks": c.to_string()}})
+        })
         .collect();
 
     for format in ["avro", "json"] {
         let out = unique_topic(&format!("alerts-{format}"));
         engine
             .execute(&format!(
-                "CREATE TABLE alerts_{format} (user_id STRING NOT NULL, clicks BIGINT NOT NULL, total_dwell BIGINT)
+                "CREATE TABLE alerts_{format} (
+                   user_id STRING NOT NULL, clicks BIGINT NOT NULL, total_dwell BIGINT,
+                   k STRING METADATA FROM 'key',
+                   et TIMESTAMP_LTZ(3) METADATA FROM 'event_time',
+                   props MAP<STRING, STRING> METADATA FROM 'properties')
                  WITH ('connector' = 'pulsar', 'topics' = '{out}', 'service-url' = '{url}', 'format' = '{format}');
-                 INSERT INTO alerts_{format} SELECT user_id, count(*), sum(dwell_ms) FROM clicks GROUP BY user_id"
+                 INSERT INTO alerts_{format}
+                 SELECT user_id, count(*), sum(dwell_ms), user_id AS k, max(et),
+                        map(['clicks'], [CAST(count(*) AS STRING)])
+                 FROM clicks GROUP BY user_id"
             ))
             .await
             .expect("job");
         let jobs = engine.wait_for_jobs().await;
         let job = jobs.last().expect("job");
         assert_eq!(job.state, magnetar::JobState::Finished, "{:?}", job.state);
-        assert_eq!(python_read_typed(&url, &out, format), want, "{format}");
+        assert_eq!(
+            python_read_typed(&url, &out, format),
+            want_messages,
+            "{format}"
+        );
 
         // And read back by Magnetar from the declared columns alone ('format', no registry).
         engine
