@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, UInt32Array};
 use arrow::compute::take;
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Field, Schema, SchemaRef};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -198,16 +197,7 @@ impl PayloadDecoder for KeyValueDecoder {
                     .map(|f| f.as_ref().clone()),
             )
             .collect();
-        let batch = RecordBatch::try_new_with_options(
-            Arc::new(Schema::new(fields)),
-            columns,
-            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-        )?;
-        Ok(DecodedRows {
-            batch,
-            rows,
-            errors,
-        })
+        DecodedRows::from_columns(Arc::new(Schema::new(fields)), columns, rows, errors)
     }
 
     fn schema(&self) -> &SchemaRef {

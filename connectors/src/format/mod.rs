@@ -67,6 +67,27 @@ pub struct DecodedRows {
     pub errors: Vec<(usize, String)>,
 }
 
+impl DecodedRows {
+    /// Rows made of `columns` (one row per entry of `rows`) in `schema`.
+    pub fn from_columns(
+        schema: SchemaRef,
+        columns: Vec<arrow::array::ArrayRef>,
+        rows: Vec<usize>,
+        errors: Vec<(usize, String)>,
+    ) -> Result<DecodedRows> {
+        let batch = RecordBatch::try_new_with_options(
+            schema,
+            columns,
+            &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+        )?;
+        Ok(DecodedRows {
+            batch,
+            rows,
+            errors,
+        })
+    }
+}
+
 /// Decodes message payloads into Arrow rows.
 pub trait PayloadDecoder: Send {
     /// Decodes `messages`; a message that cannot be decoded is reported in `errors`, never

@@ -8,7 +8,6 @@ use arrow::array::{
     Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, Time32MillisecondBuilder,
     Time64NanosecondBuilder, TimestampMillisecondBuilder, TimestampNanosecondBuilder,
 };
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::{DecodedRows, PayloadDecoder};
@@ -229,16 +228,7 @@ impl PayloadDecoder for PrimitiveDecoder {
                 });
             }
         };
-        let batch = RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            vec![array],
-            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-        )?;
-        Ok(DecodedRows {
-            batch,
-            rows,
-            errors,
-        })
+        DecodedRows::from_columns(self.schema.clone(), vec![array], rows, errors)
     }
 
     fn schema(&self) -> &SchemaRef {

@@ -11,7 +11,6 @@ use arrow::array::{
     ListArray, StringArray, StructArray, TimestampNanosecondArray, UInt32Array, UInt64Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use base64::Engine as _;
 use prost_reflect::{
@@ -285,16 +284,7 @@ impl PayloadDecoder for ProtobufDecoder {
                 })?,
             );
         }
-        let batch = RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            columns,
-            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-        )?;
-        Ok(DecodedRows {
-            batch,
-            rows,
-            errors,
-        })
+        DecodedRows::from_columns(self.schema.clone(), columns, rows, errors)
     }
 
     fn schema(&self) -> &SchemaRef {

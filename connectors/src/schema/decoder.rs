@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, new_null_array};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::arrow_columns::{KEY_COLUMN, VALUE_COLUMN, key_value_columns, project_record_schema};
@@ -129,16 +128,12 @@ impl PayloadDecoder for ByName {
                 }
             }
         }
-        let batch = RecordBatch::try_new_with_options(
+        DecodedRows::from_columns(
             Arc::new(Schema::new(fields)),
             columns,
-            &RecordBatchOptions::new().with_row_count(Some(rows)),
-        )?;
-        Ok(DecodedRows {
-            batch,
-            rows: decoded.rows,
-            errors: decoded.errors,
-        })
+            decoded.rows,
+            decoded.errors,
+        )
     }
 
     fn schema(&self) -> &SchemaRef {

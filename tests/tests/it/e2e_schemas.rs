@@ -139,7 +139,7 @@ async fn avro_columns_come_from_the_registry_with_metadata_columns() {
     assert_eq!(columns, expected_columns);
     assert_eq!(described[0]["source"], "value (AVRO schema v0)");
 
-    let got = rows(&engine, "SELECT * FROM plain").await;
+    let got = rows(&engine, "SELECT * FROM plain ORDER BY dwell_ms").await;
     let want: Vec<_> = input.iter().map(|r| click_fields(&r["value"])).collect();
     assert_eq!(got, want);
 
@@ -240,7 +240,10 @@ async fn json_string_and_key_value_schemas_decode_what_python_wrote() {
         ))
         .await
         .expect("json table");
-    assert_eq!(rows(&engine, "SELECT * FROM j").await, want_clicks);
+    assert_eq!(
+        rows(&engine, "SELECT * FROM j ORDER BY dwell_ms").await,
+        want_clicks
+    );
 
     // STRING: one `value` column.
     let topic = unique_topic("strings");
@@ -256,10 +259,16 @@ async fn json_string_and_key_value_schemas_decode_what_python_wrote() {
         ))
         .await
         .expect("string table");
-    let got = rows(&engine, "SELECT value FROM s").await;
-    let want: Vec<Value> = texts.iter().map(|t| t["value"].clone()).collect();
+    let got = rows(&engine, "SELECT value FROM s ORDER BY value").await;
+    let mut want: Vec<String> = texts
+        .iter()
+        .map(|t| t["value"].as_str().unwrap_or_default().to_string())
+        .collect();
+    want.sort();
     assert_eq!(
-        got.iter().map(|r| r["value"].clone()).collect::<Vec<_>>(),
+        got.iter()
+            .map(|r| r["value"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>(),
         want
     );
 
@@ -274,7 +283,7 @@ async fn json_string_and_key_value_schemas_decode_what_python_wrote() {
         ))
         .await
         .expect("kv inline table");
-    let got = rows(&engine, "SELECT * FROM kvi").await;
+    let got = rows(&engine, "SELECT * FROM kvi ORDER BY dwell_ms").await;
     let want: Vec<_> = input
         .iter()
         .map(|r| {
@@ -297,7 +306,7 @@ async fn json_string_and_key_value_schemas_decode_what_python_wrote() {
         ))
         .await
         .expect("kv separated table");
-    let got = rows(&engine, "SELECT * FROM kvs").await;
+    let got = rows(&engine, "SELECT * FROM kvs ORDER BY dwell_ms").await;
     let want: Vec<_> = input
         .iter()
         .map(|r| {
@@ -425,7 +434,7 @@ async fn evolved_versions_read_into_one_table_and_bad_messages_follow_the_policy
         ))
         .await
         .expect("create");
-    let got = rows(&engine, "SELECT * FROM clicks").await;
+    let got = rows(&engine, "SELECT * FROM clicks ORDER BY clicks").await;
     let want = vec![
         json!({"user_id": "ann", "clicks": 1}),
         json!({"user_id": "bob", "clicks": 2, "country": "NL"}),
@@ -556,7 +565,7 @@ async fn declared_columns_win_and_must_fit_the_registry_schema() {
         ))
         .await
         .expect("declared subset");
-    let got = rows(&engine, "SELECT user_id, score FROM c").await;
+    let got = rows(&engine, "SELECT user_id, score FROM c ORDER BY score").await;
     let want: Vec<Value> = input[..10]
         .iter()
         .map(|r| json!({"user_id": r["value"]["user_id"], "score": r["value"]["score"]}))
@@ -793,7 +802,7 @@ async fn protobuf_native_messages_decode_dynamically_from_the_descriptor() {
     assert!(types[6].1.starts_with("ARRAY<"), "{types:?}");
     let got = rows(
         &engine,
-        "SELECT user_id, dwell_ms, premium, score, device, referrer, tags, CAST(ts AS BIGINT) AS ts, country FROM p",
+        "SELECT user_id, dwell_ms, premium, score, device, referrer, tags, CAST(ts AS BIGINT) AS ts, country FROM p ORDER BY dwell_ms",
     )
     .await;
     let want: Vec<serde_json::Map<String, Value>> = input
