@@ -73,6 +73,15 @@ pub enum EngineError {
     #[error("{0}")]
     Pipeline(String),
 
+    /// The checkpoint store could not be read or written.
+    #[error("checkpoint store: {object}: {reason}")]
+    Checkpoint {
+        /// The object (or prefix) concerned.
+        object: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// A broken invariant (a bug).
     #[error("internal error: {0}")]
     Internal(String),

@@ -4,6 +4,7 @@
 //! stream of Arrow record batches with [`Engine::query`], and manage `INSERT INTO` jobs
 //! with [`Engine::jobs`] and [`Engine::stop_job`].
 
+pub mod checkpoint;
 pub mod docs;
 mod engine;
 pub mod error;
