@@ -28,6 +28,9 @@ pub struct AvroDecoder {
     /// Every message is read with the reader schema, whatever version it carries
     /// (`'format'='avro'` from declared columns, no registry).
     fixed: bool,
+    /// The arrow-avro decoder, kept between calls (building one parses every writer schema);
+    /// dropped when the writers change or a decode fails midway.
+    cached: Option<Decoder>,
 }
 
 impl std::fmt::Debug for AvroDecoder {
@@ -37,6 +40,9 @@ impl std::fmt::Debug for AvroDecoder {
             .finish()
     }
 }
+
+/// Rows arrow-avro's decoder buffers before it must be flushed.
+const DECODER_BATCH: usize = 4096;
 
 /// The bytes arrow-avro reads before a datum to pick its writer schema: a zero byte and the
 /// version as a big-endian 64-bit id (its "Confluent, 64-bit id" framing).
@@ -66,6 +72,7 @@ impl AvroDecoder {
             unreadable: BTreeMap::new(),
             unversioned: version,
             fixed: false,
+            cached: None,
         })
     }
 
@@ -89,11 +96,13 @@ impl AvroDecoder {
     /// Adds the writer schema of `version`.
     pub fn add_writer(&mut self, version: SchemaVersion, writer: &str) {
         self.writers.insert(version, writer.to_string());
+        self.cached = None;
     }
 
     /// Marks `version` as one that cannot be read, for `reason`.
     pub fn add_unreadable(&mut self, version: SchemaVersion, reason: String) {
         self.unreadable.insert(version, reason);
+        self.cached = None;
     }
 
     /// The versions `messages` carry that this decoder does not know yet.
@@ -118,7 +127,7 @@ impl AvroDecoder {
             .unwrap_or(self.unversioned)
     }
 
-    fn build(&self, rows: usize) -> std::result::Result<Decoder, String> {
+    fn build(&self) -> std::result::Result<Decoder, String> {
         let mut store = SchemaStore::new_with_type(FingerprintAlgorithm::Id64);
         for (version, writer) in &self.writers {
             store
@@ -129,7 +138,7 @@ impl AvroDecoder {
                 .map_err(|e| format!("schema version {version}: {e}"))?;
         }
         ReaderBuilder::new()
-            .with_batch_size(rows.max(1))
+            .with_batch_size(DECODER_BATCH)
             .with_reader_schema(AvroSchema::new(self.reader.clone()))
             .with_writer_schema_store(store)
             .build_decoder()
@@ -138,11 +147,16 @@ impl AvroDecoder {
 
     /// Decodes `indices` of `messages` together; the first failure stops it.
     fn decode_all(
-        &self,
+        &mut self,
         messages: &[ReceivedMessage],
         indices: &[usize],
     ) -> std::result::Result<RecordBatch, (usize, String)> {
-        let mut decoder = self.build(indices.len()).map_err(|e| (0, e))?;
+        // Taken out: a decode that fails midway leaves it in an unknown state, so it is only
+        // put back after a clean run.
+        let mut decoder = match self.cached.take() {
+            Some(d) => d,
+            None => self.build().map_err(|e| (0, e))?,
+        };
         let mut batches = Vec::new();
         for &i in indices {
             let m = &messages[i];
@@ -181,6 +195,7 @@ impl AvroDecoder {
         if let Some(b) = decoder.flush().map_err(|e| (0, e.to_string()))? {
             batches.push(b);
         }
+        self.cached = Some(decoder);
         concat_batches(&self.schema, &batches).map_err(|e| (0, e.to_string()))
     }
 }
@@ -397,6 +412,9 @@ mod tests {
         let rows = decoder.decode(&messages).expect("decode");
         assert!(rows.errors.is_empty(), "{:?}", rows.errors);
         assert_eq!(rows.rows, vec![0, 1, 2, 3]);
+        // The kept arrow-avro decoder reads the next chunk (versions switching) the same way.
+        let again = decoder.decode(&messages[1..]).expect("decode again");
+        assert_eq!(again.batch, rows.batch.slice(1, 3));
         let batch = rows.batch;
         let users: Vec<&str> = batch
             .column(0)

@@ -116,13 +116,17 @@ impl KeyValueDecoder {
     }
 }
 
-/// A message carrying one side's bytes; versions are dropped because they describe the
-/// whole KEY_VALUE schema, not the side.
+/// A message carrying one side's bytes, at the same place (for error reports) and nothing
+/// else: no version (it describes the whole KEY_VALUE schema, not the side), no properties.
 fn side(m: &ReceivedMessage, bytes: Option<Bytes>) -> ReceivedMessage {
-    let mut side = m.clone();
-    side.schema_version = None;
-    side.null_value = bytes.is_none();
-    side.payload = bytes.unwrap_or_default();
+    let null_value = bytes.is_none();
+    let mut side = ReceivedMessage::local(
+        m.id,
+        m.topic.clone(),
+        m.producer_name.clone(),
+        bytes.unwrap_or_default(),
+    );
+    side.null_value = null_value;
     side
 }
 
