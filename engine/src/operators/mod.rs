@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 pub use limit::LimitOperator;
 pub use stateless::StatelessOperator;
 
+use crate::checkpoint::OperatorState;
 use crate::error::Result;
 use crate::runtime::{StreamMessage, Watermark};
 
@@ -33,6 +34,16 @@ pub trait Operator: Send + 'static {
     /// True once the operator needs no more input (a satisfied LIMIT).
     fn is_done(&self) -> bool {
         false
+    }
+
+    /// The operator's state at a barrier, for a checkpoint (stateless operators have none).
+    fn snapshot(&mut self) -> Result<OperatorState> {
+        Ok(OperatorState::default())
+    }
+
+    /// Puts back a state [`Operator::snapshot`] took, into a fresh operator, before any input.
+    fn restore(&mut self, _state: OperatorState) -> Result<()> {
+        Ok(())
     }
 }
 
