@@ -17,10 +17,14 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::GroupsAccumulatorAdapter;
 use magnetar_sql::plan::GroupItem;
 
+use datafusion::arrow::array::{BinaryArray, Int64Array};
+use datafusion::arrow::datatypes::{Field, Int64Type, Schema};
+
 use super::{AggregateSpec, WindowMetrics, assemble, fired};
-use crate::error::Result;
+use crate::checkpoint::OperatorState;
+use crate::error::{EngineError, Result};
 use crate::operators::Operator;
-use crate::runtime::Watermark;
+use crate::runtime::{EventTime, Watermark};
 
 #[derive(Debug, Clone, Copy)]
 struct Session {
@@ -337,5 +341,317 @@ impl Operator for SessionWindowAggregate {
         }
         self.watermark = Some(watermark);
         Ok(self.close_sessions()?.into_iter().collect())
+    }
+
+    /// One row per open session: its key (row-encoded), bounds and partial aggregates. The
+    /// live state is compacted to one group per session on the way (as closing does).
+    fn snapshot(&mut self) -> Result<OperatorState> {
+        let total = self.parent.len();
+        let states: Vec<Vec<ArrayRef>> = self
+            .accumulators
+            .iter_mut()
+            .map(|a| a.state(EmitTo::All))
+            .collect::<datafusion::error::Result<_>>()?;
+        let mut index = vec![usize::MAX; total];
+        let mut keys: Vec<&[u8]> = Vec::new();
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        for (key, sessions) in self.sessions.iter_mut() {
+            for s in sessions.iter_mut() {
+                index[s.group] = starts.len();
+                s.group = starts.len();
+                keys.push(key);
+                starts.push(s.start);
+                ends.push(s.end);
+            }
+        }
+        let count = starts.len();
+        let roots: Vec<usize> = (0..total)
+            .map(|g| index[find(&mut self.parent, g)])
+            .collect();
+        let mask: Vec<bool> = roots.iter().map(|i| *i != usize::MAX).collect();
+        let to: Vec<usize> = roots.iter().copied().filter(|i| *i != usize::MAX).collect();
+        let mask = BooleanArray::from(mask);
+        let mut per_session = Self::fresh_accumulators(&self.spec)?;
+        for (acc, state) in per_session.iter_mut().zip(&states) {
+            let picked = state
+                .iter()
+                .map(|a| Ok(filter(a.as_ref(), &mask)?))
+                .collect::<Result<Vec<_>>>()?;
+            acc.merge_batch(&picked, &to, count)?;
+        }
+        let session_states: Vec<Vec<ArrayRef>> = per_session
+            .iter_mut()
+            .map(|a| a.state(EmitTo::All))
+            .collect::<datafusion::error::Result<_>>()?;
+        // `state` took them out: put the compacted state back.
+        let identity: Vec<usize> = (0..count).collect();
+        let mut back = Self::fresh_accumulators(&self.spec)?;
+        for (acc, state) in back.iter_mut().zip(&session_states) {
+            acc.merge_batch(state, &identity, count)?;
+        }
+        self.accumulators = back;
+        self.parent = identity;
+        let mut fields = vec![
+            Field::new("key", DataType::Binary, false),
+            Field::new("start", DataType::Int64, false),
+            Field::new("end", DataType::Int64, false),
+        ];
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(BinaryArray::from(keys)),
+            Arc::new(Int64Array::from(starts)),
+            Arc::new(Int64Array::from(ends)),
+        ];
+        for (a, state) in session_states.into_iter().enumerate() {
+            for (j, s) in state.into_iter().enumerate() {
+                fields.push(Field::new(format!("s{a}_{j}"), s.data_type().clone(), true));
+                columns.push(s);
+            }
+        }
+        let batches = if count == 0 {
+            Vec::new()
+        } else {
+            vec![RecordBatch::try_new(
+                Arc::new(Schema::new(fields)),
+                columns,
+            )?]
+        };
+        Ok(OperatorState {
+            meta: serde_json::json!({ "watermark": self.watermark.map(|w| w.0.0) }),
+            batches,
+        })
+    }
+
+    fn restore(&mut self, state: OperatorState) -> Result<()> {
+        let bad = |reason: String| EngineError::Checkpoint {
+            object: "session window state".into(),
+            reason,
+        };
+        self.watermark = state.meta["watermark"]
+            .as_i64()
+            .map(|w| Watermark(EventTime(w)));
+        let state_counts: Vec<usize> = self
+            .spec
+            .aggregates
+            .iter()
+            .map(|a| Ok(a.function.state_fields()?.len()))
+            .collect::<Result<_>>()?;
+        let width = 3 + state_counts.iter().sum::<usize>();
+        for batch in state.batches {
+            if batch.num_columns() != width {
+                return Err(bad(format!(
+                    "{} columns; this query's state has {width}",
+                    batch.num_columns()
+                )));
+            }
+            let (Some(keys), Some(starts), Some(ends)) = (
+                batch.column(0).as_binary_opt::<i32>(),
+                batch.column(1).as_primitive_opt::<Int64Type>(),
+                batch.column(2).as_primitive_opt::<Int64Type>(),
+            ) else {
+                return Err(bad("key, start and end columns of the wrong types".into()));
+            };
+            let first = self.parent.len();
+            let rows = batch.num_rows();
+            for r in 0..rows {
+                let group = first + r;
+                self.parent.push(group);
+                let list = self
+                    .sessions
+                    .entry(keys.value(r).to_vec().into_boxed_slice())
+                    .or_default();
+                let (start, end) = (starts.value(r), ends.value(r));
+                let at = list.partition_point(|s| s.start < start);
+                list.insert(at, Session { start, end, group });
+            }
+            let indices: Vec<usize> = (first..first + rows).collect();
+            let mut at = 3;
+            for (acc, n) in self.accumulators.iter_mut().zip(&state_counts) {
+                acc.merge_batch(&batch.columns()[at..at + n], &indices, self.parent.len())?;
+                at += n;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
+    use datafusion::functions_aggregate::count::count_udaf;
+    use datafusion::functions_aggregate::sum::sum_udaf;
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::col;
+    use magnetar_sql::plan::AggregateItem;
+
+    use super::*;
+
+    const GAP: i64 = 5;
+
+    fn input_schema() -> SchemaRef {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        Arc::new(Schema::new(vec![
+            Field::new("user", DataType::Utf8, false),
+            Field::new("x", DataType::Int64, false),
+            Field::new("row_start", ts.clone(), false),
+            Field::new("row_end", ts, false),
+        ]))
+    }
+
+    /// SESSION(gap 5 ms): count(x) and sum(x) per user.
+    fn operator() -> SessionWindowAggregate {
+        let input = input_schema();
+        let aggregate = |f, alias: &str| AggregateItem {
+            function: Arc::new(
+                AggregateExprBuilder::new(f, vec![col("x", &input).expect("x")])
+                    .schema(input.clone())
+                    .alias(alias)
+                    .build()
+                    .expect("aggregate"),
+            ),
+            filter: None,
+        };
+        let user = col("user", &input).expect("user");
+        let spec = AggregateSpec::new(
+            vec![user.clone()],
+            vec![
+                aggregate(count_udaf(), "cnt"),
+                aggregate(sum_udaf(), "total"),
+            ],
+            &input,
+        )
+        .expect("spec");
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let output = Arc::new(Schema::new(vec![
+            Field::new("window_start", ts.clone(), false),
+            Field::new("window_end", ts, false),
+            Field::new("user", DataType::Utf8, false),
+            Field::new("cnt", DataType::Int64, false),
+            Field::new("total", DataType::Int64, true),
+        ]));
+        SessionWindowAggregate::new(
+            spec,
+            vec![
+                GroupItem::WindowStart,
+                GroupItem::WindowEnd,
+                GroupItem::Key(user),
+            ],
+            output,
+            2,
+            3,
+            Arc::default(),
+        )
+        .expect("operator")
+    }
+
+    /// Three users; a pause of 10 ms after every 15 rows ends their sessions; some rows a
+    /// little late (they bridge or extend sessions).
+    fn input() -> Vec<(RecordBatch, Watermark)> {
+        let users = ["a", "b", "c"];
+        (0..9)
+            .map(|b| {
+                let rows: Vec<i64> = (b * 10..b * 10 + 10).collect();
+                let ts: Vec<i64> = rows
+                    .iter()
+                    .map(|i| i + (i / 15) * 10 - if i % 4 == 0 { 3 } else { 0 })
+                    .collect();
+                let batch = RecordBatch::try_new(
+                    input_schema(),
+                    vec![
+                        Arc::new(StringArray::from_iter_values(
+                            rows.iter().map(|i| users[(*i % 3) as usize]),
+                        )),
+                        Arc::new(Int64Array::from(rows.clone())),
+                        Arc::new(TimestampMillisecondArray::from(ts.clone())),
+                        Arc::new(TimestampMillisecondArray::from_iter_values(
+                            ts.iter().map(|t| t + GAP),
+                        )),
+                    ],
+                )
+                .expect("batch");
+                let max = ts.iter().max().copied().unwrap_or(0);
+                (batch, Watermark(EventTime(max - 4)))
+            })
+            .collect()
+    }
+
+    fn rows_of(batches: &[RecordBatch]) -> Vec<String> {
+        let mut rows: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                let ws = b
+                    .column(0)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .clone();
+                let we = b
+                    .column(1)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .clone();
+                let users = b.column(2).as_string::<i32>().clone();
+                let cnt = b.column(3).as_primitive::<Int64Type>().clone();
+                let total = b.column(4).as_primitive::<Int64Type>().clone();
+                (0..b.num_rows())
+                    .map(|r| {
+                        format!(
+                            "{}..{} {} {} {}",
+                            ws.value(r),
+                            we.value(r),
+                            users.value(r),
+                            cnt.value(r),
+                            total.value(r)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    fn feed(
+        op: &mut SessionWindowAggregate,
+        input: &[(RecordBatch, Watermark)],
+        out: &mut Vec<RecordBatch>,
+    ) {
+        for (batch, watermark) in input {
+            assert!(op.process(batch.clone()).expect("process").is_none());
+            out.extend(op.on_watermark(*watermark).expect("watermark"));
+        }
+    }
+
+    #[test]
+    fn a_restored_snapshot_gives_the_output_of_an_uninterrupted_run() {
+        let input = input();
+        let mut straight = Vec::new();
+        let mut op = operator();
+        feed(&mut op, &input, &mut straight);
+        straight.extend(op.on_watermark(Watermark::END).expect("end"));
+        let expected = rows_of(&straight);
+        assert!(
+            expected.len() > 3 * 3,
+            "several sessions per user: {expected:?}"
+        );
+
+        for cut in 1..input.len() {
+            let mut out = Vec::new();
+            let mut first = operator();
+            feed(&mut first, &input[..cut], &mut out);
+            let state = first.snapshot().expect("snapshot");
+            assert!(!state.batches.is_empty(), "open sessions at {cut}");
+            // The snapshot compacts the live state; the operator goes on as before.
+            let mut continued = out.clone();
+            feed(&mut first, &input[cut..], &mut continued);
+            continued.extend(first.on_watermark(Watermark::END).expect("end"));
+            assert_eq!(rows_of(&continued), expected, "after a snapshot at {cut}");
+
+            let bytes = state.encode().expect("encode");
+            let mut second = operator();
+            second
+                .restore(OperatorState::decode(&bytes).expect("decode"))
+                .expect("restore");
+            feed(&mut second, &input[cut..], &mut out);
+            out.extend(second.on_watermark(Watermark::END).expect("end"));
+            assert_eq!(rows_of(&out), expected, "restored at {cut}");
+        }
     }
 }
