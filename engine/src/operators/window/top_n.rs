@@ -13,9 +13,10 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMilli
 use datafusion::arrow::row::{RowConverter, SortField};
 
 use super::{cast_to_schema, fired};
+use crate::checkpoint::OperatorState;
 use crate::error::Result;
 use crate::operators::Operator;
-use crate::runtime::Watermark;
+use crate::runtime::{EventTime, Watermark};
 
 /// Keeps the first `limit` rows per partition of each window.
 #[derive(Debug)]
@@ -169,5 +170,107 @@ impl Operator for WindowTopNOperator {
             }
         }
         Ok(out)
+    }
+
+    /// The rows held for windows that have not fired, and the watermark.
+    fn snapshot(&mut self) -> Result<OperatorState> {
+        Ok(OperatorState {
+            meta: serde_json::json!({ "watermark": self.watermark.map(|w| w.0.0) }),
+            batches: self.held.values().flatten().cloned().collect(),
+        })
+    }
+
+    fn restore(&mut self, state: OperatorState) -> Result<()> {
+        self.watermark = state.meta["watermark"]
+            .as_i64()
+            .map(|w| Watermark(EventTime(w)));
+        for batch in state.batches {
+            // Held rows go back to their windows exactly as they first arrived.
+            self.process(batch)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Int64Array, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{Field, Int64Type, Schema};
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new(
+                "window_end",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
+            Field::new("v", DataType::Int64, false),
+        ]))
+    }
+
+    /// The 2 largest `v` per window (partitioned by the window, as the planner does).
+    fn operator() -> WindowTopNOperator {
+        WindowTopNOperator::new(0, vec![0], vec![(1, true, false)], 2, schema())
+    }
+
+    fn batch(rows: &[(i64, i64)]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.0),
+                )),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            ],
+        )
+        .expect("batch")
+    }
+
+    fn values(out: &[RecordBatch]) -> Vec<(i64, i64)> {
+        out.iter()
+            .flat_map(|b| {
+                let ends = b
+                    .column(0)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .clone();
+                let v = b.column(1).as_primitive::<Int64Type>().clone();
+                (0..b.num_rows())
+                    .map(|r| (ends.value(r), v.value(r)))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn held_rows_survive_a_snapshot() {
+        let input = [
+            batch(&[(10, 1), (10, 7), (20, 3)]),
+            batch(&[(10, 5), (20, 9), (20, 4)]),
+        ];
+        let mut straight = operator();
+        for b in &input {
+            assert!(straight.process(b.clone()).expect("process").is_none());
+        }
+        let expected = values(&straight.on_watermark(Watermark::END).expect("fire"));
+        assert_eq!(expected, [(10, 7), (10, 5), (20, 9), (20, 4)]);
+
+        let mut first = operator();
+        assert!(first.process(input[0].clone()).expect("process").is_none());
+        let bytes = first
+            .snapshot()
+            .expect("snapshot")
+            .encode()
+            .expect("encode");
+        let mut second = operator();
+        second
+            .restore(OperatorState::decode(&bytes).expect("decode"))
+            .expect("restore");
+        assert!(second.process(input[1].clone()).expect("process").is_none());
+        assert_eq!(
+            values(&second.on_watermark(Watermark::END).expect("fire")),
+            expected
+        );
     }
 }
