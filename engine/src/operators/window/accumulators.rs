@@ -102,6 +102,14 @@ impl AggregateSpec {
         })
     }
 
+    /// How many state columns each aggregate's partial aggregates have.
+    pub fn state_column_counts(&self) -> Result<Vec<usize>> {
+        self.aggregates
+            .iter()
+            .map(|a| Ok(a.function.state_fields()?.len()))
+            .collect()
+    }
+
     fn accumulator(&self, item: &AggregateItem) -> Result<Box<dyn GroupsAccumulator>> {
         if item.function.groups_accumulator_supported() {
             Ok(item.function.create_groups_accumulator()?)

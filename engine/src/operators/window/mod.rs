@@ -7,6 +7,8 @@ mod assign;
 mod session;
 mod sliced;
 mod slicer;
+#[cfg(test)]
+mod test_support;
 mod top_n;
 
 use std::sync::Arc;
@@ -42,6 +44,11 @@ impl WindowMetrics {
             self.late_rows.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
+}
+
+/// The watermark as an operator snapshot records it (`"watermark"` in its meta).
+fn watermark_from_meta(meta: &serde_json::Value) -> Option<Watermark> {
+    meta["watermark"].as_i64().map(|w| Watermark(EventTime(w)))
 }
 
 /// Whether the window ending at `end` has fired under `watermark`.

@@ -20,11 +20,11 @@ use magnetar_sql::plan::GroupItem;
 use datafusion::arrow::array::{BinaryArray, Int64Array};
 use datafusion::arrow::datatypes::{Field, Int64Type, Schema};
 
-use super::{AggregateSpec, WindowMetrics, assemble, fired};
+use super::{AggregateSpec, WindowMetrics, assemble, fired, watermark_from_meta};
 use crate::checkpoint::OperatorState;
 use crate::error::{EngineError, Result};
 use crate::operators::Operator;
-use crate::runtime::{EventTime, Watermark};
+use crate::runtime::Watermark;
 
 #[derive(Debug, Clone, Copy)]
 struct Session {
@@ -427,15 +427,8 @@ impl Operator for SessionWindowAggregate {
             object: "session window state".into(),
             reason,
         };
-        self.watermark = state.meta["watermark"]
-            .as_i64()
-            .map(|w| Watermark(EventTime(w)));
-        let state_counts: Vec<usize> = self
-            .spec
-            .aggregates
-            .iter()
-            .map(|a| Ok(a.function.state_fields()?.len()))
-            .collect::<Result<_>>()?;
+        self.watermark = watermark_from_meta(&state.meta);
+        let state_counts = self.spec.state_column_counts()?;
         let width = 3 + state_counts.iter().sum::<usize>();
         for batch in state.batches {
             if batch.num_columns() != width {
@@ -478,13 +471,12 @@ impl Operator for SessionWindowAggregate {
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
-    use datafusion::functions_aggregate::count::count_udaf;
-    use datafusion::functions_aggregate::sum::sum_udaf;
-    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
-    use datafusion::physical_expr::expressions::col;
-    use magnetar_sql::plan::AggregateItem;
 
     use super::*;
+    use crate::operators::window::test_support::{
+        count_and_sum_by_user, feed, output_schema, rows_of,
+    };
+    use crate::runtime::EventTime;
 
     const GAP: i64 = 5;
 
@@ -500,48 +492,9 @@ mod tests {
 
     /// SESSION(gap 5 ms): count(x) and sum(x) per user.
     fn operator() -> SessionWindowAggregate {
-        let input = input_schema();
-        let aggregate = |f, alias: &str| AggregateItem {
-            function: Arc::new(
-                AggregateExprBuilder::new(f, vec![col("x", &input).expect("x")])
-                    .schema(input.clone())
-                    .alias(alias)
-                    .build()
-                    .expect("aggregate"),
-            ),
-            filter: None,
-        };
-        let user = col("user", &input).expect("user");
-        let spec = AggregateSpec::new(
-            vec![user.clone()],
-            vec![
-                aggregate(count_udaf(), "cnt"),
-                aggregate(sum_udaf(), "total"),
-            ],
-            &input,
-        )
-        .expect("spec");
-        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
-        let output = Arc::new(Schema::new(vec![
-            Field::new("window_start", ts.clone(), false),
-            Field::new("window_end", ts, false),
-            Field::new("user", DataType::Utf8, false),
-            Field::new("cnt", DataType::Int64, false),
-            Field::new("total", DataType::Int64, true),
-        ]));
-        SessionWindowAggregate::new(
-            spec,
-            vec![
-                GroupItem::WindowStart,
-                GroupItem::WindowEnd,
-                GroupItem::Key(user),
-            ],
-            output,
-            2,
-            3,
-            Arc::default(),
-        )
-        .expect("operator")
+        let (spec, group) = count_and_sum_by_user(&input_schema());
+        SessionWindowAggregate::new(spec, group, output_schema(), 2, 3, Arc::default())
+            .expect("operator")
     }
 
     /// Three users; a pause of 10 ms after every 15 rows ends their sessions; some rows a
@@ -573,50 +526,6 @@ mod tests {
                 (batch, Watermark(EventTime(max - 4)))
             })
             .collect()
-    }
-
-    fn rows_of(batches: &[RecordBatch]) -> Vec<String> {
-        let mut rows: Vec<String> = batches
-            .iter()
-            .flat_map(|b| {
-                let ws = b
-                    .column(0)
-                    .as_primitive::<TimestampMillisecondType>()
-                    .clone();
-                let we = b
-                    .column(1)
-                    .as_primitive::<TimestampMillisecondType>()
-                    .clone();
-                let users = b.column(2).as_string::<i32>().clone();
-                let cnt = b.column(3).as_primitive::<Int64Type>().clone();
-                let total = b.column(4).as_primitive::<Int64Type>().clone();
-                (0..b.num_rows())
-                    .map(|r| {
-                        format!(
-                            "{}..{} {} {} {}",
-                            ws.value(r),
-                            we.value(r),
-                            users.value(r),
-                            cnt.value(r),
-                            total.value(r)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        rows.sort();
-        rows
-    }
-
-    fn feed(
-        op: &mut SessionWindowAggregate,
-        input: &[(RecordBatch, Watermark)],
-        out: &mut Vec<RecordBatch>,
-    ) {
-        for (batch, watermark) in input {
-            assert!(op.process(batch.clone()).expect("process").is_none());
-            out.extend(op.on_watermark(*watermark).expect("watermark"));
-        }
     }
 
     #[test]

@@ -20,11 +20,14 @@ use magnetar_sql::plan::GroupItem;
 use datafusion::arrow::array::{ArrayRef, Int64Array};
 use datafusion::arrow::datatypes::{Field, Schema};
 
-use super::{AggregateSpec, AggregateState, Slicer, StateChunk, WindowMetrics, assemble, fired};
+use super::{
+    AggregateSpec, AggregateState, Slicer, StateChunk, WindowMetrics, assemble, fired,
+    watermark_from_meta,
+};
 use crate::checkpoint::OperatorState;
 use crate::error::{EngineError, Result};
 use crate::operators::Operator;
-use crate::runtime::{EventTime, Watermark};
+use crate::runtime::Watermark;
 
 #[derive(Debug, Default)]
 struct Slice {
@@ -232,9 +235,7 @@ impl Operator for SlicedWindowAggregate {
             object: "window aggregate state".into(),
             reason,
         };
-        self.watermark = state.meta["watermark"]
-            .as_i64()
-            .map(|w| Watermark(EventTime(w)));
+        self.watermark = watermark_from_meta(&state.meta);
         self.pending = state.meta["pending"]
             .as_array()
             .ok_or_else(|| bad("no pending windows".into()))?
@@ -245,12 +246,7 @@ impl Operator for SlicedWindowAggregate {
             })
             .collect::<Result<_>>()?;
         let key_count = self.spec.key_schema.fields().len();
-        let state_counts: Vec<usize> = self
-            .spec
-            .aggregates
-            .iter()
-            .map(|a| Ok(a.function.state_fields()?.len()))
-            .collect::<Result<_>>()?;
+        let state_counts = self.spec.state_column_counts()?;
         let width = 1 + key_count + state_counts.iter().sum::<usize>();
         for batch in state.batches {
             if batch.num_columns() != width || batch.num_rows() == 0 {
@@ -308,14 +304,13 @@ impl Operator for SlicedWindowAggregate {
 mod tests {
     use datafusion::arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
     use datafusion::arrow::datatypes::Field;
-    use datafusion::functions_aggregate::count::count_udaf;
-    use datafusion::functions_aggregate::sum::sum_udaf;
-    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
-    use datafusion::physical_expr::expressions::col;
-    use magnetar_sql::plan::AggregateItem;
     use magnetar_sql::window::{WindowKind, WindowSpec};
 
     use super::*;
+    use crate::operators::window::test_support::{
+        count_and_sum_by_user, feed, output_schema, rows_of,
+    };
+    use crate::runtime::EventTime;
 
     const SIZE: i64 = 10;
     const SLIDE: i64 = 5;
@@ -334,35 +329,7 @@ mod tests {
 
     /// HOP(size 10 ms, slide 5 ms): count(x) and sum(x) per user.
     fn operator() -> SlicedWindowAggregate {
-        let input = input_schema();
-        let aggregate = |f, alias: &str| AggregateItem {
-            function: Arc::new(
-                AggregateExprBuilder::new(f, vec![col("x", &input).expect("x")])
-                    .schema(input.clone())
-                    .alias(alias)
-                    .build()
-                    .expect("aggregate"),
-            ),
-            filter: None,
-        };
-        let user = col("user", &input).expect("user");
-        let spec = AggregateSpec::new(
-            vec![user.clone()],
-            vec![
-                aggregate(count_udaf(), "cnt"),
-                aggregate(sum_udaf(), "total"),
-            ],
-            &input,
-        )
-        .expect("spec");
-        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
-        let output = Arc::new(Schema::new(vec![
-            Field::new("window_start", ts.clone(), false),
-            Field::new("window_end", ts, false),
-            Field::new("user", DataType::Utf8, false),
-            Field::new("cnt", DataType::Int64, false),
-            Field::new("total", DataType::Int64, true),
-        ]));
+        let (spec, group) = count_and_sum_by_user(&input_schema());
         let slicer = Slicer::new(&WindowSpec {
             kind: WindowKind::Hop {
                 slide: SLIDE,
@@ -371,18 +338,7 @@ mod tests {
             offset: 0,
         })
         .expect("a sliced window");
-        SlicedWindowAggregate::new(
-            slicer,
-            spec,
-            vec![
-                GroupItem::WindowStart,
-                GroupItem::WindowEnd,
-                GroupItem::Key(user),
-            ],
-            output,
-            2,
-            Arc::default(),
-        )
+        SlicedWindowAggregate::new(slicer, spec, group, output_schema(), 2, Arc::default())
     }
 
     /// Batches of 10 rows, a little out of order, and the watermark after each.
@@ -412,51 +368,6 @@ mod tests {
                 (batch, Watermark(EventTime(max - 4)))
             })
             .collect()
-    }
-
-    fn rows_of(batches: &[RecordBatch]) -> Vec<String> {
-        let mut rows: Vec<String> = batches
-            .iter()
-            .flat_map(|b| {
-                let ws = b
-                    .column(0)
-                    .as_primitive::<TimestampMillisecondType>()
-                    .clone();
-                let users = b.column(2).as_string::<i32>().clone();
-                let cnt = b
-                    .column(3)
-                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
-                    .clone();
-                let total = b
-                    .column(4)
-                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
-                    .clone();
-                (0..b.num_rows())
-                    .map(|r| {
-                        format!(
-                            "{} {} {} {}",
-                            ws.value(r),
-                            users.value(r),
-                            cnt.value(r),
-                            total.value(r)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        rows.sort();
-        rows
-    }
-
-    fn feed(
-        op: &mut SlicedWindowAggregate,
-        input: &[(RecordBatch, Watermark)],
-        out: &mut Vec<RecordBatch>,
-    ) {
-        for (batch, watermark) in input {
-            assert!(op.process(batch.clone()).expect("process").is_none());
-            out.extend(op.on_watermark(*watermark).expect("watermark"));
-        }
     }
 
     #[test]

@@ -12,11 +12,11 @@ use datafusion::arrow::compute::{
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 use datafusion::arrow::row::{RowConverter, SortField};
 
-use super::{cast_to_schema, fired};
+use super::{cast_to_schema, fired, watermark_from_meta};
 use crate::checkpoint::OperatorState;
 use crate::error::Result;
 use crate::operators::Operator;
-use crate::runtime::{EventTime, Watermark};
+use crate::runtime::Watermark;
 
 /// Keeps the first `limit` rows per partition of each window.
 #[derive(Debug)]
@@ -181,9 +181,7 @@ impl Operator for WindowTopNOperator {
     }
 
     fn restore(&mut self, state: OperatorState) -> Result<()> {
-        self.watermark = state.meta["watermark"]
-            .as_i64()
-            .map(|w| Watermark(EventTime(w)));
+        self.watermark = watermark_from_meta(&state.meta);
         for batch in state.batches {
             // Held rows go back to their windows exactly as they first arrived.
             self.process(batch)?;
