@@ -474,7 +474,7 @@ mod tests {
 
     use super::*;
     use crate::operators::window::test_support::{
-        count_and_sum_by_user, feed, output_schema, rows_of,
+        assert_snapshots_change_nothing, count_and_sum_by_user, output_schema,
     };
     use crate::runtime::EventTime;
 
@@ -530,37 +530,10 @@ mod tests {
 
     #[test]
     fn a_restored_snapshot_gives_the_output_of_an_uninterrupted_run() {
-        let input = input();
-        let mut straight = Vec::new();
-        let mut op = operator();
-        feed(&mut op, &input, &mut straight);
-        straight.extend(op.on_watermark(Watermark::END).expect("end"));
-        let expected = rows_of(&straight);
+        let expected = assert_snapshots_change_nothing(operator, &input());
         assert!(
             expected.len() > 3 * 3,
             "several sessions per user: {expected:?}"
         );
-
-        for cut in 1..input.len() {
-            let mut out = Vec::new();
-            let mut first = operator();
-            feed(&mut first, &input[..cut], &mut out);
-            let state = first.snapshot().expect("snapshot");
-            assert!(!state.batches.is_empty(), "open sessions at {cut}");
-            // The snapshot compacts the live state; the operator goes on as before.
-            let mut continued = out.clone();
-            feed(&mut first, &input[cut..], &mut continued);
-            continued.extend(first.on_watermark(Watermark::END).expect("end"));
-            assert_eq!(rows_of(&continued), expected, "after a snapshot at {cut}");
-
-            let bytes = state.encode().expect("encode");
-            let mut second = operator();
-            second
-                .restore(OperatorState::decode(&bytes).expect("decode"))
-                .expect("restore");
-            feed(&mut second, &input[cut..], &mut out);
-            out.extend(second.on_watermark(Watermark::END).expect("end"));
-            assert_eq!(rows_of(&out), expected, "restored at {cut}");
-        }
     }
 }

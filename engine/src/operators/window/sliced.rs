@@ -308,7 +308,7 @@ mod tests {
 
     use super::*;
     use crate::operators::window::test_support::{
-        count_and_sum_by_user, feed, output_schema, rows_of,
+        assert_snapshots_change_nothing, count_and_sum_by_user, output_schema,
     };
     use crate::runtime::EventTime;
 
@@ -372,35 +372,12 @@ mod tests {
 
     #[test]
     fn a_restored_snapshot_gives_the_output_of_an_uninterrupted_run() {
-        let input = input();
-        let mut straight = Vec::new();
-        let mut op = operator();
-        feed(&mut op, &input, &mut straight);
-        straight.extend(op.on_watermark(Watermark::END).expect("end"));
-        let expected = rows_of(&straight);
+        let expected = assert_snapshots_change_nothing(operator, &input());
         assert_eq!(
             expected.len(),
             4 * (80 / SLIDE as usize + 1),
             "every user in every window"
         );
-
-        for cut in 1..input.len() {
-            let mut out = Vec::new();
-            let mut first = operator();
-            feed(&mut first, &input[..cut], &mut out);
-            let state = first.snapshot().expect("snapshot");
-            assert!(!state.batches.is_empty(), "open windows hold state");
-            // Through bytes, as a checkpoint stores it, into a fresh operator.
-            let bytes = state.encode().expect("encode");
-            drop(first);
-            let mut second = operator();
-            second
-                .restore(OperatorState::decode(&bytes).expect("decode"))
-                .expect("restore");
-            feed(&mut second, &input[cut..], &mut out);
-            out.extend(second.on_watermark(Watermark::END).expect("end"));
-            assert_eq!(rows_of(&out), expected, "cut after batch {cut}");
-        }
     }
 
     #[test]

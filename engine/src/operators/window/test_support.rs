@@ -14,6 +14,7 @@ use datafusion::physical_expr::expressions::col;
 use magnetar_sql::plan::{AggregateItem, GroupItem, PhysicalExprRef};
 
 use super::AggregateSpec;
+use crate::checkpoint::OperatorState;
 use crate::operators::Operator;
 use crate::runtime::Watermark;
 
@@ -100,4 +101,43 @@ pub fn feed(
         assert!(op.process(batch.clone()).expect("process").is_none());
         out.extend(op.on_watermark(*watermark).expect("watermark"));
     }
+}
+
+/// Runs `input` straight through one operator, then, for every cut, through a snapshot at
+/// the cut: the operator that took it goes on, and a fresh one restored from its bytes goes
+/// on; both must give the straight run's output. Returns that output.
+pub fn assert_snapshots_change_nothing<O: Operator>(
+    make: impl Fn() -> O,
+    input: &[(RecordBatch, Watermark)],
+) -> Vec<String> {
+    let mut straight = Vec::new();
+    let mut op = make();
+    feed(&mut op, input, &mut straight);
+    straight.extend(op.on_watermark(Watermark::END).expect("end"));
+    let expected = rows_of(&straight);
+    for cut in 1..input.len() {
+        let mut out = Vec::new();
+        let mut first = make();
+        feed(&mut first, &input[..cut], &mut out);
+        let state = first.snapshot().expect("snapshot");
+        assert!(
+            !state.batches.is_empty(),
+            "open windows hold state at {cut}"
+        );
+        let mut continued = out.clone();
+        feed(&mut first, &input[cut..], &mut continued);
+        continued.extend(first.on_watermark(Watermark::END).expect("end"));
+        assert_eq!(rows_of(&continued), expected, "after a snapshot at {cut}");
+
+        // Through bytes, as a checkpoint stores it, into a fresh operator.
+        let bytes = state.encode().expect("encode");
+        let mut second = make();
+        second
+            .restore(OperatorState::decode(&bytes).expect("decode"))
+            .expect("restore");
+        feed(&mut second, &input[cut..], &mut out);
+        out.extend(second.on_watermark(Watermark::END).expect("end"));
+        assert_eq!(rows_of(&out), expected, "restored at {cut}");
+    }
+    expected
 }
