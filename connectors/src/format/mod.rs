@@ -16,7 +16,10 @@ pub use csv::{CsvDecoder, CsvEncoder};
 pub use json::{JsonDecoder, JsonEncoder};
 pub use key_value::KeyValueDecoder;
 pub use primitive::PrimitiveDecoder;
-pub use protobuf::{ProtobufDecoder, message_descriptor, protobuf_columns};
+pub use prost_reflect::MessageDescriptor;
+pub use protobuf::{
+    ProtobufDecoder, message_descriptor, message_in_descriptor_set, protobuf_columns,
+};
 pub use raw::{RawDecoder, RawEncoder};
 
 use crate::error::Result;
@@ -34,6 +37,8 @@ pub enum FormatKind {
     Csv,
     /// `avro`: each payload is a bare Avro binary datum of the columns' Avro schema.
     Avro,
+    /// `protobuf`: each payload is a protobuf message described by a descriptor file.
+    Protobuf,
 }
 
 impl FormatKind {
@@ -44,15 +49,17 @@ impl FormatKind {
             FormatKind::Raw => "raw",
             FormatKind::Csv => "csv",
             FormatKind::Avro => "avro",
+            FormatKind::Protobuf => "protobuf",
         }
     }
 
     /// Every format, for option validation and documentation.
-    pub const ALL: [FormatKind; 4] = [
+    pub const ALL: [FormatKind; 5] = [
         FormatKind::Json,
         FormatKind::Csv,
         FormatKind::Raw,
         FormatKind::Avro,
+        FormatKind::Protobuf,
     ];
 }
 
@@ -164,7 +171,16 @@ pub fn decoder_for(
         )),
         FormatKind::Raw => Box::new(RawDecoder::new(schema)?),
         FormatKind::Avro => Box::new(AvroDecoder::for_columns(&schema)?),
+        FormatKind::Protobuf => return Err(needs_descriptor()),
     })
+}
+
+fn needs_descriptor() -> crate::error::ConnectorError {
+    crate::error::ConnectorError::Registry {
+        topic: String::new(),
+        reason: "the protobuf format needs its message descriptor ('protobuf.descriptor-file')"
+            .into(),
+    }
 }
 
 /// Makes the encoder for a format.
@@ -178,5 +194,11 @@ pub fn encoder_for(
         FormatKind::Csv => Box::new(CsvEncoder::new(options.csv_delimiter)),
         FormatKind::Raw => Box::new(RawEncoder::new(schema)?),
         FormatKind::Avro => Box::new(AvroEncoder::new(&schema, None)?),
+        FormatKind::Protobuf => {
+            return Err(crate::error::ConnectorError::Registry {
+                topic: String::new(),
+                reason: "writing the protobuf format is not supported; use json or avro".into(),
+            });
+        }
     })
 }

@@ -41,10 +41,26 @@ pub fn message_descriptor(definition: &str) -> std::result::Result<MessageDescri
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(set)
         .map_err(|e| format!("fileDescriptorSet is not base64: {e}"))?;
-    let pool = DescriptorPool::decode(bytes.as_slice())
-        .map_err(|e| format!("fileDescriptorSet does not decode: {e}"))?;
-    pool.get_message_by_name(root)
-        .ok_or_else(|| format!("the fileDescriptorSet has no message '{root}'"))
+    message_in_descriptor_set(&bytes, root)
+}
+
+/// Message `name` of a binary `FileDescriptorSet` (`protoc --include_imports
+/// --descriptor_set_out=...`).
+pub fn message_in_descriptor_set(
+    set: &[u8],
+    name: &str,
+) -> std::result::Result<MessageDescriptor, String> {
+    let pool = DescriptorPool::decode(set).map_err(|e| format!("not a FileDescriptorSet: {e}"))?;
+    pool.get_message_by_name(name).ok_or_else(|| {
+        let known: Vec<String> = pool
+            .all_messages()
+            .map(|m| m.full_name().to_string())
+            .collect();
+        format!(
+            "the FileDescriptorSet has no message '{name}' (it has: {})",
+            known.join(", ")
+        )
+    })
 }
 
 /// The Arrow columns of a message's top-level fields.
@@ -235,11 +251,20 @@ impl std::fmt::Debug for ProtobufDecoder {
 impl ProtobufDecoder {
     /// A decoder of the root message of a PROTOBUF_NATIVE schema definition.
     pub fn new(definition: &str) -> Result<ProtobufDecoder> {
+        let message =
+            message_descriptor(definition).map_err(|reason| ConnectorError::Registry {
+                topic: String::new(),
+                reason,
+            })?;
+        Self::of(message)
+    }
+
+    /// A decoder of `message`.
+    pub fn of(message: MessageDescriptor) -> Result<ProtobufDecoder> {
         let fail = |reason: String| ConnectorError::Registry {
             topic: String::new(),
             reason,
         };
-        let message = message_descriptor(definition).map_err(fail)?;
         let fields = protobuf_columns(&message).map_err(fail)?;
         Ok(ProtobufDecoder {
             message,

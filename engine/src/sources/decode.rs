@@ -15,7 +15,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use magnetar_connectors::MessageId;
 use magnetar_connectors::format::{
-    AvroDecoder, FormatKind, FormatOptions, JsonOptions, PayloadDecoder, decoder_for,
+    AvroDecoder, FormatKind, FormatOptions, JsonOptions, PayloadDecoder, ProtobufDecoder,
+    decoder_for,
 };
 use magnetar_connectors::pulsar::{
     OutgoingMessage, PulsarSink, ReceivedMessage, SinkConfig, SourceChunk, TopicName,
@@ -180,6 +181,18 @@ impl SourceDecoder {
                     payload_schema,
                 )
             }
+            None if format.kind == FormatKind::Protobuf => {
+                let message = table
+                    .pulsar()
+                    .and_then(|o| o.protobuf.as_ref())
+                    .ok_or_else(|| {
+                        EngineError::Internal("a protobuf table without its message".into())
+                    })?;
+                select_columns(
+                    Box::new(ProtobufDecoder::of(message.descriptor.clone())?),
+                    payload_schema,
+                )
+            }
             None => decoder_for(
                 format.kind,
                 payload_schema,
@@ -298,7 +311,7 @@ impl SourceDecoder {
             BadMessagePolicy::Fail => {
                 let format = match self.table.format().kind {
                     FormatKind::Json | FormatKind::Csv => self.table.format().kind.name(),
-                    FormatKind::Raw | FormatKind::Avro => "value",
+                    FormatKind::Raw | FormatKind::Avro | FormatKind::Protobuf => "value",
                 };
                 let hint = match (&self.table.connector, &self.table.value_schema) {
                     (Connector::Pulsar(_), Some(_)) => "set 'value.ignore-parse-errors' = 'true' to skip such messages, or 'source.dead-letter-topic' to set them aside".to_string(),

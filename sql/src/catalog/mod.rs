@@ -157,7 +157,23 @@ impl TableDef {
                 source: ColumnSource::Payload,
                 comment: None,
             }));
-        } else if let (Some(fields), Some(info)) = (&registry_fields, &registry) {
+        } else if let Some((fields, what)) = match (&registry_fields, &registry, &connector) {
+            (Some(fields), Some(info), _) => Some((
+                fields.clone(),
+                format!("the {} schema of topic '{topic}'", info.kind.name()),
+            )),
+            // The protobuf format reads declared columns by field name, like a registry.
+            (None, _, Connector::Pulsar(o)) => match &o.protobuf {
+                Some(p) => Some((
+                    magnetar_connectors::format::protobuf_columns(&p.descriptor).map_err(
+                        |reason| schema_error(format!("protobuf message: {reason}"), location),
+                    )?,
+                    format!("protobuf message '{}'", p.descriptor.full_name()),
+                )),
+                None => None,
+            },
+            _ => None,
+        } {
             for decl in create
                 .columns
                 .iter()
@@ -166,9 +182,8 @@ impl TableDef {
                 let Some(field) = fields.iter().find(|f| f.name() == &decl.name) else {
                     return Err(schema_error(
                         format!(
-                            "column '{}' is not a field of the {} schema of topic '{topic}' (its fields: {})",
+                            "column '{}' is not a field of {what} (its fields: {})",
                             decl.name,
-                            info.kind.name(),
                             fields
                                 .iter()
                                 .map(|f| f.name().as_str())
@@ -181,10 +196,9 @@ impl TableDef {
                 if !readable_as(field.data_type(), &decl.data_type) {
                     return Err(schema_error(
                         format!(
-                            "column '{}' is declared {}, but the {} schema of topic '{topic}' has it as {}",
+                            "column '{}' is declared {}, but {what} has it as {}",
                             decl.name,
                             crate::parser::types::sql_type_name(&decl.data_type),
-                            info.kind.name(),
                             crate::parser::types::sql_type_name(field.data_type())
                         ),
                         Some(decl.location),

@@ -8,7 +8,7 @@ use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
 use crate::error::Result;
 
 /// Value formats by name.
-pub const FORMATS: &[&str] = &["json", "csv", "raw", "avro"];
+pub const FORMATS: &[&str] = &["json", "csv", "raw", "avro", "protobuf"];
 
 /// `format`.
 pub const FORMAT: OptionSpec = OptionSpec {
@@ -17,7 +17,7 @@ pub const FORMAT: OptionSpec = OptionSpec {
     default: Some("json"),
     required: false,
     scope: OptionScope::Table,
-    description: "Value format: `json` (one object per message or line), `csv` (one record per message or line, no header), `raw` (one BYTES or STRING column holds the payload), or `avro` (a bare Avro binary datum of the columns' Avro schema, nullable columns as `[\"null\", T]` unions). A Pulsar table whose topic has a registry schema (see `admin-url`) reads by that schema instead.",
+    description: "Value format: `json` (one object per message or line), `csv` (one record per message or line, no header), `raw` (one BYTES or STRING column holds the payload), `avro` (a bare Avro binary datum of the columns' Avro schema, nullable columns as `[\"null\", T]` unions), or `protobuf` (Pulsar tables: a protobuf message described by `protobuf.descriptor-file` and `protobuf.message-name`; columns are read by field name). A Pulsar table whose topic has a registry schema (see `admin-url`) reads by that schema instead.",
 };
 
 /// `value.format`.
@@ -133,6 +133,7 @@ pub fn value_format(o: &ValidatedOptions<'_>) -> Result<ValueFormat> {
         Some("raw") => FormatKind::Raw,
         Some("csv") => FormatKind::Csv,
         Some("avro") => FormatKind::Avro,
+        Some("protobuf") => FormatKind::Protobuf,
         _ => FormatKind::Json,
     };
     let delimiter = o.get("csv.field-delimiter").unwrap_or(",");
@@ -147,7 +148,7 @@ pub fn value_format(o: &ValidatedOptions<'_>) -> Result<ValueFormat> {
         || match kind {
             FormatKind::Csv => o.get_bool("csv.ignore-parse-errors"),
             FormatKind::Json => o.get_bool("json.ignore-parse-errors"),
-            FormatKind::Raw | FormatKind::Avro => false,
+            FormatKind::Raw | FormatKind::Avro | FormatKind::Protobuf => false,
         };
     Ok(ValueFormat {
         kind,

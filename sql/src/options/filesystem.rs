@@ -61,8 +61,12 @@ impl FileTableOptions {
         let path = PathBuf::from(o.get("path").unwrap_or_default());
         let (emit, idle_timeout) = common::event_time(&o)?;
         let format = common::value_format(&o)?;
-        if format.kind == magnetar_connectors::format::FormatKind::Avro {
-            // Avro datums carry no delimiter, so they cannot be lines of a file.
+        if matches!(
+            format.kind,
+            magnetar_connectors::format::FormatKind::Avro
+                | magnetar_connectors::format::FormatKind::Protobuf
+        ) {
+            // Binary messages carry no delimiter, so they cannot be lines of a file.
             return Err(o.invalid(
                 "format",
                 "files are read line by line: use json, csv or raw",

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use magnetar_connectors::format::FormatKind;
 use magnetar_connectors::pulsar::{
     RoutingMode, StartPosition, StopPosition, SubscriptionType, TopicName,
 };
@@ -72,6 +73,22 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
     VALUE_IGNORE_PARSE_ERRORS,
     CSV_IGNORE_PARSE_ERRORS,
     CSV_FIELD_DELIMITER,
+    OptionSpec {
+        key: "protobuf.descriptor-file",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "The `protobuf` format's messages: a binary `FileDescriptorSet` file (`protoc --include_imports --descriptor_set_out=FILE x.proto`), read at CREATE TABLE.",
+    },
+    OptionSpec {
+        key: "protobuf.message-name",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "The `protobuf` format's message type, fully qualified (`shop.Click`).",
+    },
     OptionSpec {
         key: "source.dead-letter-topic",
         kind: OptionKind::Text,
@@ -207,6 +224,17 @@ pub struct PulsarTableOptions {
     pub delivery_guarantee: DeliveryGuarantee,
     /// Where undecodable messages go.
     pub dead_letter_topic: Option<TopicName>,
+    /// The `protobuf` format's message type.
+    pub protobuf: Option<ProtobufMessage>,
+}
+
+/// The message type of the `protobuf` format, from its descriptor file.
+#[derive(Clone, Debug)]
+pub struct ProtobufMessage {
+    /// The descriptor file, as given.
+    pub descriptor_file: String,
+    /// The message.
+    pub descriptor: magnetar_connectors::format::MessageDescriptor,
 }
 
 fn parse_message_id(options: &ValidatedOptions<'_>, key: &str, value: &str) -> Result<MessageId> {
@@ -340,6 +368,37 @@ impl PulsarTableOptions {
             }
             _ => DeliveryGuarantee::AtLeastOnce,
         };
+        let protobuf = match (
+            format.kind,
+            o.get("protobuf.descriptor-file"),
+            o.get("protobuf.message-name"),
+        ) {
+            (FormatKind::Protobuf, Some(file), Some(name)) => {
+                let bytes = std::fs::read(file).map_err(|e| {
+                    o.invalid("protobuf.descriptor-file", format!("cannot read it: {e}"))
+                })?;
+                let descriptor =
+                    magnetar_connectors::format::message_in_descriptor_set(&bytes, name)
+                        .map_err(|e| o.invalid("protobuf.message-name", e))?;
+                Some(ProtobufMessage {
+                    descriptor_file: file.to_string(),
+                    descriptor,
+                })
+            }
+            (FormatKind::Protobuf, None, _) => {
+                return Err(o.invalid(
+                    "format",
+                    "the protobuf format needs 'protobuf.descriptor-file' (a FileDescriptorSet) and 'protobuf.message-name'",
+                ));
+            }
+            (FormatKind::Protobuf, _, None) => {
+                return Err(o.invalid(
+                    "format",
+                    "the protobuf format needs 'protobuf.message-name' (the message type, e.g. shop.Click)",
+                ));
+            }
+            _ => None,
+        };
         let dead_letter_topic = match o.get("source.dead-letter-topic") {
             None => None,
             Some(name) => Some(
@@ -364,6 +423,7 @@ impl PulsarTableOptions {
             routing,
             delivery_guarantee,
             dead_letter_topic,
+            protobuf,
         })
     }
 

@@ -823,4 +823,53 @@ async fn protobuf_native_messages_decode_dynamically_from_the_descriptor() {
         })
         .collect();
     assert_eq!(got, want);
+
+    // The same messages without a registry: 'format' = 'protobuf' with a descriptor file,
+    // declared columns read by field name.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let descriptor = dir.path().join("click.desc");
+    let descriptor = descriptor.to_str().expect("utf-8 path");
+    run_python("write_descriptor.py", &[descriptor]);
+    let options = format!(
+        "'connector' = 'pulsar', 'topics' = '{topic}', 'service-url' = '{url}', 'source.stop.at-message-id' = 'latest', 'format' = 'protobuf', 'protobuf.descriptor-file' = '{descriptor}'"
+    );
+    engine
+        .execute(&format!(
+            "CREATE TABLE d (device STRING, user_id STRING, dwell_ms BIGINT, tags ARRAY<STRING>) WITH ({options}, 'protobuf.message-name' = 'shop.Click')"
+        ))
+        .await
+        .expect("declared protobuf table");
+    let got = rows(&engine, "SELECT * FROM d ORDER BY dwell_ms").await;
+    let want: Vec<serde_json::Map<String, Value>> = want
+        .iter()
+        .map(|r| {
+            ["device", "user_id", "dwell_ms", "tags"]
+                .iter()
+                .map(|k| (k.to_string(), r[*k].clone()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(got, want);
+    let err = engine
+        .execute(&format!(
+            "CREATE TABLE e (user_id STRING) WITH ({options}, 'protobuf.message-name' = 'shop.Clik')"
+        ))
+        .await
+        .expect_err("bad message name")
+        .to_string();
+    assert!(
+        err.contains("has no message 'shop.Clik' (it has: ") && err.contains("shop.Click"),
+        "{err}"
+    );
+    let err = engine
+        .execute(&format!(
+            "CREATE TABLE f (user BIGINT) WITH ({options}, 'protobuf.message-name' = 'shop.Click')"
+        ))
+        .await
+        .expect_err("no such field")
+        .to_string();
+    assert!(
+        err.contains("column 'user' is not a field of protobuf message 'shop.Click'"),
+        "{err}"
+    );
 }
