@@ -93,10 +93,18 @@ impl AvroDecoder {
         AvroDecoder::fixed(&avro.json_string)
     }
 
-    /// Adds the writer schema of `version`.
+    /// Adds the writer schema of `version`; one that cannot be resolved to the reader schema
+    /// makes that version's messages bad, not every message.
     pub fn add_writer(&mut self, version: SchemaVersion, writer: &str) {
         self.writers.insert(version, writer.to_string());
         self.cached = None;
+        if let Err(e) = self.build() {
+            self.writers.remove(&version);
+            self.add_unreadable(
+                version,
+                format!("schema version {version} cannot be read as the table's schema: {e}"),
+            );
+        }
     }
 
     /// Marks `version` as one that cannot be read, for `reason`.
@@ -168,6 +176,12 @@ impl AvroDecoder {
             if !self.writers.contains_key(&version) {
                 return Err(fail(format!("unknown schema version {version}")));
             }
+            if decoder.capacity() == 0 {
+                // A full batch: arrow-avro takes nothing more until it is flushed.
+                if let Some(b) = decoder.flush().map_err(|e| fail(e.to_string()))? {
+                    batches.push(b);
+                }
+            }
             let prefix = frame(version);
             let used = decoder.decode(&prefix).map_err(|e| fail(e.to_string()))?;
             if used != prefix.len() {
@@ -180,11 +194,17 @@ impl AvroDecoder {
                 }
             }
             let before = decoder.capacity();
-            decoder.decode(&m.payload).map_err(|e| {
+            let used = decoder.decode(&m.payload).map_err(|e| {
                 fail(format!(
                     "not an Avro datum of schema version {version}: {e}"
                 ))
             })?;
+            if used != m.payload.len() {
+                return Err(fail(format!(
+                    "{} bytes follow the datum of schema version {version}",
+                    m.payload.len() - used
+                )));
+            }
             if decoder.capacity() + 1 != before {
                 return Err(fail(format!(
                     "truncated: {} bytes are not a whole datum of schema version {version}",
@@ -428,6 +448,73 @@ mod tests {
         let country = batch.column(2).as_string::<i32>();
         let country: Vec<Option<&str>> = country.iter().collect();
         assert_eq!(country, [None, Some("NL"), None, None]);
+    }
+
+    #[test]
+    fn chunks_larger_than_a_decoder_batch_and_trailing_bytes() {
+        let mut decoder = AvroDecoder::new(V2, SchemaVersion(1)).expect("decoder");
+        let row = |c: i64| {
+            datum(
+                V2,
+                &[
+                    ("user_id", Value::String("u".into())),
+                    ("clicks", Value::Long(c)),
+                    ("country", Value::Union(0, Box::new(Value::Null))),
+                ],
+            )
+        };
+        let n = DECODER_BATCH * 2 + 10;
+        let mut messages: Vec<ReceivedMessage> = (0..n)
+            .map(|i| message(i as u64, Some(1), row(i as i64)))
+            .collect();
+        let rows = decoder.decode(&messages).expect("decode");
+        assert!(rows.errors.is_empty(), "{:?}", rows.errors.first());
+        assert_eq!(rows.batch.num_rows(), n);
+        let clicks = rows.batch.column(1).as_primitive::<Int64Type>();
+        assert_eq!(clicks.value(n - 1), (n - 1) as i64);
+
+        // A datum followed by stray bytes is reported, and the next message still lines up.
+        let mut padded = row(7).to_vec();
+        padded.extend([0, 0, 0]);
+        messages[3].payload = Bytes::from(padded);
+        let rows = decoder.decode(&messages[..10]).expect("decode");
+        assert_eq!(rows.errors.len(), 1);
+        assert!(
+            rows.errors[0].1.contains("3 bytes follow"),
+            "{:?}",
+            rows.errors
+        );
+        let clicks = rows.batch.column(1).as_primitive::<Int64Type>();
+        assert_eq!(clicks.value(3), 4, "row 3 is message 4");
+    }
+
+    #[test]
+    fn a_writer_that_cannot_be_resolved_spoils_only_its_own_messages() {
+        let mut decoder = AvroDecoder::new(V2, SchemaVersion(1)).expect("decoder");
+        // `clicks` as a string cannot be read as the reader's long.
+        decoder.add_writer(
+            SchemaVersion(5),
+            r#"{"type":"record","name":"Click","fields":[{"name":"user_id","type":"string"},{"name":"clicks","type":"string"}]}"#,
+        );
+        let good = datum(
+            V2,
+            &[
+                ("user_id", Value::String("ann".into())),
+                ("clicks", Value::Long(1)),
+                ("country", Value::Union(0, Box::new(Value::Null))),
+            ],
+        );
+        let rows = decoder
+            .decode(&[message(0, Some(5), good.clone()), message(1, Some(1), good)])
+            .expect("decode");
+        assert_eq!(rows.rows, vec![1]);
+        assert!(
+            rows.errors[0]
+                .1
+                .contains("cannot be read as the table's schema"),
+            "{:?}",
+            rows.errors
+        );
     }
 
     #[test]

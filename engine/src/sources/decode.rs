@@ -362,6 +362,10 @@ impl SourceDecoder {
                 properties.insert("magnetar-error".into(), reason.to_string());
                 properties.insert("magnetar-source-topic".into(), topic.to_string());
                 properties.insert("magnetar-source-message-id".into(), id.to_string());
+                if message.is_some_and(|m| m.key_is_base64) {
+                    // The producer cannot mark the key as base64 again: say so instead.
+                    properties.insert("magnetar-key-base64".into(), "true".into());
+                }
                 let outgoing = OutgoingMessage {
                     payload: message.map(|m| m.payload.to_vec()).unwrap_or_default(),
                     key: message.and_then(|m| m.key.clone()),

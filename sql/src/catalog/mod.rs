@@ -34,9 +34,6 @@ pub enum ColumnSource {
 /// the same kind of value (numbers as numbers, text as text, times as times...), so that a
 /// declaration that disagrees with the schema is an error, not a column of NULLs or garbage.
 fn readable_as(from: &DataType, to: &DataType) -> bool {
-    fn numeric(t: &DataType) -> bool {
-        t.is_numeric()
-    }
     fn text(t: &DataType) -> bool {
         matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
     }
@@ -49,18 +46,73 @@ fn readable_as(from: &DataType, to: &DataType) -> bool {
                 | DataType::FixedSizeBinary(_)
         )
     }
-    fn temporal(t: &DataType) -> bool {
-        t.is_temporal()
-    }
     from == to
-        || (numeric(from) && numeric(to))
+        || widens(from, to)
         || (text(from) && text(to))
         || (binary(from) && binary(to))
-        || (temporal(from) && temporal(to))
+        || (from.is_temporal() && to.is_temporal())
         || (matches!(
             from,
             DataType::Struct(_) | DataType::List(_) | DataType::Map(..)
         ) && std::mem::discriminant(from) == std::mem::discriminant(to))
+}
+
+/// Whether every value of number type `from` fits `to` (a cast never yields NULL).
+fn widens(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    /// Bits and signedness of an integer type.
+    fn int(t: &DataType) -> Option<(u32, bool)> {
+        Some(match t {
+            Int8 => (8, true),
+            Int16 => (16, true),
+            Int32 => (32, true),
+            Int64 => (64, true),
+            UInt8 => (8, false),
+            UInt16 => (16, false),
+            UInt32 => (32, false),
+            UInt64 => (64, false),
+            _ => return None,
+        })
+    }
+    /// Decimal digits an integer type needs.
+    fn digits(bits: u32) -> i16 {
+        match bits {
+            8 => 3,
+            16 => 5,
+            32 => 10,
+            _ => 20,
+        }
+    }
+    let integer_digits = |t: &DataType| -> Option<i16> {
+        match t {
+            Decimal32(p, s) | Decimal64(p, s) | Decimal128(p, s) | Decimal256(p, s) => {
+                Some(*p as i16 - *s as i16)
+            }
+            _ => None,
+        }
+    };
+    match (int(from), int(to)) {
+        (Some((fb, fs)), Some((tb, ts))) => {
+            return if fs == ts { tb >= fb } else { ts && tb > fb };
+        }
+        (Some((fb, _)), None) => {
+            return match to {
+                Float64 => true,
+                Float32 => fb <= 16,
+                _ => integer_digits(to).is_some_and(|d| d >= digits(fb)),
+            };
+        }
+        _ => {}
+    }
+    match (from, to) {
+        (Float32, Float64) => true,
+        (Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..), Float64) => true,
+        (
+            Decimal32(_, fs) | Decimal64(_, fs) | Decimal128(_, fs) | Decimal256(_, fs),
+            Decimal32(_, ts) | Decimal64(_, ts) | Decimal128(_, ts) | Decimal256(_, ts),
+        ) => ts >= fs && integer_digits(to) >= integer_digits(from),
+        _ => false,
+    }
 }
 
 /// A column of a table.
@@ -430,6 +482,36 @@ mod tests {
             .map(|c| c.field.name().as_str())
             .collect();
         assert_eq!(writable, vec!["a", "k"]);
+    }
+
+    #[test]
+    fn registry_fields_read_only_into_types_that_hold_every_value() {
+        use DataType::*;
+        for (from, to) in [
+            (Int64, Decimal128(20, 0)),
+            (Int32, Int64),
+            (UInt32, Int64),
+            (Int16, Float32),
+            (Int64, Float64),
+            (Float32, Float64),
+            (Decimal128(10, 2), Decimal128(12, 2)),
+            (Utf8, LargeUtf8),
+            (Date32, Timestamp(TimeUnit::Millisecond, None)),
+        ] {
+            assert!(readable_as(&from, &to), "{from} -> {to}");
+        }
+        for (from, to) in [
+            (Int64, Int32),
+            (UInt64, Int64),
+            (Int64, Decimal128(10, 0)),
+            (Float64, Float32),
+            (Float64, Int64),
+            (Decimal128(10, 2), Decimal128(10, 3)),
+            (Utf8, Int64),
+            (Boolean, Timestamp(TimeUnit::Millisecond, None)),
+        ] {
+            assert!(!readable_as(&from, &to), "{from} -> {to}");
+        }
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         default: None,
         required: false,
         scope: OptionScope::Source,
-        description: "Messages that cannot be decoded are written here (payload, key and properties as read, plus `magnetar-error`, `magnetar-source-topic` and `magnetar-source-message-id` properties) and counted, before the query goes on; the broker confirms each before the input is acknowledged.",
+        description: "Messages that cannot be decoded are written here (payload, key and properties as read, plus `magnetar-error`, `magnetar-source-topic` and `magnetar-source-message-id` properties, and `magnetar-key-base64` when the key was binary) and counted, before the query goes on; the broker confirms each before the input is acknowledged.",
     },
     OptionSpec {
         key: "source.subscription-name",

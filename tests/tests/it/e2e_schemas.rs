@@ -599,6 +599,20 @@ async fn declared_columns_win_and_must_fit_the_registry_schema() {
         "{err}"
     );
 
+    // Narrowing would turn values that do not fit into NULLs: refused.
+    let err = engine
+        .execute(&format!(
+            "CREATE TABLE bad3 (dwell_ms INT) WITH ({})",
+            with_options(&topic, &url, &admin)
+        ))
+        .await
+        .expect_err("narrowing")
+        .to_string();
+    assert!(
+        err.contains("column 'dwell_ms' is declared INT") && err.contains("has it as BIGINT"),
+        "{err}"
+    );
+
     // A topic with no registry entry and no columns: said so, naming the topic.
     let empty = unique_topic("no-schema");
     let err = engine

@@ -102,12 +102,50 @@ impl AggregateSpec {
         })
     }
 
-    /// How many state columns each aggregate's partial aggregates have.
-    pub fn state_column_counts(&self) -> Result<Vec<usize>> {
+    /// The types of each aggregate's partial-aggregate (state) columns.
+    pub fn state_types(&self) -> Result<Vec<Vec<DataType>>> {
         self.aggregates
             .iter()
-            .map(|a| Ok(a.function.state_fields()?.len()))
+            .map(|a| {
+                Ok(a.function
+                    .state_fields()?
+                    .iter()
+                    .map(|f| f.data_type().clone())
+                    .collect())
+            })
             .collect()
+    }
+
+    /// Checks that restored state columns have the types this spec's state has: `leading`
+    /// columns of the operator's own, then the keys (when `with_keys`), then the states.
+    pub fn check_state_columns(
+        &self,
+        columns: &[ArrayRef],
+        leading: &[DataType],
+        with_keys: bool,
+    ) -> std::result::Result<(), String> {
+        let keys = self
+            .key_schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone());
+        let mut expected: Vec<DataType> = leading.to_vec();
+        if with_keys {
+            expected.extend(keys);
+        }
+        expected.extend(
+            self.state_types()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .flatten(),
+        );
+        let found: Vec<&DataType> = columns.iter().map(|c| c.data_type()).collect();
+        if found.len() != expected.len() || found.iter().zip(&expected).any(|(f, e)| *f != e) {
+            return Err(format!(
+                "columns {found:?}; this query's state has {expected:?} (was the query changed?)"
+            ));
+        }
+        Ok(())
     }
 
     fn accumulator(&self, item: &AggregateItem) -> Result<Box<dyn GroupsAccumulator>> {

@@ -428,15 +428,15 @@ impl Operator for SessionWindowAggregate {
             reason,
         };
         self.watermark = watermark_from_meta(&state.meta);
-        let state_counts = self.spec.state_column_counts()?;
-        let width = 3 + state_counts.iter().sum::<usize>();
+        let state_counts: Vec<usize> = self.spec.state_types()?.iter().map(Vec::len).collect();
         for batch in state.batches {
-            if batch.num_columns() != width {
-                return Err(bad(format!(
-                    "{} columns; this query's state has {width}",
-                    batch.num_columns()
-                )));
-            }
+            self.spec
+                .check_state_columns(
+                    batch.columns(),
+                    &[DataType::Binary, DataType::Int64, DataType::Int64],
+                    false,
+                )
+                .map_err(bad)?;
             let (Some(keys), Some(starts), Some(ends)) = (
                 batch.column(0).as_binary_opt::<i32>(),
                 batch.column(1).as_primitive_opt::<Int64Type>(),

@@ -246,16 +246,14 @@ impl Operator for SlicedWindowAggregate {
             })
             .collect::<Result<_>>()?;
         let key_count = self.spec.key_schema.fields().len();
-        let state_counts = self.spec.state_column_counts()?;
-        let width = 1 + key_count + state_counts.iter().sum::<usize>();
+        let state_counts: Vec<usize> = self.spec.state_types()?.iter().map(Vec::len).collect();
         for batch in state.batches {
-            if batch.num_columns() != width || batch.num_rows() == 0 {
-                return Err(bad(format!(
-                    "a chunk of {} columns and {} rows; this query's state has {width} columns",
-                    batch.num_columns(),
-                    batch.num_rows()
-                )));
+            if batch.num_rows() == 0 {
+                continue;
             }
+            self.spec
+                .check_state_columns(batch.columns(), &[DataType::Int64], true)
+                .map_err(bad)?;
             let end = batch
                 .column(0)
                 .as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()

@@ -182,7 +182,21 @@ impl Operator for WindowTopNOperator {
 
     fn restore(&mut self, state: OperatorState) -> Result<()> {
         self.watermark = watermark_from_meta(&state.meta);
+        let needed = self
+            .partition
+            .iter()
+            .chain(self.order.iter().map(|o| &o.0))
+            .fold(self.window_end, |a, b| a.max(*b));
         for batch in state.batches {
+            if batch.num_columns() <= needed {
+                return Err(crate::error::EngineError::Checkpoint {
+                    object: "window Top-N state".into(),
+                    reason: format!(
+                        "rows of {} columns; this query ranks by column {needed}",
+                        batch.num_columns()
+                    ),
+                });
+            }
             // Held rows go back to their windows exactly as they first arrived.
             self.process(batch)?;
         }
