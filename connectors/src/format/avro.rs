@@ -265,6 +265,10 @@ impl PayloadDecoder for AvroDecoder {
         AvroDecoder::missing_versions(self, messages)
     }
 
+    fn mark_unreadable(&mut self, version: SchemaVersion, reason: String) {
+        self.add_unreadable(version, reason);
+    }
+
     fn add_version(&mut self, version: SchemaVersion, info: Option<&SchemaInfo>) {
         match info {
             Some(info) if info.kind == SchemaKind::Avro => self.add_writer(version, &info.data),

@@ -112,6 +112,9 @@ pub trait PayloadDecoder: Send {
     /// The registry's schema of `version`, or `None` when the registry does not have it
     /// (messages of that version are then reported as errors).
     fn add_version(&mut self, _version: SchemaVersion, _info: Option<&SchemaInfo>) {}
+
+    /// Makes messages of `version` bad messages, for `reason` (its schema cannot be had).
+    fn mark_unreadable(&mut self, _version: SchemaVersion, _reason: String) {}
 }
 
 /// Encodes Arrow rows into message payloads.

@@ -147,4 +147,8 @@ impl PayloadDecoder for ByName {
     fn add_version(&mut self, version: SchemaVersion, info: Option<&SchemaInfo>) {
         self.inner.add_version(version, info);
     }
+
+    fn mark_unreadable(&mut self, version: SchemaVersion, reason: String) {
+        self.inner.mark_unreadable(version, reason);
+    }
 }

@@ -271,14 +271,19 @@ impl SourceDecoder {
                     .and_then(SchemaVersion::from_message_bytes)
                     == Some(version)
             });
-            let info = match (&self.registry, carrier) {
+            match (&self.registry, carrier) {
                 (Some(registry), Some(m)) => {
                     let topic = TopicName::parse(&m.topic)?;
-                    registry.version(&topic, version).await?
+                    let info = registry.version(&topic, version).await?;
+                    self.decoder.add_version(version, info.as_deref());
                 }
-                _ => None,
-            };
-            self.decoder.add_version(version, info.as_deref());
+                _ => self.decoder.mark_unreadable(
+                    version,
+                    format!(
+                        "schema version {version} is not the one the table was created with, and without 'admin-url' other versions cannot be fetched"
+                    ),
+                ),
+            }
         }
         Ok(())
     }
