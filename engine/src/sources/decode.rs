@@ -94,6 +94,8 @@ pub struct SourceDecoder {
     policy: BadMessagePolicy,
     metrics: Arc<SourceMetrics>,
     /// Where writer schema versions are fetched, for tables read by a registry schema.
+    admin_url: Option<String>,
+    /// The registry client, made when the first unknown version arrives (not at planning).
     registry: Option<SchemaRegistry>,
     dead_letters: DeadLetterSink,
 }
@@ -202,12 +204,8 @@ impl SourceDecoder {
                 },
             )?,
         };
-        let registry = match (&table.value_schema, table.pulsar()) {
-            (Some(_), Some(o)) => o
-                .admin_url
-                .as_deref()
-                .map(SchemaRegistry::new)
-                .transpose()?,
+        let admin_url = match (&table.value_schema, table.pulsar()) {
+            (Some(_), Some(o)) => o.admin_url.clone(),
             _ => None,
         };
         let field_of = |i: usize| table.columns[i].field.clone();
@@ -238,7 +236,8 @@ impl SourceDecoder {
             decoder,
             policy,
             metrics,
-            registry,
+            admin_url,
+            registry: None,
             dead_letters: DeadLetterSink {
                 service_url: None,
                 sink: None,
@@ -271,6 +270,11 @@ impl SourceDecoder {
                     .and_then(SchemaVersion::from_message_bytes)
                     == Some(version)
             });
+            if self.registry.is_none()
+                && let Some(url) = &self.admin_url
+            {
+                self.registry = Some(SchemaRegistry::new(url)?);
+            }
             match (&self.registry, carrier) {
                 (Some(registry), Some(m)) => {
                     let topic = TopicName::parse(&m.topic)?;
