@@ -189,8 +189,12 @@ pub async fn print_output(output: StatementOutput, format: OutputFormat) -> Resu
         }
         StatementOutput::JobStarted(job) => {
             let name = job.name.map(|n| format!(" '{n}'")).unwrap_or_default();
+            let resumed = job
+                .restored_from
+                .map(|id| format!(" (resumed from checkpoint {id})"))
+                .unwrap_or_default();
             eprintln!(
-                "Job{name} {} started, writing to '{}'. SHOW JOBS lists it; STOP JOB '{}' stops it.",
+                "Job{name} {} started{resumed}, writing to '{}'. SHOW JOBS lists it; STOP JOB '{}' stops it.",
                 job.id, job.sink_table, job.id
             );
         }

@@ -118,11 +118,24 @@ pub async fn wait_for_jobs(engine: &Engine) -> Result<i32> {
                 code = exit::JOB_FAILED;
             }
             state => eprintln!(
-                "Job {} {}: read {} message(s), wrote {}{}{}.",
+                "Job {} {}: read {} message(s), wrote {}{}{}{}{}.",
                 job.id,
                 state.name().to_ascii_lowercase(),
                 job.messages_read,
                 job.messages_written,
+                if job.restarts > 0 {
+                    format!(", restarted {} time(s) from a checkpoint", job.restarts)
+                } else {
+                    String::new()
+                },
+                if job.replays_dropped > 0 {
+                    format!(
+                        ", dropped {} re-emitted result(s) already written",
+                        job.replays_dropped
+                    )
+                } else {
+                    String::new()
+                },
                 if job.messages_skipped > 0 {
                     format!(", skipped {} bad one(s)", job.messages_skipped)
                 } else {

@@ -126,6 +126,18 @@ impl MemorySource {
         self.log.partitions
     }
 
+    /// Rows consumed from each partition so far.
+    pub fn cursors(&self) -> &[usize] {
+        &self.cursors
+    }
+
+    /// Continues after `consumed` rows of partition `slot` (a checkpoint's position).
+    pub fn resume(&mut self, slot: usize, consumed: usize) {
+        if let Some(cursor) = self.cursors.get_mut(slot) {
+            *cursor = consumed.min(self.log.rows().get(slot).map_or(0, Vec::len));
+        }
+    }
+
     /// Whether a bounded read has consumed partition `slot`.
     pub fn partition_finished(&self, slot: usize) -> bool {
         match &self.end {

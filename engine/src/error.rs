@@ -113,6 +113,28 @@ impl EngineError {
 }
 
 impl EngineError {
+    /// Whether the error is broker trouble that a restart may get past (a lost or refused
+    /// connection, a timeout, a failed send), not a problem of the query or its data.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EngineError::Connector(e) => match e {
+                ConnectorError::Connect { .. }
+                | ConnectorError::Disconnected { .. }
+                | ConnectorError::Timeout { .. }
+                | ConnectorError::Produce { .. }
+                | ConnectorError::Io(_) => true,
+                // A restarted broker is not ready yet, or still holds the consumer or
+                // producer of a connection that died.
+                ConnectorError::Broker { error, .. } => matches!(
+                    error.as_str(),
+                    "ServiceNotReady" | "TooManyRequests" | "ConsumerBusy" | "ProducerBusy"
+                ),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Takes an error shared between pipeline tasks back out of its `Arc`.
     pub fn from_shared(e: std::sync::Arc<EngineError>) -> EngineError {
         std::sync::Arc::try_unwrap(e)

@@ -46,6 +46,21 @@ pub const SETTINGS: &[SettingSpec] = &[
         description: "Most messages decoded into one Arrow batch.",
     },
     SettingSpec {
+        key: "execution.checkpointing.interval",
+        default: None,
+        description: "How often a job started by `INSERT INTO` takes a checkpoint (Flink's key), e.g. `10 s`. Unset: no checkpoints (a crash loses window state; input is acknowledged after each flush).",
+    },
+    SettingSpec {
+        key: "execution.checkpointing.dir",
+        default: None,
+        description: "Where checkpoints go: a local directory, or an `object_store` URL (`file://`, `s3://`, `gs://`, `az://`, `memory://`). Unset: `checkpoints/` in the engine's data directory.",
+    },
+    SettingSpec {
+        key: "execution.checkpointing.num-retained",
+        default: Some("3"),
+        description: "Complete checkpoints kept per job; older ones are deleted.",
+    },
+    SettingSpec {
         key: "execution.flush-interval",
         default: Some("200 ms"),
         description: "How often a job's sink waits for the broker's confirmations, after which the input read so far is acknowledged.",
@@ -89,6 +104,23 @@ impl Settings {
             }
             "execution.flush-interval" | "table.exec.source.idle-timeout" => {
                 parse_duration(value).map_err(|e| invalid(&e))?;
+            }
+            "execution.checkpointing.interval" => {
+                let d = parse_duration(value).map_err(|e| invalid(&e))?;
+                if d.is_zero() {
+                    return Err(invalid(
+                        "expected a positive duration; RESET it to turn checkpoints off",
+                    ));
+                }
+            }
+            "execution.checkpointing.num-retained" => {
+                let n: usize = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("expected a positive whole number"))?;
+                if n == 0 {
+                    return Err(invalid("expected at least 1"));
+                }
             }
             "table.dml-sync"
                 if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") =>
@@ -158,6 +190,25 @@ impl Settings {
     pub fn dml_sync(&self) -> bool {
         self.get("table.dml-sync")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// `execution.checkpointing.interval`: `None` when jobs take no checkpoints.
+    pub fn checkpoint_interval(&self) -> Option<Duration> {
+        self.get("execution.checkpointing.interval")
+            .and_then(|v| parse_duration(v).ok())
+            .filter(|d| !d.is_zero())
+    }
+
+    /// `execution.checkpointing.dir`.
+    pub fn checkpoint_dir(&self) -> Option<&str> {
+        self.get("execution.checkpointing.dir")
+    }
+
+    /// `execution.checkpointing.num-retained`.
+    pub fn checkpoints_retained(&self) -> usize {
+        self.get("execution.checkpointing.num-retained")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(3)
     }
 
     /// `execution.flush-interval`.

@@ -235,7 +235,20 @@ impl Consumer {
                 },
                 None,
             )
-            .await?;
+            .await;
+        let answer = match answer {
+            // pulsar-lite answers an empty topic with an error where Pulsar answers with the
+            // "no entry" position; both mean there is nothing to read.
+            Err(ConnectorError::Broker { error, message, .. })
+                if error == "UnknownError" && message.contains("no messages") =>
+            {
+                return Ok(LastMessage {
+                    last: None,
+                    mark_delete: None,
+                });
+            }
+            other => other?,
+        };
         let response = answer.get_last_message_id_response.ok_or_else(|| {
             ConnectorError::Frame("GET_LAST_MESSAGE_ID answered with another command".into())
         })?;

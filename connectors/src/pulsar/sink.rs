@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
 use pulsar::producer::{Message as ProducerMessage, SendFuture};
@@ -13,6 +14,7 @@ use pulsar::{ConnectionRetryOptions, Producer, ProducerOptions, Pulsar, TokioExe
 
 use super::topic::TopicName;
 use crate::error::{ConnectorError, Result};
+use crate::message_id::EntryPosition;
 use crate::time::UnixMillis;
 
 /// How messages of a partitioned topic are spread over its partitions (Flink's
@@ -56,12 +58,20 @@ pub struct OutgoingMessage {
     pub event_time: Option<UnixMillis>,
 }
 
-/// A producer that keeps its send receipts until [`PulsarSink::flush`].
+/// A producer that keeps its send receipts until [`PulsarSink::flush`], and knows the last
+/// entry the broker confirmed on each partition (a checkpoint's sink progress).
 pub struct PulsarSink {
     _client: Pulsar<TokioExecutor>,
     producer: Producer<TokioExecutor>,
     topic: String,
-    in_flight: Vec<SendFuture>,
+    /// Partition topic names (the topic itself when it is not partitioned).
+    partitions: Vec<String>,
+    /// The partition the next message goes to; read by [`ChosenPartition`].
+    chosen: Arc<AtomicUsize>,
+    round_robin: usize,
+    routing: RoutingMode,
+    in_flight: Vec<(usize, SendFuture)>,
+    confirmed: Vec<Option<EntryPosition>>,
     batching: bool,
 }
 
@@ -73,16 +83,13 @@ impl std::fmt::Debug for PulsarSink {
     }
 }
 
-/// Key routing with the Java client's `Murmur3_32Hash` scheme: murmur3-32 of the key's
-/// UTF-8 bytes (seed 0), sign bit cleared, modulo the partition count.
-struct JavaKeyHash;
+/// The sink picks each message's partition itself (so it knows where every receipt comes
+/// from) and hands the choice to pulsar-rs through this policy.
+struct ChosenPartition(Arc<AtomicUsize>);
 
-impl CustomRoutingPolicy for JavaKeyHash {
-    fn route(&self, message: &ProducerMessage, num_producers: usize) -> usize {
-        let Some(key) = &message.partition_key else {
-            return rand::random_range(0..num_producers.max(1));
-        };
-        java_key_partition(key, num_producers)
+impl CustomRoutingPolicy for ChosenPartition {
+    fn route(&self, _message: &ProducerMessage, num_producers: usize) -> usize {
+        self.0.load(Ordering::Relaxed) % num_producers.max(1)
     }
 }
 
@@ -115,12 +122,14 @@ impl PulsarSink {
             .await
             .map_err(|e| fail(format!("cannot connect to {}: {e}", config.service_url)))?;
         let batching = config.batch_size > 1;
+        let chosen = Arc::new(AtomicUsize::new(0));
         let options = ProducerOptions {
             batch_size: batching.then_some(config.batch_size),
-            routing_policy: Some(match config.routing {
-                RoutingMode::RoundRobin => RoutingPolicy::RoundRobin,
-                RoutingMode::MessageKeyHash => RoutingPolicy::Custom(Arc::new(JavaKeyHash)),
-            }),
+            // Results leave within milliseconds, not at the next flush or checkpoint.
+            batch_timeout: batching.then_some(Duration::from_millis(10)),
+            routing_policy: Some(RoutingPolicy::Custom(Arc::new(ChosenPartition(
+                chosen.clone(),
+            )))),
             schema: config.schema.clone(),
             ..Default::default()
         };
@@ -135,10 +144,19 @@ impl PulsarSink {
             .build()
             .await
             .map_err(|e| fail(format!("cannot create a producer: {e}")))?;
+        let partitions = producer
+            .partitions()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| vec![topic.clone()]);
         Ok(PulsarSink {
             _client: client,
             producer,
             topic,
+            confirmed: vec![None; partitions.len()],
+            partitions,
+            chosen,
+            round_robin: 0,
+            routing: config.routing,
             in_flight: Vec::new(),
             batching,
         })
@@ -149,8 +167,44 @@ impl PulsarSink {
         &self.topic
     }
 
+    /// Each partition topic with the last entry the broker confirmed on it (through the
+    /// last [`Self::flush`]); `None` where nothing was confirmed yet.
+    pub fn confirmed(&self) -> Vec<(String, Option<EntryPosition>)> {
+        self.partitions
+            .iter()
+            .cloned()
+            .zip(self.confirmed.iter().copied())
+            .collect()
+    }
+
+    /// Takes `entries` (partition topic → entry, such as the topic's end when a job starts)
+    /// as confirmed where nothing later was.
+    pub fn assume_confirmed(&mut self, entries: &HashMap<String, EntryPosition>) {
+        for (name, slot) in self.partitions.iter().zip(self.confirmed.iter_mut()) {
+            if let Some(entry) = entries.get(name)
+                && slot.is_none_or(|s| s < *entry)
+            {
+                *slot = Some(*entry);
+            }
+        }
+    }
+
+    /// Round robin over partitions, or the key's hash (round robin for keyless messages).
+    fn partition_for(&mut self, key: Option<&str>) -> usize {
+        let n = self.partitions.len().max(1);
+        match (self.routing, key) {
+            (RoutingMode::MessageKeyHash, Some(key)) => java_key_partition(key, n),
+            _ => {
+                self.round_robin = self.round_robin.wrapping_add(1);
+                self.round_robin % n
+            }
+        }
+    }
+
     /// Queues a message; its receipt is awaited by [`Self::flush`].
     pub async fn send(&mut self, message: OutgoingMessage) -> Result<()> {
+        let partition = self.partition_for(message.key.as_deref());
+        self.chosen.store(partition, Ordering::Relaxed);
         let m = ProducerMessage {
             payload: message.payload,
             properties: message.properties,
@@ -166,7 +220,7 @@ impl PulsarSink {
                     topic: self.topic.clone(),
                     reason: e.to_string(),
                 })?;
-        self.in_flight.push(receipt);
+        self.in_flight.push((partition, receipt));
         Ok(())
     }
 
@@ -182,13 +236,24 @@ impl PulsarSink {
                     reason: e.to_string(),
                 })?;
         }
-        let receipts = std::mem::take(&mut self.in_flight);
+        let (partitions, receipts): (Vec<usize>, Vec<SendFuture>) =
+            std::mem::take(&mut self.in_flight).into_iter().unzip();
         let count = receipts.len();
-        for result in join_all(receipts).await {
-            result.map_err(|e| ConnectorError::Produce {
+        for (partition, result) in partitions.into_iter().zip(join_all(receipts).await) {
+            let receipt = result.map_err(|e| ConnectorError::Produce {
                 topic: self.topic.clone(),
                 reason: e.to_string(),
             })?;
+            if let (Some(id), Some(slot)) = (receipt.message_id, self.confirmed.get_mut(partition))
+            {
+                let entry = EntryPosition {
+                    ledger_id: id.ledger_id,
+                    entry_id: id.entry_id,
+                };
+                if slot.is_none_or(|s| s < entry) {
+                    *slot = Some(entry);
+                }
+            }
         }
         Ok(count)
     }

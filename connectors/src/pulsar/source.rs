@@ -3,7 +3,7 @@
 //! tokens that the caller hands back once what it read is safely processed.
 
 use std::cmp::Ordering;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +78,9 @@ pub struct SourceConfig {
     pub consumer_name: Option<String>,
     /// Where acknowledged positions of durable subscriptions are remembered.
     pub positions: Option<Arc<dyn PositionStore>>,
+    /// Per partition topic, the last entry already processed (a checkpoint's positions):
+    /// reading continues after it whatever the subscription's cursor or start position say.
+    pub resume: HashMap<String, EntryPosition>,
 }
 
 /// A message that could not be split out of its entry (corrupt frame, bad checksum, ...).
@@ -196,6 +199,8 @@ struct Slot {
     needs_resubscribe: bool,
     /// Key of this partition in the position store.
     position_key: Option<PositionKey>,
+    /// Positioned by [`SourceConfig::resume`]; the start position does not apply.
+    resumed: bool,
 }
 
 /// Reads the partitions of a table's topics as one stream of message chunks.
@@ -289,6 +294,7 @@ impl PulsarSource {
                     unacked: Vec::new(),
                     needs_resubscribe: false,
                     position_key: None,
+                    resumed: false,
                 });
             }
         }
@@ -303,6 +309,7 @@ impl PulsarSource {
             source
                 .apply_remembered_positions(&client, &options.subscription)
                 .await?;
+            source.position_resumed().await?;
             source.position_start().await?;
             source.position_stop().await
         }
@@ -358,12 +365,35 @@ impl PulsarSource {
         Ok(())
     }
 
+    /// Seeks the partitions named in [`SourceConfig::resume`] to their positions: the
+    /// broker redelivers from there (even if the cursor went further or was lost), and
+    /// nothing at or before the position is read again.
+    async fn position_resumed(&mut self) -> Result<()> {
+        for slot in &mut self.slots {
+            let Some(entry) = self.config.resume.get(slot.topic.as_ref()).copied() else {
+                continue;
+            };
+            let id = MessageId::new(entry.ledger_id, entry.entry_id, slot.consumer.partition());
+            slot.consumer.seek_message_id(id).await?;
+            slot.consumer.resubscribe().await?;
+            slot.last_read = Some(id);
+            // Every message of the entry, whatever its batch index, was processed.
+            let whole_entry = MessageId {
+                batch_index: i32::MAX,
+                ..id
+            };
+            slot.start_after = Some((whole_entry, false));
+            slot.resumed = true;
+        }
+        Ok(())
+    }
+
     async fn position_start(&mut self) -> Result<()> {
         match self.config.start {
             StartPosition::Earliest | StartPosition::Latest => {}
             StartPosition::MessageId { id, inclusive } => {
                 for slot in &mut self.slots {
-                    if slot.consumer.partition() == id.partition {
+                    if slot.consumer.partition() == id.partition && !slot.resumed {
                         let target = MessageId {
                             partition: slot.consumer.partition(),
                             ..id
@@ -378,7 +408,7 @@ impl PulsarSource {
                 }
             }
             StartPosition::PublishTime(ms) => {
-                for slot in &mut self.slots {
+                for slot in self.slots.iter_mut().filter(|s| !s.resumed) {
                     slot.consumer.seek_publish_time(ms.0).await?;
                     slot.consumer.resubscribe().await?;
                     slot.start_time = Some(ms);
@@ -661,6 +691,15 @@ impl PulsarSource {
             }
         }
         Ok(())
+    }
+
+    /// Each partition with the entry its read stops at (bounded reads; `None`: the
+    /// partition was empty or is unbounded).
+    pub fn stop_entries(&self) -> Vec<(Arc<str>, Option<EntryPosition>)> {
+        self.slots
+            .iter()
+            .map(|s| (s.topic.clone(), s.stop.map(|b| b.entry)))
+            .collect()
     }
 
     /// The last message read on each partition.

@@ -16,12 +16,13 @@ use tokio::sync::watch;
 
 use super::plan_error;
 use super::query::{pipeline_context, state_with_commit};
+use super::streaming_job::{JobCheckpointing, Run, StreamingJob};
 use super::window_subplans::embed_window_subplans;
 use crate::engine::Shared;
 use crate::error::{EngineError, Result};
 use crate::jobs::{Job, JobInfo, JobState};
-use crate::runtime::{Pipeline, build_pipeline, unwrap_external};
-use crate::sinks::{SinkWriter, run_sink_task};
+use crate::runtime::unwrap_external;
+use crate::sinks::SinkWriter;
 use crate::sources::{BarrierPolicy, QueryCommit};
 
 fn table_name(insert: &ast::Insert) -> Result<String> {
@@ -151,13 +152,9 @@ pub(crate) async fn start_insert(
     let (job, started) = prepare_insert(shared, statement, sql).await?;
     shared.jobs.add(job.clone());
     match started {
-        Started::Streaming(pipeline, writer) => {
-            *job.sources.lock().unwrap_or_else(|p| p.into_inner()) =
-                pipeline.metrics.sources.clone();
-            *job.windows.lock().unwrap_or_else(|p| p.into_inner()) =
-                pipeline.metrics.windows.clone();
-            *job.settle.lock().unwrap_or_else(|p| p.into_inner()) = Some(pipeline.settle.clone());
-            tokio::spawn(run_streaming_job(job.clone(), pipeline, writer));
+        Started::Streaming(streaming, run) => {
+            streaming.expose(&run);
+            tokio::spawn(streaming.run(*run));
         }
         Started::Bounded(stream, commit, writer) => {
             *job.scans.lock().unwrap_or_else(|p| p.into_inner()) = Some(commit.clone());
@@ -168,7 +165,7 @@ pub(crate) async fn start_insert(
 }
 
 pub(crate) enum Started {
-    Streaming(Pipeline, SinkWriter),
+    Streaming(Box<StreamingJob>, Box<Run>),
     Bounded(SendableRecordBatchStream, Arc<QueryCommit>, SinkWriter),
 }
 
@@ -212,23 +209,51 @@ async fn prepare_insert(
         .take("pipeline.name");
     let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let bounded = boundedness(&plan) == QueryBoundedness::Bounded;
-    let job = Job::new(id, name, sql.trim().to_string(), sink.name.clone(), bounded);
-    let writer = SinkWriter::open(
-        sink,
-        &shared.clients,
-        shared.default_service_url().as_deref(),
-        job.sink.clone(),
-    )
-    .await?;
+    let settings = shared.settings();
+    let job = Job::new(
+        id.clone(),
+        name.clone(),
+        sql.trim().to_string(),
+        sink.name.clone(),
+        bounded,
+    );
     let started = match bounded {
         false => {
             let state = shared.ctx.state();
             let stream_plan = lower(&plan, &state)?;
-            let flush = shared.settings().flush_interval();
-            let ctx = pipeline_context(shared, BarrierPolicy::Every(flush));
-            Started::Streaming(build_pipeline(&stream_plan, &ctx).await?, writer)
+            let checkpoint_interval = settings.checkpoint_interval();
+            let checkpointing = match checkpoint_interval {
+                Some(_) => Some(JobCheckpointing::new(
+                    &settings,
+                    shared.config.data_dir.as_deref(),
+                    name.as_deref().unwrap_or(&id),
+                    &sink,
+                )?),
+                None => None,
+            };
+            // A checkpoint at every barrier: barriers come at the checkpoint interval.
+            let barriers = checkpoint_interval.unwrap_or_else(|| settings.flush_interval());
+            let streaming = StreamingJob {
+                job: job.clone(),
+                plan: stream_plan,
+                ctx: pipeline_context(shared, BarrierPolicy::Every(barriers)),
+                sink,
+                clients: shared.clients.clone(),
+                default_service_url: shared.default_service_url(),
+                checkpointing,
+            };
+            let run = streaming.start_first_run().await?;
+            Started::Streaming(Box::new(streaming), Box::new(run))
         }
         true => {
+            let writer = SinkWriter::open(
+                sink,
+                &shared.clients,
+                shared.default_service_url().as_deref(),
+                job.sink.clone(),
+                None,
+            )
+            .await?;
             let plan = embed_window_subplans(shared, plan)?.plan;
             let commit = Arc::new(QueryCommit::default());
             let state = state_with_commit(shared, commit.clone());
@@ -243,7 +268,8 @@ async fn prepare_insert(
     Ok((job, started))
 }
 
-fn finish(job: &Job, result: Result<()>) {
+/// Sets a job's final state from how it ended.
+pub(crate) fn finish(job: &Job, result: Result<()>) {
     let stopped = job.state() == JobState::Stopping;
     match result {
         Ok(()) if stopped => job.set_state(JobState::Stopped),
@@ -253,37 +279,6 @@ fn finish(job: &Job, result: Result<()>) {
             job.set_state(JobState::Failed(e.to_string()));
         }
     }
-}
-
-async fn run_streaming_job(job: Arc<Job>, pipeline: Pipeline, writer: SinkWriter) {
-    let Pipeline {
-        output,
-        completed,
-        stop,
-        tasks,
-        ..
-    } = pipeline;
-    let sink = run_sink_task(writer, output, completed);
-    tokio::pin!(sink);
-    let mut job_stop = job.stop.subscribe();
-    let result = loop {
-        tokio::select! {
-            result = &mut sink => break result,
-            changed = job_stop.changed() => {
-                if changed.is_err() || *job_stop.borrow_and_update() {
-                    // Sources drain: a last barrier, the sink flushes, input is acknowledged.
-                    stop.send_replace(true);
-                }
-            }
-        }
-    };
-    if result.is_err() {
-        stop.send_replace(true);
-    }
-    for task in tasks {
-        let _ = task.await;
-    }
-    finish(&job, result);
 }
 
 async fn run_bounded_job(

@@ -4,6 +4,7 @@ pub(crate) mod ddl;
 pub(crate) mod explain;
 pub(crate) mod insert;
 pub(crate) mod query;
+pub(crate) mod streaming_job;
 pub(crate) mod window_subplans;
 
 use datafusion::error::DataFusionError;

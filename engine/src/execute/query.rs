@@ -52,6 +52,7 @@ pub(crate) fn pipeline_context(shared: &Shared, barriers: BarrierPolicy) -> Pipe
         clock: shared.config.clock.clone(),
         idle_timeout: settings.idle_timeout(),
         state: shared.ctx.state(),
+        checkpoint: None,
     }
 }
 

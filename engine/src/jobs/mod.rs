@@ -1,6 +1,6 @@
 //! Jobs: `INSERT INTO` statements running in the background.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -11,6 +11,7 @@ mod system_table;
 pub(crate) use system_table::JobsTable;
 pub use system_table::jobs_batch;
 
+use crate::checkpoint::CheckpointMetrics;
 use crate::error::{EngineError, Result};
 use crate::operators::window::WindowMetrics;
 use crate::runtime::{SettleHandle, Settled};
@@ -78,6 +79,14 @@ pub struct JobInfo {
     pub duplicates_dropped: u64,
     /// Rows dropped as late (every window they belong to had fired).
     pub late_rows: u64,
+    /// The checkpoint the job resumed from when it started (or last restarted).
+    pub restored_from: Option<u64>,
+    /// The last complete checkpoint.
+    pub last_checkpoint: Option<u64>,
+    /// Times the job restarted itself from its last checkpoint after broker trouble.
+    pub restarts: u64,
+    /// Results re-emitted after a restart and dropped because they were already written.
+    pub replays_dropped: u64,
     /// Start time.
     pub started: SystemTime,
     /// The statement.
@@ -104,6 +113,12 @@ pub(crate) struct Job {
     pub sink: Arc<SinkMetrics>,
     /// Streaming jobs: settles their pipeline.
     pub settle: Mutex<Option<Arc<SettleHandle>>>,
+    /// Checkpoint counters (the last complete one, over every run).
+    pub checkpoints: Arc<CheckpointMetrics>,
+    /// The checkpoint the current run restored (0: none).
+    pub restored_from: AtomicU64,
+    /// Restarts after broker trouble.
+    pub restarts: AtomicU64,
 }
 
 impl Job {
@@ -129,6 +144,9 @@ impl Job {
             scans: Mutex::new(None),
             sink: Arc::new(SinkMetrics::default()),
             settle: Mutex::new(None),
+            checkpoints: Arc::default(),
+            restored_from: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
         })
     }
 
@@ -206,6 +224,11 @@ impl Job {
                 .iter()
                 .map(|w| w.late_rows.load(Ordering::Relaxed))
                 .sum(),
+            restored_from: Some(self.restored_from.load(Ordering::Relaxed)).filter(|id| *id > 0),
+            last_checkpoint: Some(self.checkpoints.last_id.load(Ordering::Relaxed))
+                .filter(|id| *id > 0),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            replays_dropped: self.sink.replays_dropped.load(Ordering::Relaxed),
             started: self.started,
             sql: self.sql.clone(),
         }

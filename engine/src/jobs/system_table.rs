@@ -30,6 +30,10 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("dead_lettered", DataType::UInt64, false),
         Field::new("duplicates_dropped", DataType::UInt64, false),
         Field::new("late", DataType::UInt64, false),
+        Field::new("restored_from", DataType::UInt64, true),
+        Field::new("last_checkpoint", DataType::UInt64, true),
+        Field::new("restarts", DataType::UInt64, false),
+        Field::new("replays_dropped", DataType::UInt64, false),
         Field::new(
             "started",
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
@@ -42,6 +46,9 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// The jobs as one batch: what `SHOW JOBS` prints and `system.jobs` holds.
 pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
     let u64s = |f: fn(&JobInfo) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from(jobs.iter().map(f).collect::<Vec<_>>()))
+    };
+    let optional = |f: fn(&JobInfo) -> Option<u64>| -> ArrayRef {
         Arc::new(UInt64Array::from(jobs.iter().map(f).collect::<Vec<_>>()))
     };
     let strings = |f: fn(&JobInfo) -> Option<String>| -> ArrayRef {
@@ -71,6 +78,10 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
             u64s(|j| j.messages_dead_lettered),
             u64s(|j| j.duplicates_dropped),
             u64s(|j| j.late_rows),
+            optional(|j| j.restored_from),
+            optional(|j| j.last_checkpoint),
+            u64s(|j| j.restarts),
+            u64s(|j| j.replays_dropped),
             Arc::new(started),
             strings(|j| match &j.state {
                 JobState::Failed(e) => Some(e.clone()),

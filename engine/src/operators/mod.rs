@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 pub use limit::LimitOperator;
 pub use stateless::StatelessOperator;
 
-use crate::checkpoint::OperatorState;
+use crate::checkpoint::{CheckpointPart, OperatorState, PartSender};
 use crate::error::Result;
 use crate::runtime::{StreamMessage, Watermark};
 
@@ -47,7 +47,9 @@ pub trait Operator: Send + 'static {
     }
 }
 
-/// Runs `operator` between `input` and `output` until the end of the stream.
+/// Runs `operator` between `input` and `output` until the end of the stream. In a
+/// checkpointed job (`checkpoint` is its index and where parts go) it snapshots its state
+/// at each barrier, before forwarding the barrier.
 ///
 /// When the operator is done early, it keeps reading until the next barrier and forwards it
 /// before ending, so the source can acknowledge what the query consumed; then it drops its
@@ -56,6 +58,7 @@ pub async fn run_operator(
     mut operator: impl Operator,
     mut input: mpsc::Receiver<StreamMessage>,
     output: mpsc::Sender<StreamMessage>,
+    checkpoint: Option<(usize, PartSender)>,
 ) {
     while let Some(message) = input.recv().await {
         let forward = match message {
@@ -83,6 +86,23 @@ pub async fn run_operator(
                 Err(e) => Some(StreamMessage::Error(Arc::new(e))),
             },
             StreamMessage::Barrier(epoch) => {
+                if let Some((index, parts)) = &checkpoint {
+                    match operator.snapshot() {
+                        Ok(state) => {
+                            let part = CheckpointPart::Operator {
+                                index: *index,
+                                state,
+                            };
+                            if !parts.send(epoch, part) {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = output.send(StreamMessage::Error(Arc::new(e))).await;
+                            return;
+                        }
+                    }
+                }
                 if output.send(StreamMessage::Barrier(epoch)).await.is_err() {
                     return;
                 }

@@ -13,7 +13,9 @@ pub use clock::{Clock, ManualClock};
 pub use message::{Epoch, StreamMessage};
 pub use output::QueryStream;
 pub(crate) use output::unwrap_external;
-pub use pipeline::{Pipeline, PipelineContext, PipelineMetrics, build_pipeline, service_url_for};
+pub use pipeline::{
+    Pipeline, PipelineCheckpoint, PipelineContext, PipelineMetrics, build_pipeline, service_url_for,
+};
 pub use settle::{SettleHandle, SettleRequest, Settled, SourceSettle};
 pub use subplan_scan::SubplanTable;
 pub use time::{EventTime, Watermark};

@@ -11,12 +11,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{CHANNEL_CAPACITY, Clock, Epoch, SettleHandle, StreamMessage};
+use crate::checkpoint::{PartSender, Restored};
 use crate::error::{EngineError, Result};
 use crate::operators::window::{
     AggregateSpec, SessionWindowAggregate, SlicedWindowAggregate, Slicer, WindowAssignOperator,
     WindowMetrics, WindowTopNOperator,
 };
-use crate::operators::{LimitOperator, StatelessOperator, run_operator};
+use crate::operators::{LimitOperator, Operator, StatelessOperator, run_operator};
 use crate::sources::{
     BarrierPolicy, ClientPool, EventTimeSettings, Reader, SourceDecoder, SourceMetrics, SourceTask,
     WatermarkExpr, WatermarkGenerator,
@@ -39,6 +40,20 @@ pub struct PipelineContext {
     pub idle_timeout: Option<Duration>,
     /// For compiling watermark expressions.
     pub state: SessionState,
+    /// In a checkpointed job: where snapshots go, and the checkpoint to restore.
+    pub checkpoint: Option<PipelineCheckpoint>,
+}
+
+/// How a checkpointed job's pipeline takes part in checkpoints.
+#[derive(Clone, Debug)]
+pub struct PipelineCheckpoint {
+    /// Where sources and operators send their parts.
+    pub parts: PartSender,
+    /// The checkpoint this run starts from.
+    pub restored: Option<Arc<Restored>>,
+    /// Sources of tables that name no subscription subscribe durably as
+    /// `{prefix}-{source index}`, so the broker keeps what a recovery needs.
+    pub subscription_prefix: String,
 }
 
 /// Counters of a running pipeline.
@@ -64,6 +79,10 @@ pub struct Pipeline {
     pub metrics: PipelineMetrics,
     /// Lets a caller wait until the pipeline has processed what is available.
     pub settle: Arc<SettleHandle>,
+    /// Number of sources.
+    pub sources: usize,
+    /// Number of operators.
+    pub operators: usize,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -102,8 +121,16 @@ pub async fn build_pipeline(plan: &StreamPlan, ctx: &PipelineContext) -> Result<
         settle: &mut settle,
         tasks: &mut tasks,
         metrics: &mut metrics,
+        sources: 0,
+        operators: 0,
     };
-    let output = build_node(&plan.root, ctx, &mut wiring).await;
+    let output = build_node(&plan.root, ctx, &mut wiring)
+        .await
+        .and_then(|output| {
+            check_restored_shape(ctx, wiring.sources, wiring.operators)?;
+            Ok(output)
+        });
+    let (sources, operators) = (wiring.sources, wiring.operators);
     match output {
         Ok(output) => Ok(Pipeline {
             output,
@@ -112,6 +139,8 @@ pub async fn build_pipeline(plan: &StreamPlan, ctx: &PipelineContext) -> Result<
             tasks,
             metrics,
             settle: Arc::new(settle),
+            sources,
+            operators,
         }),
         Err(e) => {
             // Sources already started end when their channels close.
@@ -121,6 +150,24 @@ pub async fn build_pipeline(plan: &StreamPlan, ctx: &PipelineContext) -> Result<
     }
 }
 
+/// A restored checkpoint must have been taken by a pipeline of the same shape.
+fn check_restored_shape(ctx: &PipelineContext, sources: usize, operators: usize) -> Result<()> {
+    let Some(restored) = ctx.checkpoint.as_ref().and_then(|c| c.restored.as_ref()) else {
+        return Ok(());
+    };
+    if restored.sources.len() != sources || restored.operators.len() != operators {
+        return Err(EngineError::Checkpoint {
+            object: format!("checkpoint {}", restored.id),
+            reason: format!(
+                "it holds {} source(s) and {} operator(s), the query's plan has {sources} and {operators}; the plan changed (another Magnetar version?)",
+                restored.sources.len(),
+                restored.operators.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// What every node of a pipeline under construction connects to.
 struct Wiring<'a> {
     completed: &'a watch::Receiver<Epoch>,
@@ -128,6 +175,42 @@ struct Wiring<'a> {
     settle: &'a mut SettleHandle,
     tasks: &'a mut Vec<JoinHandle<()>>,
     metrics: &'a mut PipelineMetrics,
+    /// Sources so far: the next one's index.
+    sources: usize,
+    /// Operators so far: the next one's index.
+    operators: usize,
+}
+
+impl Wiring<'_> {
+    /// Starts an operator's task: numbers it, restores its state from the checkpoint being
+    /// restored, and lets it take part in checkpoints.
+    fn spawn_operator(
+        &mut self,
+        ctx: &PipelineContext,
+        mut operator: impl Operator,
+        input: mpsc::Receiver<StreamMessage>,
+        output: mpsc::Sender<StreamMessage>,
+    ) -> Result<()> {
+        let index = self.operators;
+        self.operators += 1;
+        let checkpoint = match &ctx.checkpoint {
+            Some(c) => {
+                if let Some(state) = c
+                    .restored
+                    .as_ref()
+                    .and_then(|r| r.operators.get(index).cloned().flatten())
+                {
+                    operator.restore(state)?;
+                }
+                Some((index, c.parts.clone()))
+            }
+            None => None,
+        };
+        self.tasks.push(tokio::spawn(run_operator(
+            operator, input, output, checkpoint,
+        )));
+        Ok(())
+    }
 }
 
 fn build_node<'a, 'w>(
@@ -152,11 +235,36 @@ fn build_node<'a, 'w>(
                     source_metrics.clone(),
                 )?
                 .with_service_url(ctx.default_service_url.as_deref());
+                let index = wiring.sources;
+                wiring.sources += 1;
+                let resume = ctx
+                    .checkpoint
+                    .as_ref()
+                    .and_then(|c| c.restored.as_ref())
+                    .and_then(|r| r.sources.get(index));
+                if let Some(o) = source.table.pulsar()
+                    && ctx.checkpoint.is_some()
+                    && !o.subscription_type.is_ordered()
+                {
+                    return Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
+                        format!(
+                            "table '{}' is read with a {:?} subscription; a checkpointed job needs an Exclusive or Failover one ('source.subscription-type'), whose position per partition a checkpoint can hold",
+                            source.table.name, o.subscription_type
+                        ),
+                        None,
+                    )));
+                }
+                let subscription = ctx
+                    .checkpoint
+                    .as_ref()
+                    .map(|c| format!("{}-{index}", c.subscription_prefix));
                 let reader = Reader::open(
                     &source.table,
                     &ctx.clients,
                     ctx.default_service_url.as_deref(),
                     ctx.batch_size,
+                    resume,
+                    subscription,
                 )
                 .await?;
                 let event_time = watermark.map(|_| {
@@ -178,6 +286,7 @@ fn build_node<'a, 'w>(
                     batch_size: ctx.batch_size,
                     barriers: ctx.barriers,
                     event_time,
+                    checkpoint: ctx.checkpoint.as_ref().map(|c| (index, c.parts.clone())),
                 };
                 let settle = wiring.settle.source();
                 wiring.tasks.push(tokio::spawn(task.run(
@@ -197,16 +306,12 @@ fn build_node<'a, 'w>(
                         .map(|cols| cols.iter().map(|(e, _)| e.clone()).collect()),
                     stage.schema.clone(),
                 );
-                wiring
-                    .tasks
-                    .push(tokio::spawn(run_operator(operator, input, tx)));
+                wiring.spawn_operator(ctx, operator, input, tx)?;
             }
             StreamNode::Limit(limit) => {
                 let input = build_node(&limit.input, ctx, wiring).await?;
                 let operator = LimitOperator::new(limit.skip, limit.fetch);
-                wiring
-                    .tasks
-                    .push(tokio::spawn(run_operator(operator, input, tx)));
+                wiring.spawn_operator(ctx, operator, input, tx)?;
             }
             StreamNode::WindowAssign(w) => {
                 let input = build_node(&w.input, ctx, wiring).await?;
@@ -219,9 +324,7 @@ fn build_node<'a, 'w>(
                     w.schema.clone(),
                     window_metrics,
                 );
-                wiring
-                    .tasks
-                    .push(tokio::spawn(run_operator(operator, input, tx)));
+                wiring.spawn_operator(ctx, operator, input, tx)?;
             }
             StreamNode::WindowAggregate(w) => {
                 let input = build_node(&w.input, ctx, wiring).await?;
@@ -246,9 +349,7 @@ fn build_node<'a, 'w>(
                             w.slice_end,
                             window_metrics,
                         );
-                        wiring
-                            .tasks
-                            .push(tokio::spawn(run_operator(operator, input, tx)));
+                        wiring.spawn_operator(ctx, operator, input, tx)?;
                     }
                     None => {
                         let operator = SessionWindowAggregate::new(
@@ -259,9 +360,7 @@ fn build_node<'a, 'w>(
                             w.slice_end,
                             window_metrics,
                         )?;
-                        wiring
-                            .tasks
-                            .push(tokio::spawn(run_operator(operator, input, tx)));
+                        wiring.spawn_operator(ctx, operator, input, tx)?;
                     }
                 }
             }
@@ -274,9 +373,7 @@ fn build_node<'a, 'w>(
                     w.limit,
                     w.schema.clone(),
                 );
-                wiring
-                    .tasks
-                    .push(tokio::spawn(run_operator(operator, input, tx)));
+                wiring.spawn_operator(ctx, operator, input, tx)?;
             }
         }
         Ok(rx)

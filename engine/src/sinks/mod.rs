@@ -2,8 +2,10 @@
 
 mod memory;
 mod pulsar;
+mod replay_guard;
 mod writer;
 
 pub use memory::MemorySinkWriter;
-pub use pulsar::{PulsarSinkWriter, SinkMetrics};
-pub use writer::{SinkWriter, run_sink_task};
+pub use pulsar::{ExactlyOnce, PulsarSinkWriter, SinkMetrics};
+pub use replay_guard::ReplayGuard;
+pub use writer::{BarrierReport, SinkWriter, run_sink_task};

@@ -14,12 +14,14 @@ use magnetar_connectors::UnixMillis;
 use magnetar_connectors::format::{
     AvroEncoder, FormatOptions, JsonEncoder, PayloadEncoder, RawEncoder, encoder_for,
 };
-use magnetar_connectors::pulsar::{OutgoingMessage, PulsarSink, SinkConfig};
+use magnetar_connectors::pulsar::{OutgoingMessage, PulsarClient, PulsarSink, SinkConfig};
 use magnetar_connectors::schema::SchemaKind;
 use magnetar_connectors::schema::binary::to_protocol;
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::KeyFormat;
 
+use super::replay_guard::{ReplayGuard, fingerprint, progress_entries, topic_ends};
+use crate::checkpoint::SinkProgress;
 use crate::error::{EngineError, Result};
 
 /// Counters of a sink, shared with `SHOW JOBS`.
@@ -27,6 +29,19 @@ use crate::error::{EngineError, Result};
 pub struct SinkMetrics {
     /// Messages the broker confirmed.
     pub messages_written: AtomicU64,
+    /// Re-emitted messages dropped after a restart because the crashed run had written them.
+    pub replays_dropped: AtomicU64,
+}
+
+/// How a checkpointed job's sink writes exactly once (see [`super::replay_guard`]).
+#[derive(Debug, Clone)]
+pub struct ExactlyOnce {
+    /// The job's producer name, the same in every run, which marks its messages.
+    pub producer_name: String,
+    /// For reading the output topic.
+    pub client: Arc<PulsarClient>,
+    /// The restored checkpoint's sink progress; `None` for a fresh start.
+    pub restored: Option<SinkProgress>,
 }
 
 /// Where a written message's key comes from: a non-NULL `key` metadata column wins, else
@@ -49,6 +64,7 @@ pub struct PulsarSinkWriter {
     event_time: Option<usize>,
     properties: Option<usize>,
     metrics: Arc<SinkMetrics>,
+    replay: Option<ReplayGuard>,
 }
 
 impl std::fmt::Debug for PulsarSinkWriter {
@@ -65,6 +81,7 @@ impl PulsarSinkWriter {
         table: Arc<TableDef>,
         service_url: String,
         metrics: Arc<SinkMetrics>,
+        exactly_once: Option<ExactlyOnce>,
     ) -> Result<Self> {
         let Some(options) = table.pulsar().cloned() else {
             return Err(EngineError::Internal(format!(
@@ -152,10 +169,11 @@ impl PulsarSinkWriter {
                 )));
             }
         };
-        let sink = PulsarSink::connect(SinkConfig {
+        let topic_name = topic.clone();
+        let mut sink = PulsarSink::connect(SinkConfig {
             service_url,
             topic,
-            producer_name: None,
+            producer_name: exactly_once.as_ref().map(|e| e.producer_name.clone()),
             routing: options.routing,
             batch_size: 1000,
             schema: encoder
@@ -163,7 +181,25 @@ impl PulsarSinkWriter {
                 .map(|(kind, definition)| to_protocol(&kind, &table.name, &definition)),
         })
         .await?;
+        let replay = match exactly_once {
+            None => None,
+            Some(e) => match &e.restored {
+                Some(progress) => {
+                    sink.assume_confirmed(&progress_entries(progress)?);
+                    Some(
+                        ReplayGuard::read_tail(e.client, &topic_name, progress, &e.producer_name)
+                            .await?,
+                    )
+                }
+                None => {
+                    // Where the job's own output begins: a later restart reads from here.
+                    sink.assume_confirmed(&topic_ends(e.client, &topic_name).await?);
+                    None
+                }
+            },
+        };
         Ok(Self {
+            replay,
             table,
             sink,
             encoder,
@@ -222,19 +258,33 @@ impl PulsarSinkWriter {
                 .as_ref()
                 .filter(|c| c.is_valid(row))
                 .map(|c| UnixMillis(c.value(row).max(0) as u64));
-            self.sink
-                .send(OutgoingMessage {
-                    payload,
-                    key: keys
-                        .as_ref()
-                        .and_then(|k| k.is_valid(row).then(|| k.value(row).to_string())),
-                    properties: properties
-                        .as_ref()
-                        .map(|p| map_row(p, row))
-                        .unwrap_or_default(),
-                    event_time,
-                })
-                .await?;
+            let message = OutgoingMessage {
+                payload,
+                key: keys
+                    .as_ref()
+                    .and_then(|k| k.is_valid(row).then(|| k.value(row).to_string())),
+                properties: properties
+                    .as_ref()
+                    .map(|p| map_row(p, row))
+                    .unwrap_or_default(),
+                event_time,
+            };
+            if let Some(guard) = self.replay.as_mut().filter(|g| g.remaining() > 0) {
+                let fp = fingerprint(
+                    &message.payload,
+                    message.key.as_deref(),
+                    message.event_time.map(|t| t.0),
+                    message
+                        .properties
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                );
+                if guard.take(fp) {
+                    self.metrics.replays_dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            self.sink.send(message).await?;
         }
         Ok(())
     }
@@ -277,6 +327,15 @@ impl PulsarSinkWriter {
             ),
             (column, fields) => column.or(fields),
         })
+    }
+
+    /// Per output partition, the last entry the broker confirmed.
+    pub fn progress(&self) -> SinkProgress {
+        self.sink
+            .confirmed()
+            .into_iter()
+            .filter_map(|(topic, entry)| Some((topic, entry?.to_string())))
+            .collect()
     }
 
     /// Waits until the broker confirmed every queued message.

@@ -8,7 +8,8 @@ use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::Connector;
 use tokio::sync::{mpsc, watch};
 
-use super::{MemorySinkWriter, PulsarSinkWriter, SinkMetrics};
+use super::{ExactlyOnce, MemorySinkWriter, PulsarSinkWriter, SinkMetrics};
+use crate::checkpoint::{CheckpointPart, PartSender, SinkProgress};
 use crate::error::{EngineError, Result};
 use crate::runtime::{Epoch, StreamMessage, service_url_for};
 use crate::sources::ClientPool;
@@ -23,18 +24,29 @@ pub enum SinkWriter {
 }
 
 impl SinkWriter {
-    /// Opens the writer of `table` (connecting a producer for Pulsar tables).
+    /// Opens the writer of `table` (connecting a producer for Pulsar tables). With
+    /// `exactly_once` (the job's producer name, and the restored sink progress if any), a
+    /// Pulsar sink drops what a crashed run already wrote (see [`super::replay_guard`]).
     pub async fn open(
         table: Arc<TableDef>,
         clients: &ClientPool,
         default_service_url: Option<&str>,
         metrics: Arc<SinkMetrics>,
+        exactly_once: Option<(String, Option<SinkProgress>)>,
     ) -> Result<Self> {
         match &table.connector {
             Connector::Pulsar(_) => {
                 let url = service_url_for(&table, default_service_url)?;
+                let exactly_once = match exactly_once {
+                    Some((producer_name, restored)) => Some(ExactlyOnce {
+                        producer_name,
+                        client: clients.get(&url).await?,
+                        restored,
+                    }),
+                    None => None,
+                };
                 Ok(SinkWriter::Pulsar(Box::new(
-                    PulsarSinkWriter::connect(table, url, metrics).await?,
+                    PulsarSinkWriter::connect(table, url, metrics, exactly_once).await?,
                 )))
             }
             Connector::Memory(_) => Ok(SinkWriter::Memory(MemorySinkWriter::open(
@@ -69,6 +81,14 @@ impl SinkWriter {
         }
     }
 
+    /// What a checkpoint records of the sink (after [`Self::flush`]).
+    pub fn progress(&self) -> SinkProgress {
+        match self {
+            SinkWriter::Pulsar(w) => w.progress(),
+            SinkWriter::Memory(_) => SinkProgress::new(),
+        }
+    }
+
     /// Flushes and releases the writer.
     pub async fn close(self) -> Result<()> {
         match self {
@@ -78,12 +98,22 @@ impl SinkWriter {
     }
 }
 
+/// What the sink does once everything before a barrier is durable.
+#[derive(Debug)]
+pub enum BarrierReport {
+    /// Reports the barrier complete: the sources acknowledge their input (at-least-once).
+    Complete(watch::Sender<Epoch>),
+    /// Hands its progress to the checkpoint coordinator, which completes the barrier once
+    /// the checkpoint is written.
+    Checkpoint(PartSender),
+}
+
 /// Drives a sink from the end of a streaming pipeline: writes batches, flushes at barriers
-/// and reports them complete, closes at the end.
+/// and reports them, closes at the end.
 pub async fn run_sink_task(
     mut writer: SinkWriter,
     mut input: mpsc::Receiver<StreamMessage>,
-    completed: watch::Sender<Epoch>,
+    report: BarrierReport,
 ) -> Result<()> {
     while let Some(message) = input.recv().await {
         match message {
@@ -91,7 +121,18 @@ pub async fn run_sink_task(
             StreamMessage::Watermark(_) => {}
             StreamMessage::Barrier(epoch) => {
                 writer.flush().await?;
-                completed.send_replace(epoch);
+                match &report {
+                    BarrierReport::Complete(completed) => {
+                        completed.send_replace(epoch);
+                    }
+                    BarrierReport::Checkpoint(parts) => {
+                        if !parts.send(epoch, CheckpointPart::Sink(writer.progress())) {
+                            return Err(EngineError::Pipeline(
+                                "the checkpoint coordinator is gone".into(),
+                            ));
+                        }
+                    }
+                }
             }
             StreamMessage::End => {
                 writer.close().await?;

@@ -78,6 +78,8 @@ impl BoundedScan {
             &self.clients,
             self.service_url.as_deref(),
             self.batch_size,
+            None,
+            None,
         )
         .await?;
         let outcome: Result<bool> = async {

@@ -23,6 +23,7 @@ pub fn source_config(
             receiver_queue_size,
             consumer_name: None,
             positions: Some(positions),
+            resume: Default::default(),
         },
         None => SourceConfig {
             topics: Vec::new(),
@@ -33,6 +34,7 @@ pub fn source_config(
             receiver_queue_size,
             consumer_name: None,
             positions: None,
+            resume: Default::default(),
         },
     }
 }

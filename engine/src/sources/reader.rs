@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use magnetar_connectors::EntryPosition;
 use magnetar_connectors::file::FileSource;
 use magnetar_connectors::memory::MemorySource;
 use magnetar_connectors::pulsar::{AckToken, PositionStore, PulsarSource, SourceChunk};
@@ -10,7 +11,8 @@ use magnetar_sql::options::Connector;
 
 use super::clients::ClientPool;
 use super::pulsar_config::source_config;
-use crate::error::Result;
+use crate::checkpoint::SourcePositions;
+use crate::error::{EngineError, Result};
 use crate::runtime::service_url_for;
 
 /// An opened reader of a table.
@@ -25,26 +27,56 @@ pub enum Reader {
 }
 
 impl Reader {
-    /// Opens `table`: subscribes to its topics, or opens its files.
+    /// Opens `table`: subscribes to its topics, or opens its files; `resume` continues
+    /// after a checkpoint's positions; `subscription` is the durable subscription to use
+    /// when the table names none.
     pub async fn open(
         table: &TableDef,
         clients: &ClientPool,
         default_service_url: Option<&str>,
         batch_size: usize,
+        resume: Option<&SourcePositions>,
+        subscription: Option<String>,
     ) -> Result<Reader> {
+        let bad_position = |partition: &str, text: &str| EngineError::Checkpoint {
+            object: format!("position of table '{}' partition '{partition}'", table.name),
+            reason: format!("'{text}' is not a position"),
+        };
         match &table.connector {
             Connector::Pulsar(_) => {
                 let url = service_url_for(table, default_service_url)?;
                 let client = clients.get(&url).await?;
                 let positions: Arc<dyn PositionStore> = clients.positions();
-                let config =
+                let mut config =
                     source_config(table, (batch_size as u32).clamp(100, 10_000), positions);
+                if config.subscription_name.is_none() {
+                    config.subscription_name = subscription;
+                }
+                for (partition, text) in resume.into_iter().flatten() {
+                    let entry = text
+                        .split_once(':')
+                        .and_then(|(l, e)| {
+                            Some(EntryPosition {
+                                ledger_id: l.parse().ok()?,
+                                entry_id: e.parse().ok()?,
+                            })
+                        })
+                        .ok_or_else(|| bad_position(partition, text))?;
+                    config.resume.insert(partition.clone(), entry);
+                }
                 Ok(Reader::Pulsar(PulsarSource::open(client, config).await?))
             }
             Connector::Filesystem(o) => Ok(Reader::File(FileSource::open(&o.path)?)),
             Connector::Memory(o) => {
                 let log = clients.memory().log(&o.name, o.partitions)?;
-                Ok(Reader::Memory(MemorySource::open(log, o.bounded)))
+                let mut source = MemorySource::open(log, o.bounded);
+                for (partition, text) in resume.into_iter().flatten() {
+                    let (Ok(slot), Ok(consumed)) = (partition.parse(), text.parse()) else {
+                        return Err(bad_position(partition, text));
+                    };
+                    source.resume(slot, consumed);
+                }
+                Ok(Reader::Memory(source))
             }
         }
     }
@@ -73,6 +105,24 @@ impl Reader {
             Reader::Pulsar(s) => s.partition_finished(slot),
             Reader::File(f) => f.partition_finished(slot),
             Reader::Memory(m) => m.partition_finished(slot),
+        }
+    }
+
+    /// Where each partition is: the last message read (Pulsar), rows consumed (memory).
+    pub fn positions(&self) -> SourcePositions {
+        match self {
+            Reader::Pulsar(s) => s
+                .positions()
+                .into_iter()
+                .filter_map(|p| Some((p.topic.to_string(), p.last_read?.entry().to_string())))
+                .collect(),
+            Reader::Memory(m) => m
+                .cursors()
+                .iter()
+                .enumerate()
+                .map(|(slot, consumed)| (slot.to_string(), consumed.to_string()))
+                .collect(),
+            Reader::File(_) => SourcePositions::new(),
         }
     }
 

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::decode::{Decoded, SourceDecoder};
 use super::reader::Reader;
 use super::watermarks::WatermarkGenerator;
+use crate::checkpoint::{CheckpointPart, PartSender};
 use crate::error::Result;
 use crate::runtime::{Epoch, SourceSettle, StreamMessage, Watermark};
 
@@ -51,6 +52,8 @@ pub struct SourceTask {
     pub barriers: BarrierPolicy,
     /// Watermarks, when the pipeline needs them.
     pub event_time: Option<EventTimeSettings>,
+    /// In a checkpointed job: this source's index and where its positions go at barriers.
+    pub checkpoint: Option<(usize, PartSender)>,
 }
 
 enum Finish {
@@ -65,6 +68,7 @@ enum Finish {
 struct Acks {
     next_epoch: u64,
     pending: VecDeque<(Epoch, AckToken)>,
+    checkpoint: Option<(usize, PartSender)>,
 }
 
 impl Acks {
@@ -89,6 +93,19 @@ async fn emit_barrier(
     let epoch = Epoch(acks.next_epoch);
     acks.next_epoch += 1;
     acks.pending.push_back((epoch, reader.take_ack_token()));
+    if let Some((index, parts)) = &acks.checkpoint {
+        // Before the barrier: the checkpoint's other parts come after it.
+        let positions = reader.positions();
+        if !parts.send(
+            epoch,
+            CheckpointPart::Source {
+                index: *index,
+                positions,
+            },
+        ) {
+            return false;
+        }
+    }
     out.send(StreamMessage::Barrier(epoch)).await.is_ok()
 }
 
@@ -209,6 +226,7 @@ impl SourceTask {
         let mut acks = Acks {
             next_epoch: 1,
             pending: VecDeque::new(),
+            checkpoint: self.checkpoint,
         };
         let (every, interval) = match self.barriers {
             BarrierPolicy::AfterEachBatch => (false, Duration::from_secs(3600)),

@@ -164,10 +164,10 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         key: "sink.delivery-guarantee",
         kind: OptionKind::OneOf(&["none", "at-least-once", "exactly-once"]),
-        default: Some("at-least-once"),
+        default: Some("exactly-once"),
         required: false,
         scope: OptionScope::Sink,
-        description: "`at-least-once`: input is acknowledged only after the broker confirmed the output. `none`: same today. `exactly-once` is not available yet.",
+        description: "`exactly-once`: in a checkpointed job, results re-emitted after a restart are dropped if the crashed run wrote them (see *Checkpoints and exactly-once*); without checkpoints it is at-least-once. `at-least-once`: input is acknowledged only after the broker confirmed the output. `none`: same as at-least-once.",
     },
     WATERMARK_EMIT,
     IDLE_TIMEOUT,
@@ -189,6 +189,8 @@ pub enum DeliveryGuarantee {
     None,
     /// Every result is written at least once.
     AtLeastOnce,
+    /// Every result is written once, also after a crash (in checkpointed jobs).
+    ExactlyOnce,
 }
 
 /// Validated options of a Pulsar table.
@@ -360,13 +362,8 @@ impl PulsarTableOptions {
         };
         let delivery_guarantee = match o.get_choice("sink.delivery-guarantee") {
             Some("none") => DeliveryGuarantee::None,
-            Some("exactly-once") => {
-                return Err(o.invalid(
-                    "sink.delivery-guarantee",
-                    "exactly-once is not available yet; use at-least-once",
-                ));
-            }
-            _ => DeliveryGuarantee::AtLeastOnce,
+            Some("at-least-once") => DeliveryGuarantee::AtLeastOnce,
+            _ => DeliveryGuarantee::ExactlyOnce,
         };
         let protobuf = match (
             format.kind,

@@ -173,6 +173,7 @@ async fn redelivered_entries_are_dropped_by_position() {
             receiver_queue_size: 500,
             consumer_name: None,
             positions: None,
+            resume: Default::default(),
         },
     )
     .await

@@ -2,6 +2,7 @@
 
 mod broker_facts;
 mod cli;
+mod e2e_checkpoints;
 mod e2e_insert;
 mod e2e_schemas;
 mod e2e_windows;

@@ -1,0 +1,44 @@
+//! What a checkpoint's manifest says besides its blobs: the statement it belongs to, every
+//! source's positions, which blob holds which operator's state, and the sink's progress.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// A source's positions: per partition, the last message sent downstream before the barrier
+/// (`ledger:entry` for Pulsar, a row offset for memory tables).
+pub type SourcePositions = BTreeMap<String, String>;
+
+/// A sink's progress: per partition topic, the last entry the broker confirmed before the
+/// barrier (`ledger:entry`); empty for sinks that keep none.
+pub type SinkProgress = BTreeMap<String, String>;
+
+/// The job's facts in a checkpoint's manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckpointMetadata {
+    /// The job's statement; a checkpoint restores only the same statement.
+    pub sql: String,
+    /// Positions of each source, in pipeline order.
+    pub sources: Vec<SourcePositions>,
+    /// The blob of each operator's state, in pipeline order (`None`: stateless).
+    pub operators: Vec<Option<String>>,
+    /// The sink's progress.
+    pub sink: SinkProgress,
+}
+
+impl CheckpointMetadata {
+    /// As stored in the manifest.
+    pub fn to_json(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    /// From a manifest; `object` names it in errors.
+    pub fn from_json(value: &serde_json::Value, object: &str) -> Result<Self> {
+        serde_json::from_value(value.clone()).map_err(|e| EngineError::Checkpoint {
+            object: object.to_string(),
+            reason: format!("unreadable job metadata: {e}"),
+        })
+    }
+}

@@ -1,0 +1,354 @@
+//! Running an unbounded `INSERT INTO` job: its pipeline, its checkpoints, and restarts from
+//! the latest checkpoint after broker trouble.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use magnetar_sql::catalog::TableDef;
+use magnetar_sql::options::DeliveryGuarantee;
+use magnetar_sql::plan::StreamPlan;
+
+use super::insert::finish;
+use crate::checkpoint::{
+    CheckpointCoordinator, CheckpointId, CheckpointPlan, CheckpointStore, load_latest, part_channel,
+};
+use crate::error::{EngineError, Result};
+use crate::jobs::{Job, JobState};
+use crate::runtime::{Pipeline, PipelineCheckpoint, PipelineContext, build_pipeline};
+use crate::sinks::{BarrierReport, SinkWriter, run_sink_task};
+use crate::sources::ClientPool;
+
+/// Environment variable of a test hook: the process aborts after writing that checkpoint's
+/// states and before its manifest, as if killed in the middle of a checkpoint.
+pub const ABORT_BEFORE_MANIFEST_ENV: &str = "MAGNETAR_TEST_ABORT_BEFORE_MANIFEST";
+
+/// How a job checkpoints.
+#[derive(Debug, Clone)]
+pub(crate) struct JobCheckpointing {
+    /// Where its checkpoints go.
+    pub store: CheckpointStore,
+    /// The job's name in the store and on its producer, the same in every run.
+    pub durable_name: String,
+    /// Whether the sink drops what a crashed run already wrote.
+    pub exactly_once: bool,
+    /// Prefix of the durable subscriptions of sources whose table names none.
+    pub subscription_prefix: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl JobCheckpointing {
+    /// The checkpointing of a job named `name` writing to `sink`, from the settings.
+    pub fn new(
+        settings: &crate::settings::Settings,
+        data_dir: Option<&std::path::Path>,
+        name: &str,
+        sink: &TableDef,
+    ) -> Result<Self> {
+        let dir = match (settings.checkpoint_dir(), data_dir) {
+            (Some(dir), _) => dir.to_string(),
+            (None, Some(data)) => data.join("checkpoints").display().to_string(),
+            (None, None) => {
+                return Err(EngineError::InvalidSetting {
+                    key: "execution.checkpointing.dir".into(),
+                    value: String::new(),
+                    reason: "the engine has no data directory; set where checkpoints go".into(),
+                });
+            }
+        };
+        // The name becomes a path segment and a producer name.
+        let durable_name: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let store = CheckpointStore::open(&dir, &durable_name, settings.checkpoints_retained())?;
+        let exactly_once = sink
+            .pulsar()
+            .is_some_and(|o| o.delivery_guarantee == DeliveryGuarantee::ExactlyOnce);
+        Ok(Self {
+            subscription_prefix: Arc::new(std::sync::Mutex::new(format!(
+                "magnetar-{durable_name}"
+            ))),
+            store,
+            durable_name,
+            exactly_once,
+        })
+    }
+
+    /// Reads through fresh subscriptions from now on: the job's own are still held.
+    ///
+    /// Real Pulsar releases a killed client's consumers when its connection drops, so the
+    /// job's subscriptions are free again within seconds. pulsar-lite was seen to keep such a
+    /// consumer on its Exclusive subscription for good (refusing every later subscriber);
+    /// positions come from the checkpoint, so reading through another subscription loses
+    /// nothing, and the held one is named for its owner to delete.
+    fn take_over_subscriptions(&self) {
+        let mut prefix = self
+            .subscription_prefix
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let next = format!("magnetar-{}-{}", self.durable_name, &fresh[..8]);
+        tracing::warn!(held = %*prefix, now = %next, "the job's subscriptions stay held by a consumer the broker did not release; reading through new ones (delete the held ones)");
+        *prefix = next;
+    }
+}
+
+/// Everything needed to start (and restart) a streaming job's pipeline.
+pub(crate) struct StreamingJob {
+    pub job: Arc<Job>,
+    pub plan: StreamPlan,
+    pub ctx: PipelineContext,
+    pub sink: Arc<TableDef>,
+    pub clients: Arc<ClientPool>,
+    pub default_service_url: Option<String>,
+    pub checkpointing: Option<JobCheckpointing>,
+}
+
+/// One run of a job's pipeline.
+pub(crate) struct Run {
+    pipeline: Pipeline,
+    writer: SinkWriter,
+    coordinator: Option<CheckpointCoordinator>,
+    report: Option<crate::checkpoint::PartSender>,
+}
+
+impl StreamingJob {
+    /// Starts a run: from the latest complete checkpoint, if the job checkpoints and has one.
+    pub async fn start_run(&self) -> Result<Run> {
+        let Some(checkpointing) = &self.checkpointing else {
+            let writer = self.open_writer(None).await?;
+            let pipeline = build_pipeline(&self.plan, &self.ctx).await?;
+            return Ok(Run {
+                pipeline,
+                writer,
+                coordinator: None,
+                report: None,
+            });
+        };
+        let restored = load_latest(&checkpointing.store, &self.job.sql)
+            .await?
+            .map(Arc::new);
+        let restored_id = restored.as_ref().map_or(CheckpointId(0), |r| r.id);
+        let exactly_once = checkpointing.exactly_once.then(|| {
+            (
+                format!("magnetar-{}", checkpointing.durable_name),
+                restored.as_ref().map(|r| r.sink.clone()),
+            )
+        });
+        // The sink reads what a crashed run wrote before anything new is emitted.
+        let writer = self.open_writer(exactly_once).await?;
+        let (parts, receiver) = part_channel();
+        let ctx = PipelineContext {
+            checkpoint: Some(PipelineCheckpoint {
+                parts: parts.clone(),
+                restored,
+                subscription_prefix: checkpointing
+                    .subscription_prefix
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            }),
+            ..self.ctx.clone()
+        };
+        let pipeline = build_pipeline(&self.plan, &ctx).await?;
+        let abort_before_manifest = std::env::var(ABORT_BEFORE_MANIFEST_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .map(CheckpointId);
+        let coordinator = CheckpointCoordinator::new(
+            CheckpointPlan {
+                store: checkpointing.store.clone(),
+                sql: self.job.sql.clone(),
+                sources: pipeline.sources,
+                operators: pipeline.operators,
+                restored: restored_id,
+                abort_before_manifest,
+            },
+            receiver,
+            self.job.checkpoints.clone(),
+        );
+        self.job
+            .restored_from
+            .store(restored_id.0, Ordering::Relaxed);
+        if restored_id.0 > 0 {
+            self.job
+                .checkpoints
+                .last_id
+                .fetch_max(restored_id.0, Ordering::Relaxed);
+            tracing::info!(job = %self.job.id, checkpoint = %restored_id, "resumed from checkpoint");
+        }
+        Ok(Run {
+            pipeline,
+            writer,
+            coordinator: Some(coordinator),
+            report: Some(parts),
+        })
+    }
+
+    /// Starts the first run. A checkpointed job may find its previous process's consumers
+    /// and producer still registered (a broker notices a killed client only when its
+    /// connection drops): broker trouble is retried for a while before it is reported.
+    pub async fn start_first_run(&self) -> Result<Run> {
+        const ATTEMPTS: u32 = 8;
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 1;
+        loop {
+            match self.start_run().await {
+                Err(e)
+                    if self.checkpointing.is_some() && e.is_transient() && attempt < ATTEMPTS =>
+                {
+                    tracing::warn!(job = %self.job.id, error = %e, ?delay, "cannot start yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                    attempt += 1;
+                    if attempt == 4
+                        && let Some(c) = &self.checkpointing
+                    {
+                        c.take_over_subscriptions();
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_writer(
+        &self,
+        exactly_once: Option<(String, Option<crate::checkpoint::SinkProgress>)>,
+    ) -> Result<SinkWriter> {
+        SinkWriter::open(
+            self.sink.clone(),
+            &self.clients,
+            self.default_service_url.as_deref(),
+            self.job.sink.clone(),
+            exactly_once,
+        )
+        .await
+    }
+
+    /// Publishes a run's counters on the job.
+    pub fn expose(&self, run: &Run) {
+        let metrics = &run.pipeline.metrics;
+        *self.job.sources.lock().unwrap_or_else(|p| p.into_inner()) = metrics.sources.clone();
+        *self.job.windows.lock().unwrap_or_else(|p| p.into_inner()) = metrics.windows.clone();
+        *self.job.settle.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(run.pipeline.settle.clone());
+    }
+
+    /// Runs until the job ends. A checkpointed job that hits broker trouble restarts from
+    /// its latest checkpoint, with backoff, for as long as restarts make progress.
+    pub async fn run(self, first: Run) {
+        /// Restarts in a row without a new checkpoint before the job gives up.
+        const MAX_FRUITLESS_RESTARTS: u32 = 30;
+        let mut run = first;
+        let mut fruitless = 0;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let checkpoint_before = self.job.checkpoints.completed.load(Ordering::Relaxed);
+            let result = drive(&self.job, run).await;
+            let restartable = self.checkpointing.is_some()
+                && self.job.state() == JobState::Running
+                && result.as_ref().is_err_and(EngineError::is_transient);
+            let error = match result {
+                Err(e) if restartable => e,
+                other => return finish(&self.job, other),
+            };
+            if self.job.checkpoints.completed.load(Ordering::Relaxed) > checkpoint_before {
+                fruitless = 0;
+                delay = Duration::from_millis(200);
+            }
+            run = loop {
+                fruitless += 1;
+                if fruitless > MAX_FRUITLESS_RESTARTS {
+                    return finish(
+                        &self.job,
+                        Err(EngineError::Pipeline(format!(
+                            "gave up after {MAX_FRUITLESS_RESTARTS} restarts without a new checkpoint: {error}"
+                        ))),
+                    );
+                }
+                tracing::warn!(job = %self.job.id, %error, ?delay, "job failed; restarting from its latest checkpoint");
+                let mut stop = self.job.stop.subscribe();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|s| *s) => return finish(&self.job, Ok(())),
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+                self.job.restarts.fetch_add(1, Ordering::Relaxed);
+                if fruitless == 4
+                    && let Some(c) = &self.checkpointing
+                {
+                    c.take_over_subscriptions();
+                }
+                match self.start_run().await {
+                    Ok(next) => break next,
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(job = %self.job.id, error = %e, "restart failed");
+                    }
+                    Err(e) => return finish(&self.job, Err(e)),
+                }
+            };
+            self.expose(&run);
+        }
+    }
+}
+
+/// Drives one run to its end: the sink task, the checkpoint coordinator, and STOP JOB.
+async fn drive(job: &Job, run: Run) -> Result<()> {
+    let Run {
+        pipeline,
+        writer,
+        coordinator,
+        report,
+    } = run;
+    let Pipeline {
+        output,
+        completed,
+        stop,
+        tasks,
+        ..
+    } = pipeline;
+    let (report, coordinator) = match (report, coordinator) {
+        (Some(parts), Some(coordinator)) => (
+            BarrierReport::Checkpoint(parts),
+            Some(tokio::spawn(coordinator.run(completed))),
+        ),
+        _ => (BarrierReport::Complete(completed), None),
+    };
+    let sink = run_sink_task(writer, output, report);
+    tokio::pin!(sink);
+    let mut job_stop = job.stop.subscribe();
+    let result = loop {
+        tokio::select! {
+            result = &mut sink => break result,
+            changed = job_stop.changed() => {
+                if changed.is_err() || *job_stop.borrow_and_update() {
+                    // Sources drain: a last barrier (a final checkpoint), the sink flushes,
+                    // input is acknowledged.
+                    stop.send_replace(true);
+                }
+            }
+        }
+    };
+    if result.is_err() {
+        stop.send_replace(true);
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let checkpoints = match coordinator {
+        Some(handle) => handle
+            .await
+            .map_err(|e| EngineError::Internal(format!("checkpoint coordinator: {e}")))
+            .and_then(|r| r),
+        None => Ok(()),
+    };
+    // A failed checkpoint is the cause when the sink then lost its coordinator.
+    checkpoints.and(result)
+}
