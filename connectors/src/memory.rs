@@ -131,6 +131,17 @@ impl MemorySource {
         &self.cursors
     }
 
+    /// The partition the next chunk is taken from (round robin).
+    pub fn next_partition(&self) -> usize {
+        self.next
+    }
+
+    /// Takes the next chunk from partition `slot`: a restored read interleaves its
+    /// partitions as the original one would have.
+    pub fn resume_round_robin(&mut self, slot: usize) {
+        self.next = slot % self.log.partitions.max(1);
+    }
+
     /// Continues after `consumed` rows of partition `slot` (a checkpoint's position).
     pub fn resume(&mut self, slot: usize, consumed: usize) {
         if let Some(cursor) = self.cursors.get_mut(slot) {

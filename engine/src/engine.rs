@@ -369,7 +369,8 @@ impl Engine {
                 execute::query::run_query(shared, *q).await?,
             )),
             Statement::Insert(insert) => {
-                let job = execute::insert::start_insert(shared, *insert, text).await?;
+                // Boxed: starting a job is a deep future; keep it off the caller's stack.
+                let job = Box::pin(execute::insert::start_insert(shared, *insert, text)).await?;
                 if shared.settings().dml_sync() {
                     let done = self.wait_for_job(&job.id).await?;
                     if let JobState::Failed(e) = &done.state {
@@ -397,6 +398,18 @@ impl Engine {
         if !job.state().is_terminal() {
             job.set_state(JobState::Stopping);
             job.stop.send_replace(true);
+            job.wait().await;
+        }
+        Ok(job.info())
+    }
+
+    /// Ends a running job at once, as a crash of the process would: no last barrier, no
+    /// final checkpoint, output not flushed. For tests of recovery: running its statement
+    /// again under the same `pipeline.name` restores it from its latest checkpoint.
+    pub async fn abort_job(&self, id: &str) -> Result<JobInfo> {
+        let job = self.shared.jobs.find(id)?;
+        if !job.state().is_terminal() {
+            job.abort.send_replace(true);
             job.wait().await;
         }
         Ok(job.info())

@@ -2,35 +2,69 @@
 //! broker. Runs under `cargo test` and `cargo nextest` (libtest-compatible).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use magnetar::{Clock, Engine, EngineConfig};
-use magnetar_sqllogictest::MagnetarDb;
+use magnetar_sqllogictest::{CHECKPOINT_RESTORE_LABEL, MagnetarDb};
 use magnetar_tests::TestBroker;
 
-fn run_file(path: &Path) -> Result<(), Failed> {
+/// Files of continuous jobs, run a second time in checkpoint-restore mode.
+const STREAMING_FILES: &[&str] = &["streaming", "windows"];
+
+fn run_file(path: &Path, restore: bool) -> Result<(), Failed> {
+    // Engine futures are deep in debug builds: run the file on a worker with a roomy stack
+    // rather than on the test thread's.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 << 20)
         .build()
         .map_err(|e| Failed::from(format!("runtime: {e}")))?;
-    runtime.block_on(async {
+    let path = path.to_path_buf();
+    let file = runtime.spawn(async move {
+        let path = path.as_path();
         let broker = TestBroker::start().await;
         let url = broker.service_url();
+        let data = tempfile::tempdir().map_err(|e| Failed::from(format!("tempdir: {e}")))?;
+        let data_dir = data.path().to_path_buf();
+        let restores = Arc::new(AtomicUsize::new(0));
+        let counter = restores.clone();
         let mut runner = sqllogictest::Runner::new(move || {
             let url = url.clone();
+            let data_dir = data_dir.clone();
+            let counter = counter.clone();
             async move {
                 let (clock, manual) = Clock::manual();
                 let config = EngineConfig {
                     clock,
+                    data_dir: Some(data_dir),
                     ..EngineConfig::with_service_url(url)
                 };
-                Ok(MagnetarDb::new(Engine::new(config), Some(manual)))
+                let db = MagnetarDb::new(Engine::new(config), Some(manual));
+                if restore {
+                    db.with_checkpoint_restore(counter).await
+                } else {
+                    Ok(db)
+                }
             }
         });
+        if restore {
+            runner.add_label(CHECKPOINT_RESTORE_LABEL);
+        }
         let result = runner.run_file_async(path).await;
         drop(broker);
-        result.map_err(|e| Failed::from(format!("{}", e.display(true))))
-    })
+        result.map_err(|e| Failed::from(format!("{}", e.display(true))))?;
+        if restore && restores.load(Ordering::Relaxed) == 0 {
+            return Err(Failed::from(
+                "no job reached two checkpoints: the restore mode tested nothing",
+            ));
+        }
+        Ok(())
+    });
+    runtime
+        .block_on(file)
+        .map_err(|e| Failed::from(format!("the file's task failed: {e}")))?
 }
 
 fn main() {
@@ -48,12 +82,22 @@ fn main() {
     assert!(!files.is_empty(), "no .slt files in {}", dir.display());
     let trials = files
         .into_iter()
-        .map(|path| {
+        .flat_map(|path| {
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            Trial::test(name, move || run_file(&path))
+            let mut trials = vec![Trial::test(name.clone(), {
+                let path = path.clone();
+                move || run_file(&path, false)
+            })];
+            if STREAMING_FILES.contains(&name.as_str()) {
+                trials.push(Trial::test(
+                    format!("{name}::checkpoint_restore"),
+                    move || run_file(&path, true),
+                ));
+            }
+            trials
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

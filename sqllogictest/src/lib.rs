@@ -9,6 +9,13 @@
 //! running job has processed the rows available to it, see [`Engine::settle`]), and
 //! processing time is a manual clock that only `ADVANCE TIME '<duration>'` moves (then
 //! settles, so idle partitions release the watermark deterministically).
+//!
+//! Checkpoint-restore mode ([`MagnetarDb::with_checkpoint_restore`]) runs the same files
+//! with every unbounded job checkpointed (each settle is a barrier, hence a checkpoint); as
+//! soon as a job has completed two checkpoints it is aborted as a crash would end it (no
+//! final checkpoint, output in flight dropped) and started again from its statement, which
+//! restores it. Every expected output must come out the same as in the uninterrupted run.
+//! Records about job counters, which a restart resets, carry `skipif checkpoint-restore`.
 
 use std::time::Duration;
 
@@ -33,12 +40,163 @@ pub struct SltError(String);
 pub struct MagnetarDb {
     engine: Engine,
     clock: Option<Arc<ManualClock>>,
+    restore: Option<RestoreMode>,
+}
+
+/// The label of checkpoint-restore runs, for `skipif`/`onlyif`.
+pub const CHECKPOINT_RESTORE_LABEL: &str = "checkpoint-restore";
+
+/// State of checkpoint-restore mode.
+#[derive(Default)]
+struct RestoreMode {
+    /// `pipeline.name` set for the next INSERT.
+    pending_name: Option<String>,
+    /// Unbounded jobs: name and statement.
+    jobs: Vec<(String, String)>,
+    /// Jobs named by the harness so far.
+    generated: usize,
+    /// Restores done (shared with whoever made the database).
+    restores: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn setting_value(sql: &str, key: &str) -> Option<String> {
+    let sql = sql.trim().trim_end_matches(';').trim();
+    let rest = sql
+        .strip_prefix("SET")
+        .or_else(|| sql.strip_prefix("set"))?;
+    let (k, v) = rest.split_once('=')?;
+    (k.trim().trim_matches('\'') == key).then(|| v.trim().trim_matches('\'').to_string())
+}
+
+fn is_insert(sql: &str) -> bool {
+    sql.trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("insert"))
 }
 
 impl MagnetarDb {
     /// Wraps an engine; `clock` is its manual clock, which `ADVANCE TIME` moves.
     pub fn new(engine: Engine, clock: Option<Arc<ManualClock>>) -> Self {
-        Self { engine, clock }
+        Self {
+            engine,
+            clock,
+            restore: None,
+        }
+    }
+
+    /// Checkpoint-restore mode (see the module documentation); the engine needs a data
+    /// directory for its checkpoints.
+    /// directory for its checkpoints. `restores` counts the jobs restored.
+    pub async fn with_checkpoint_restore(
+        mut self,
+        restores: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Result<Self, SltError> {
+        self.engine
+            .execute("SET 'execution.checkpointing.interval' = '1 h'")
+            .await
+            .map_err(|e| SltError(e.to_string()))?;
+        self.restore = Some(RestoreMode {
+            restores,
+            ..RestoreMode::default()
+        });
+        Ok(self)
+    }
+
+    /// In checkpoint-restore mode: aborts and restarts every job that has completed two
+    /// checkpoints since it (re)started.
+    async fn crash_and_restore_due_jobs(&mut self) -> Result<(), SltError> {
+        let Some(restore) = &self.restore else {
+            return Ok(());
+        };
+        let jobs = restore.jobs.clone();
+        let mut restarted = 0;
+        for (name, sql) in jobs {
+            let Some(info) = self
+                .engine
+                .jobs()
+                .into_iter()
+                .rev()
+                .find(|j| j.name.as_deref() == Some(name.as_str()))
+            else {
+                continue;
+            };
+            let since_start = info
+                .last_checkpoint
+                .unwrap_or(0)
+                .saturating_sub(info.restored_from.unwrap_or(0));
+            if info.state != JobState::Running || since_start < 2 {
+                continue;
+            }
+            let err = |e: &dyn std::fmt::Display| SltError(format!("restoring job '{name}': {e}"));
+            self.engine.abort_job(&info.id).await.map_err(|e| err(&e))?;
+            self.engine
+                .execute(&format!("SET 'pipeline.name' = '{name}'"))
+                .await
+                .map_err(|e| err(&e))?;
+            let outputs = self.engine.execute(&sql).await.map_err(|e| err(&e))?;
+            let resumed = outputs.iter().find_map(|o| match o {
+                StatementOutput::JobStarted(job) => job.restored_from,
+                _ => None,
+            });
+            if std::env::var_os("MAGNETAR_SLT_TRACE").is_some() {
+                eprintln!("restored '{name}' from checkpoint {resumed:?}");
+            }
+            if resumed.is_none() {
+                return Err(SltError(format!(
+                    "job '{name}' did not resume from a checkpoint after two were complete"
+                )));
+            }
+            restarted += 1;
+        }
+        if let Some(restore) = &self.restore {
+            restore
+                .restores
+                .fetch_add(restarted, std::sync::atomic::Ordering::Relaxed);
+        }
+        if restarted > 0 {
+            self.settle().await?;
+        }
+        Ok(())
+    }
+
+    /// In checkpoint-restore mode: names unnamed jobs (a restart finds its checkpoints by
+    /// name) and remembers unbounded ones.
+    async fn execute_tracked(
+        &mut self,
+        sql: &str,
+    ) -> Result<DBOutput<DefaultColumnType>, SltError> {
+        let Some(restore) = &mut self.restore else {
+            return self.execute(sql).await;
+        };
+        if let Some(name) = setting_value(sql, "pipeline.name") {
+            restore.pending_name = Some(name);
+            return self.execute(sql).await;
+        }
+        if !is_insert(sql) {
+            return self.execute(sql).await;
+        }
+        let name = match restore.pending_name.take() {
+            Some(name) => name,
+            None => {
+                restore.generated += 1;
+                let name = format!("slt-job-{}", restore.generated);
+                self.engine
+                    .execute(&format!("SET 'pipeline.name' = '{name}'"))
+                    .await
+                    .map_err(|e| SltError(e.to_string()))?;
+                name
+            }
+        };
+        let output = self.execute(sql).await?;
+        let unbounded = self
+            .engine
+            .jobs()
+            .last()
+            .is_some_and(|j| j.name.as_deref() == Some(name.as_str()) && !j.bounded);
+        if unbounded && let Some(restore) = &mut self.restore {
+            restore.jobs.push((name, sql.to_string()));
+        }
+        Ok(output)
     }
 
     async fn settle(&self) -> Result<(), SltError> {
@@ -128,7 +286,9 @@ impl AsyncDB for MagnetarDb {
             return Ok(DBOutput::StatementComplete(0));
         }
         self.settle().await?;
-        let output = self.execute(sql).await?;
+        // Boxed: engine futures are large, and these run on the test thread's stack.
+        Box::pin(self.crash_and_restore_due_jobs()).await?;
+        let output = Box::pin(self.execute_tracked(sql)).await?;
         if matches!(output, DBOutput::StatementComplete(_)) {
             self.settle().await?;
         }

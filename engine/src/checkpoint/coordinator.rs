@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 
-use super::metadata::{CheckpointMetadata, SinkProgress, SourcePositions};
+use super::metadata::{CheckpointMetadata, SinkProgress, SourceCheckpoint};
 use super::{CheckpointId, CheckpointStore, OperatorState};
 use crate::error::{EngineError, Result};
 use crate::runtime::Epoch;
@@ -21,12 +21,13 @@ use crate::runtime::Epoch;
 /// One task's share of a checkpoint.
 #[derive(Debug)]
 pub enum CheckpointPart {
-    /// A source's positions: per partition, the last message it sent downstream.
+    /// A source's positions (per partition, the last message it sent downstream) and
+    /// watermark state.
     Source {
         /// The source's index in the pipeline.
         index: usize,
-        /// Its positions.
-        positions: SourcePositions,
+        /// Its part.
+        part: SourceCheckpoint,
     },
     /// An operator's state.
     Operator {
@@ -112,7 +113,7 @@ pub struct CheckpointCoordinator {
 
 #[derive(Default)]
 struct Gathered {
-    sources: BTreeMap<usize, SourcePositions>,
+    sources: BTreeMap<usize, SourceCheckpoint>,
     operators: BTreeMap<usize, OperatorState>,
 }
 
@@ -134,8 +135,8 @@ impl CheckpointCoordinator {
         while let Some((epoch, part)) = self.parts.rx.recv().await {
             let gathered = pending.entry(epoch).or_default();
             match part {
-                CheckpointPart::Source { index, positions } => {
-                    gathered.sources.insert(index, positions);
+                CheckpointPart::Source { index, part } => {
+                    gathered.sources.insert(index, part);
                 }
                 CheckpointPart::Operator { index, state } => {
                     gathered.operators.insert(index, state);

@@ -15,13 +15,23 @@ pub type SourcePositions = BTreeMap<String, String>;
 /// barrier (`ledger:entry`); empty for sinks that keep none.
 pub type SinkProgress = BTreeMap<String, String>;
 
+/// A source's part of a checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SourceCheckpoint {
+    /// Where each partition is.
+    pub positions: SourcePositions,
+    /// The watermark generator's per-partition state, when the source generates watermarks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermarks: Option<serde_json::Value>,
+}
+
 /// The job's facts in a checkpoint's manifest.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CheckpointMetadata {
     /// The job's statement; a checkpoint restores only the same statement.
     pub sql: String,
-    /// Positions of each source, in pipeline order.
-    pub sources: Vec<SourcePositions>,
+    /// Each source's part, in pipeline order.
+    pub sources: Vec<SourceCheckpoint>,
     /// The blob of each operator's state, in pipeline order (`None`: stateless).
     pub operators: Vec<Option<String>>,
     /// The sink's progress.

@@ -12,7 +12,7 @@ pub use coordinator::{
     CheckpointCoordinator, CheckpointMetrics, CheckpointPart, CheckpointPlan, PartReceiver,
     PartSender, part_channel,
 };
-pub use metadata::{CheckpointMetadata, SinkProgress, SourcePositions};
+pub use metadata::{CheckpointMetadata, SinkProgress, SourceCheckpoint, SourcePositions};
 pub use recovery::{Restored, load_latest};
 pub use state::OperatorState;
 pub use store::{CheckpointId, CheckpointStore, CheckpointWriter, CompleteCheckpoint};

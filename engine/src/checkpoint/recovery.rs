@@ -1,6 +1,6 @@
 //! Reading a job's latest complete checkpoint back for a restart.
 
-use super::metadata::{CheckpointMetadata, SinkProgress, SourcePositions};
+use super::metadata::{CheckpointMetadata, SinkProgress, SourceCheckpoint};
 use super::{CheckpointId, CheckpointStore, OperatorState};
 use crate::error::{EngineError, Result};
 
@@ -9,8 +9,8 @@ use crate::error::{EngineError, Result};
 pub struct Restored {
     /// Its id; the run's checkpoints count on from it.
     pub id: CheckpointId,
-    /// Positions of each source, in pipeline order.
-    pub sources: Vec<SourcePositions>,
+    /// Each source's part, in pipeline order.
+    pub sources: Vec<SourceCheckpoint>,
     /// Each operator's state, in pipeline order (`None`: nothing to restore).
     pub operators: Vec<Option<OperatorState>>,
     /// The sink's progress.

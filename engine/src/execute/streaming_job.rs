@@ -199,7 +199,7 @@ impl StreamingJob {
         let mut delay = Duration::from_millis(100);
         let mut attempt = 1;
         loop {
-            match self.start_run().await {
+            match Box::pin(self.start_run()).await {
                 Err(e)
                     if self.checkpointing.is_some() && e.is_transient() && attempt < ATTEMPTS =>
                 {
@@ -286,7 +286,7 @@ impl StreamingJob {
                 {
                     c.take_over_subscriptions();
                 }
-                match self.start_run().await {
+                match Box::pin(self.start_run()).await {
                     Ok(next) => break next,
                     Err(e) if e.is_transient() => {
                         tracing::warn!(job = %self.job.id, error = %e, "restart failed");
@@ -321,12 +321,28 @@ async fn drive(job: &Job, run: Run) -> Result<()> {
         ),
         _ => (BarrierReport::Complete(completed), None),
     };
-    let sink = run_sink_task(writer, output, report);
-    tokio::pin!(sink);
+    // Boxed, so that an abort can drop it (and the channel it reads) on the spot.
+    let mut sink = Box::pin(run_sink_task(writer, output, report));
     let mut job_stop = job.stop.subscribe();
+    let mut job_abort = job.abort.subscribe();
     let result = loop {
         tokio::select! {
             result = &mut sink => break result,
+            changed = job_abort.changed() => {
+                if changed.is_err() || !*job_abort.borrow_and_update() {
+                    continue;
+                }
+                // As a crash: whatever is in flight is dropped. Without their consumer the
+                // operators end, then the sources (which close their subscriptions).
+                if let Some(handle) = &coordinator {
+                    handle.abort();
+                }
+                drop(sink);
+                for task in tasks {
+                    let _ = task.await;
+                }
+                return Err(EngineError::Pipeline("aborted".into()));
+            }
             changed = job_stop.changed() => {
                 if changed.is_err() || *job_stop.borrow_and_update() {
                     // Sources drain: a last barrier (a final checkpoint), the sink flushes,

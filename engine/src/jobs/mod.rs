@@ -104,6 +104,8 @@ pub(crate) struct Job {
     pub started: SystemTime,
     state: Mutex<JobState>,
     pub stop: watch::Sender<bool>,
+    /// `true` ends the job at once, as a crash would (tests of recovery).
+    pub abort: watch::Sender<bool>,
     done: watch::Sender<bool>,
     pub sources: Mutex<Vec<Arc<SourceMetrics>>>,
     /// Event-time operators' counters.
@@ -138,6 +140,7 @@ impl Job {
             started: SystemTime::now(),
             state: Mutex::new(JobState::Running),
             stop: watch::channel(false).0,
+            abort: watch::channel(false).0,
             done: watch::channel(false).0,
             sources: Mutex::new(Vec::new()),
             windows: Mutex::new(Vec::new()),
@@ -253,11 +256,13 @@ impl JobRegistry {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Finds a job by id, id prefix (if unambiguous) or name.
+    /// Finds a job by id, id prefix (if unambiguous) or name (the latest job of that name:
+    /// a restarted pipeline is the same job to its user).
     pub fn find(&self, key: &str) -> Result<Arc<Job>> {
         let jobs = self.all();
         if let Some(job) = jobs
             .iter()
+            .rev()
             .find(|j| j.id == key || j.name.as_deref() == Some(key))
         {
             return Ok(job.clone());

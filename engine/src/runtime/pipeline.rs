@@ -263,20 +263,21 @@ fn build_node<'a, 'w>(
                     &ctx.clients,
                     ctx.default_service_url.as_deref(),
                     ctx.batch_size,
-                    resume,
+                    resume.map(|r| &r.positions),
                     subscription,
                 )
                 .await?;
                 let event_time = watermark.map(|_| {
                     let (emit, idle_timeout) = source.table.connector.event_time();
-                    EventTimeSettings {
-                        emit,
-                        generator: WatermarkGenerator::new(
-                            reader.partition_count(),
-                            idle_timeout.or(ctx.idle_timeout),
-                            ctx.clock.clone(),
-                        ),
+                    let mut generator = WatermarkGenerator::new(
+                        reader.partition_count(),
+                        idle_timeout.or(ctx.idle_timeout),
+                        ctx.clock.clone(),
+                    );
+                    if let Some(state) = resume.and_then(|r| r.watermarks.as_ref()) {
+                        generator.restore(state);
                     }
+                    EventTimeSettings { emit, generator }
                 });
                 wiring.metrics.sources.push(source_metrics);
                 let task = SourceTask {

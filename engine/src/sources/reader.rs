@@ -15,6 +15,9 @@ use crate::checkpoint::SourcePositions;
 use crate::error::{EngineError, Result};
 use crate::runtime::service_url_for;
 
+/// The position key of a memory read's round-robin pointer.
+const MEMORY_NEXT_PARTITION: &str = "next";
+
 /// An opened reader of a table.
 #[derive(Debug)]
 pub enum Reader {
@@ -71,6 +74,11 @@ impl Reader {
                 let log = clients.memory().log(&o.name, o.partitions)?;
                 let mut source = MemorySource::open(log, o.bounded);
                 for (partition, text) in resume.into_iter().flatten() {
+                    if partition == MEMORY_NEXT_PARTITION {
+                        let slot = text.parse().map_err(|_| bad_position(partition, text))?;
+                        source.resume_round_robin(slot);
+                        continue;
+                    }
                     let (Ok(slot), Ok(consumed)) = (partition.parse(), text.parse()) else {
                         return Err(bad_position(partition, text));
                     };
@@ -121,6 +129,10 @@ impl Reader {
                 .iter()
                 .enumerate()
                 .map(|(slot, consumed)| (slot.to_string(), consumed.to_string()))
+                .chain([(
+                    MEMORY_NEXT_PARTITION.to_string(),
+                    m.next_partition().to_string(),
+                )])
                 .collect(),
             Reader::File(_) => SourcePositions::new(),
         }

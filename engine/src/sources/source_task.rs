@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::decode::{Decoded, SourceDecoder};
 use super::reader::Reader;
 use super::watermarks::WatermarkGenerator;
-use crate::checkpoint::{CheckpointPart, PartSender};
+use crate::checkpoint::{CheckpointPart, PartSender, SourceCheckpoint};
 use crate::error::Result;
 use crate::runtime::{Epoch, SourceSettle, StreamMessage, Watermark};
 
@@ -89,18 +89,22 @@ async fn emit_barrier(
     out: &mpsc::Sender<StreamMessage>,
     reader: &mut Reader,
     acks: &mut Acks,
+    event_time: Option<&EventTimeSettings>,
 ) -> bool {
     let epoch = Epoch(acks.next_epoch);
     acks.next_epoch += 1;
     acks.pending.push_back((epoch, reader.take_ack_token()));
     if let Some((index, parts)) = &acks.checkpoint {
         // Before the barrier: the checkpoint's other parts come after it.
-        let positions = reader.positions();
+        let part = SourceCheckpoint {
+            positions: reader.positions(),
+            watermarks: event_time.map(|e| e.generator.snapshot()),
+        };
         if !parts.send(
             epoch,
             CheckpointPart::Source {
                 index: *index,
-                positions,
+                part,
             },
         ) {
             return false;
@@ -255,7 +259,7 @@ impl SourceTask {
                         acks.acknowledge(&mut reader, done)?;
                     }
                     _ = ticker.tick(), if every && unbarriered => {
-                        if !emit_barrier(out, &mut reader, &mut acks).await {
+                        if !emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await {
                             return Ok(Finish::DownstreamGone);
                         }
                         unbarriered = false;
@@ -295,7 +299,7 @@ impl SourceTask {
                             return Ok(Finish::DownstreamGone);
                         }
                         let epoch = Epoch(acks.next_epoch);
-                        if !emit_barrier(out, &mut reader, &mut acks).await {
+                        if !emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await {
                             return Ok(Finish::DownstreamGone);
                         }
                         unbarriered = false;
@@ -310,7 +314,7 @@ impl SourceTask {
                             return Ok(Finish::DownstreamGone);
                         }
                         if !every {
-                            if !emit_barrier(out, &mut reader, &mut acks).await {
+                            if !emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await {
                                 return Ok(Finish::DownstreamGone);
                             }
                             unbarriered = false;
@@ -339,7 +343,7 @@ impl SourceTask {
             // A last barrier covers everything read; acknowledge once the end has it.
             let last = Epoch(acks.next_epoch);
             if end_sent
-                && emit_barrier(out, &mut reader, &mut acks).await
+                && emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await
                 && out.send(StreamMessage::End).await.is_ok()
             {
                 while *completed.borrow_and_update() < last {

@@ -44,6 +44,33 @@ impl WatermarkGenerator {
     }
 
     /// The idle timeout, if partitions can go idle.
+    /// The per-partition state, for a checkpoint: highest event time, how long the
+    /// partition has been idle, whether it finished; and the last watermark emitted.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let now = self.clock.now();
+        serde_json::json!({
+            "emitted": self.emitted,
+            "partitions": self.partitions.iter().map(|p| serde_json::json!({
+                "max": p.max,
+                "idle_ms": now.saturating_sub(p.last_active).as_millis() as u64,
+                "finished": p.finished,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Puts back a [`Self::snapshot`] (partitions beyond the snapshot's start fresh).
+    pub fn restore(&mut self, state: &serde_json::Value) {
+        let now = self.clock.now();
+        self.emitted = state["emitted"].as_i64();
+        let saved = state["partitions"].as_array().cloned().unwrap_or_default();
+        for (p, s) in self.partitions.iter_mut().zip(saved) {
+            p.max = s["max"].as_i64();
+            p.last_active =
+                now.saturating_sub(Duration::from_millis(s["idle_ms"].as_u64().unwrap_or(0)));
+            p.finished = s["finished"].as_bool().unwrap_or(false);
+        }
+    }
+
     pub fn idle_timeout(&self) -> Option<Duration> {
         self.idle_timeout
     }

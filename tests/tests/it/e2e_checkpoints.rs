@@ -353,3 +353,54 @@ async fn the_broker_killed_and_restarted_mid_run_loses_and_duplicates_nothing() 
         "the job noticed the outage and reconnected:\n{stderr}"
     );
 }
+
+/// A process killed while it writes a checkpoint (here: a test hook aborts it after the
+/// checkpoint's state and before its manifest) leaves a torn checkpoint; the restarted job
+/// ignores it, resumes from the last complete one, and the output is still exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_checkpoint_is_ignored_in_favour_of_the_last_complete_one() {
+    let rig = Rig::new("torn").await;
+    let seed = seed();
+    let mut producer = rig.spawn_producer(seed);
+    let data = rig.data_dir();
+    let mut first = tokio::process::Command::new(magnetar_tests::magnetar_binary())
+        .args([
+            "--service-url",
+            &rig.url,
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+            "-f",
+            rig.script.to_str().expect("utf-8 path"),
+        ])
+        .env("MAGNETAR_TEST_ABORT_BEFORE_MANIFEST", "3")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start magnetar");
+    let status = tokio::time::timeout(Duration::from_secs(120), first.wait())
+        .await
+        .expect("the job aborts at checkpoint 3")
+        .expect("wait");
+    assert!(!status.success(), "the hook aborts the process: {status}");
+    let job_dir = data.join("checkpoints/clicks-per-user");
+    let torn = job_dir.join("chk-00000000000000000003");
+    assert!(
+        torn.join("operator-2").is_file() && !torn.join("_MANIFEST").exists(),
+        "checkpoint 3 has its state and no manifest: {:?}",
+        std::fs::read_dir(&torn).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+    assert!(job_dir.join("chk-00000000000000000002/_MANIFEST").is_file());
+
+    let job = rig.spawn_job();
+    let produced = producer.wait().await.expect("producer");
+    assert!(produced.success(), "the Python producer failed");
+    rig.close_windows();
+    let stderr = finish_and_compare(&rig, job).await;
+    assert_eq!(
+        resumed_from(&stderr),
+        Some(2),
+        "the restarted job resumes from checkpoint 2, not the torn 3:\n{stderr}"
+    );
+}
