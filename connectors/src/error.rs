@@ -83,6 +83,10 @@ pub enum ConnectorError {
     #[error("schema of topic '{topic}': {reason}")]
     Registry { topic: String, reason: String },
 
+    /// An object store URL is wrong or its store cannot be made.
+    #[error("object store '{url}': {reason}")]
+    ObjectStore { url: String, reason: String },
+
     /// An in-process (memory) table was misused.
     #[error("{0}")]
     Memory(String),

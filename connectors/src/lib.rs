@@ -9,6 +9,7 @@ pub mod file;
 pub mod format;
 pub mod memory;
 pub mod message_id;
+pub mod object_url;
 pub mod pulsar;
 pub mod schema;
 pub mod time;

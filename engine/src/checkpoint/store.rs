@@ -119,9 +119,9 @@ impl CheckpointStore {
             opened.local_dir = Some(dir.join(job));
             return Ok(opened);
         }
-        let url = url_of(location)?;
-        let (store, root) = object_store::parse_url(&url).map_err(|e| failed(location, e))?;
-        Ok(Self::with_store(Arc::from(store), root, job, retained))
+        let (store, root) = magnetar_connectors::object_url::object_store_for(location)
+            .map_err(|e| failed(location, e))?;
+        Ok(Self::with_store(store, root, job, retained))
     }
 
     /// A store over any object store, under `root`.

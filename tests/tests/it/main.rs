@@ -1,6 +1,7 @@
 //! End-to-end tests against a real pulsar-lite broker and the official Python client.
 
 mod broker_facts;
+mod checkpoint_store_s3;
 mod cli;
 mod e2e_checkpoints;
 mod e2e_insert;
