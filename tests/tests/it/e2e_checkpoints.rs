@@ -66,11 +66,19 @@ struct Rig {
 
 impl Rig {
     async fn new(prefix: &str) -> Rig {
-        let broker = TestBroker::start().await;
-        let url = broker.service_url();
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::with_output_partitions(prefix, 0).await
+    }
+
+    /// A rig whose output topic has `partitions` partitions (0: not partitioned).
+    async fn with_output_partitions(prefix: &str, partitions: u32) -> Rig {
         let input = unique_topic(&format!("{prefix}-clicks"));
         let output = unique_topic(&format!("{prefix}-per-user"));
+        let broker = match partitions {
+            0 => TestBroker::start().await,
+            n => TestBroker::start_partitioned(&[(&output, n)]).await,
+        };
+        let url = broker.service_url();
+        let dir = tempfile::tempdir().expect("tempdir");
         let script = dir.path().join("job.sql");
         std::fs::write(
             &script,
@@ -302,6 +310,30 @@ async fn killed_five_times_the_job_writes_every_window_result_exactly_once() {
         checkpoint_dirs(&rig.data_dir().join("checkpoints/clicks-per-user")).len() <= 3,
         "old checkpoints are deleted (3 retained)"
     );
+}
+
+/// The same over an output topic of three partitions: the sink routes by key itself, records
+/// the last entry it wrote on each partition, and reads each partition's tail on recovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_three_times_with_a_partitioned_output_topic_every_result_is_written_once() {
+    let rig = Rig::with_output_partitions("crash-partitioned", 3).await;
+    let seed = seed();
+    let mut moments = Moments(seed);
+    let mut producer = rig.spawn_producer(seed);
+    for kill in 1..=3 {
+        let after = moments.next_in(800, 2_500);
+        let stderr = kill_after(rig.spawn_job(), after).await;
+        eprintln!(
+            "kill {kill} after {after:?}; resumed from {:?}",
+            resumed_from(&stderr)
+        );
+    }
+    let job = rig.spawn_job();
+    let produced = producer.wait().await.expect("producer");
+    assert!(produced.success(), "the Python producer failed");
+    rig.close_windows();
+    let stderr = finish_and_compare(&rig, job).await;
+    assert!(resumed_from(&stderr).is_some_and(|id| id > 0), "{stderr}");
 }
 
 fn checkpoint_dirs(dir: &Path) -> Vec<String> {
