@@ -141,6 +141,22 @@ pub struct EntryPosition {
     pub entry_id: u64,
 }
 
+impl FromStr for EntryPosition {
+    type Err = String;
+
+    /// `ledgerId:entryId`, as [`EntryPosition`]'s `Display` writes it.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.split_once(':')
+            .and_then(|(l, e)| {
+                Some(EntryPosition {
+                    ledger_id: l.trim().parse().ok()?,
+                    entry_id: e.trim().parse().ok()?,
+                })
+            })
+            .ok_or_else(|| format!("'{text}' is not a position (ledgerId:entryId)"))
+    }
+}
+
 impl fmt::Display for EntryPosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.ledger_id, self.entry_id)

@@ -53,18 +53,12 @@ pub fn progress_entries(progress: &SinkProgress) -> Result<HashMap<String, Entry
     progress
         .iter()
         .map(|(topic, text)| {
-            let entry = text
-                .split_once(':')
-                .and_then(|(l, e)| {
-                    Some(EntryPosition {
-                        ledger_id: l.parse().ok()?,
-                        entry_id: e.parse().ok()?,
-                    })
-                })
-                .ok_or_else(|| EngineError::Checkpoint {
-                    object: format!("sink progress of '{topic}'"),
-                    reason: format!("'{text}' is not a position"),
-                })?;
+            let entry =
+                text.parse::<EntryPosition>()
+                    .map_err(|reason| EngineError::Checkpoint {
+                        object: format!("sink progress of '{topic}'"),
+                        reason,
+                    })?;
             Ok((topic.clone(), entry))
         })
         .collect()

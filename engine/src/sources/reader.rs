@@ -57,14 +57,8 @@ impl Reader {
                 }
                 for (partition, text) in resume.into_iter().flatten() {
                     let entry = text
-                        .split_once(':')
-                        .and_then(|(l, e)| {
-                            Some(EntryPosition {
-                                ledger_id: l.parse().ok()?,
-                                entry_id: e.parse().ok()?,
-                            })
-                        })
-                        .ok_or_else(|| bad_position(partition, text))?;
+                        .parse::<EntryPosition>()
+                        .map_err(|_| bad_position(partition, text))?;
                     config.resume.insert(partition.clone(), entry);
                 }
                 Ok(Reader::Pulsar(PulsarSource::open(client, config).await?))

@@ -114,17 +114,23 @@ impl Rig {
         self.dir.path().join("data")
     }
 
-    /// Starts the job's process (the same script every time).
+    /// The job's command line: the same script and data directory every time.
+    fn job_args(&self) -> Vec<String> {
+        let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+        vec![
+            "--service-url".into(),
+            self.url.clone(),
+            "--data-dir".into(),
+            path(&self.data_dir()),
+            "-f".into(),
+            path(&self.script),
+        ]
+    }
+
+    /// Starts the job's process.
     fn spawn_job(&self) -> tokio::process::Child {
-        let data = self.data_dir();
-        spawn_magnetar(&[
-            "--service-url",
-            &self.url,
-            "--data-dir",
-            data.to_str().expect("utf-8 path"),
-            "-f",
-            self.script.to_str().expect("utf-8 path"),
-        ])
+        let args = self.job_args();
+        spawn_magnetar(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Starts the Python producer of the events (in the background).
@@ -396,14 +402,7 @@ async fn a_torn_checkpoint_is_ignored_in_favour_of_the_last_complete_one() {
     let mut producer = rig.spawn_producer(seed);
     let data = rig.data_dir();
     let mut first = tokio::process::Command::new(magnetar_tests::magnetar_binary())
-        .args([
-            "--service-url",
-            &rig.url,
-            "--data-dir",
-            data.to_str().expect("utf-8 path"),
-            "-f",
-            rig.script.to_str().expect("utf-8 path"),
-        ])
+        .args(rig.job_args())
         .env("MAGNETAR_TEST_ABORT_BEFORE_MANIFEST", "3")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
