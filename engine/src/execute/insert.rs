@@ -226,7 +226,8 @@ async fn prepare_insert(
                 Some(_) => Some(JobCheckpointing::new(
                     &settings,
                     shared.config.data_dir.as_deref(),
-                    name.as_deref().unwrap_or(&id),
+                    &id,
+                    name.as_deref(),
                     &sink,
                 )?),
                 None => None,

@@ -32,16 +32,20 @@ pub(crate) struct JobCheckpointing {
     pub durable_name: String,
     /// Whether the sink drops what a crashed run already wrote.
     pub exactly_once: bool,
-    /// Prefix of the durable subscriptions of sources whose table names none.
-    pub subscription_prefix: std::sync::Arc<std::sync::Mutex<String>>,
+    /// Named jobs: prefix of the durable subscriptions of sources whose table names none.
+    /// (An unnamed job cannot be resumed by a later process; it reads through temporary
+    /// subscriptions, which leave nothing behind on the broker.)
+    pub subscription_prefix: Option<Arc<std::sync::Mutex<String>>>,
 }
 
 impl JobCheckpointing {
-    /// The checkpointing of a job named `name` writing to `sink`, from the settings.
+    /// The checkpointing of job `id` (named `name`, if it is) writing to `sink`, from the
+    /// settings.
     pub fn new(
         settings: &crate::settings::Settings,
         data_dir: Option<&std::path::Path>,
-        name: &str,
+        id: &str,
+        name: Option<&str>,
         sink: &TableDef,
     ) -> Result<Self> {
         let dir = match (settings.checkpoint_dir(), data_dir) {
@@ -57,6 +61,7 @@ impl JobCheckpointing {
         };
         // The name becomes a path segment and a producer name.
         let durable_name: String = name
+            .unwrap_or(id)
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
@@ -71,9 +76,8 @@ impl JobCheckpointing {
             .pulsar()
             .is_some_and(|o| o.delivery_guarantee == DeliveryGuarantee::ExactlyOnce);
         Ok(Self {
-            subscription_prefix: Arc::new(std::sync::Mutex::new(format!(
-                "magnetar-{durable_name}"
-            ))),
+            subscription_prefix: name
+                .map(|_| Arc::new(std::sync::Mutex::new(format!("magnetar-{durable_name}")))),
             store,
             durable_name,
             exactly_once,
@@ -88,10 +92,10 @@ impl JobCheckpointing {
     /// positions come from the checkpoint, so reading through another subscription loses
     /// nothing, and the held one is named for its owner to delete.
     fn take_over_subscriptions(&self) {
-        let mut prefix = self
-            .subscription_prefix
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let Some(prefix) = &self.subscription_prefix else {
+            return;
+        };
+        let mut prefix = prefix.lock().unwrap_or_else(|p| p.into_inner());
         let fresh = uuid::Uuid::new_v4().simple().to_string();
         let next = format!("magnetar-{}-{}", self.durable_name, &fresh[..8]);
         tracing::warn!(held = %*prefix, now = %next, "the job's subscriptions stay held by a consumer the broker did not release; reading through new ones (delete the held ones)");
@@ -150,9 +154,8 @@ impl StreamingJob {
                 restored,
                 subscription_prefix: checkpointing
                     .subscription_prefix
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone(),
+                    .as_ref()
+                    .map(|p| p.lock().unwrap_or_else(|p| p.into_inner()).clone()),
             }),
             ..self.ctx.clone()
         };

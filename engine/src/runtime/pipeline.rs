@@ -52,8 +52,8 @@ pub struct PipelineCheckpoint {
     /// The checkpoint this run starts from.
     pub restored: Option<Arc<Restored>>,
     /// Sources of tables that name no subscription subscribe durably as
-    /// `{prefix}-{source index}`, so the broker keeps what a recovery needs.
-    pub subscription_prefix: String,
+    /// `{prefix}-{source index}`, so the broker keeps what a recovery needs (named jobs).
+    pub subscription_prefix: Option<String>,
 }
 
 /// Counters of a running pipeline.
@@ -257,7 +257,8 @@ fn build_node<'a, 'w>(
                 let subscription = ctx
                     .checkpoint
                     .as_ref()
-                    .map(|c| format!("{}-{index}", c.subscription_prefix));
+                    .and_then(|c| c.subscription_prefix.as_ref())
+                    .map(|prefix| format!("{prefix}-{index}"));
                 let reader = Reader::open(
                     &source.table,
                     &ctx.clients,
