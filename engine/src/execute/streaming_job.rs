@@ -326,8 +326,11 @@ async fn drive(job: &Job, run: Run) -> Result<()> {
     };
     // Boxed, so that an abort can drop it (and the channel it reads) on the spot.
     let mut sink = Box::pin(run_sink_task(writer, output, report));
+    // A STOP or abort sent before this run subscribed must still count.
     let mut job_stop = job.stop.subscribe();
+    job_stop.mark_changed();
     let mut job_abort = job.abort.subscribe();
+    job_abort.mark_changed();
     let result = loop {
         tokio::select! {
             result = &mut sink => break result,
@@ -341,6 +344,9 @@ async fn drive(job: &Job, run: Run) -> Result<()> {
                     handle.abort();
                 }
                 drop(sink);
+                // Idle sources would otherwise only notice at their next message; their last
+                // barrier finds no coordinator and so completes nothing.
+                stop.send_replace(true);
                 for task in tasks {
                     let _ = task.await;
                 }
@@ -370,4 +376,59 @@ async fn drive(job: &Job, run: Run) -> Result<()> {
     };
     // A failed checkpoint is the cause when the sink then lost its coordinator.
     checkpoints.and(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{Engine, EngineConfig, JobState};
+
+    /// An abort ends the job even when no input arrives to carry the news down the pipeline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_job_aborts_promptly_and_its_statement_resumes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = Engine::new(EngineConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..EngineConfig::default()
+        });
+        let job = "INSERT INTO counts SELECT user_id, window_end, count(*) FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, user_id";
+        engine
+            .execute(&format!(
+                "CREATE TABLE clicks (user_id STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'memory');
+                 CREATE TABLE counts (user_id STRING, window_end TIMESTAMP(3), clicks BIGINT) WITH ('connector' = 'memory');
+                 SET 'execution.checkpointing.interval' = '1 h';
+                 SET 'table.dml-sync' = 'true';
+                 INSERT INTO clicks VALUES ('a', TIMESTAMP '2024-01-01 00:00:01');
+                 SET 'table.dml-sync' = 'false';
+                 SET 'pipeline.name' = 'idle';
+                 {job}"
+            ))
+            .await
+            .expect("start");
+        engine.settle().await.expect("settle");
+        // Settled twice: two checkpoints, nothing more to read.
+        engine.settle().await.expect("settle");
+        let aborted = tokio::time::timeout(Duration::from_secs(10), engine.abort_job("idle"))
+            .await
+            .expect("the abort returns although no input arrives")
+            .expect("abort");
+        assert!(matches!(aborted.state, JobState::Failed(_)), "{aborted:?}");
+        let last = aborted.last_checkpoint.expect("checkpoints were taken");
+        let outputs = engine
+            .execute(&format!("SET 'pipeline.name' = 'idle'; {job}"))
+            .await
+            .expect("restart");
+        let restored = outputs.iter().find_map(|o| match o {
+            crate::StatementOutput::JobStarted(j) => j.restored_from,
+            _ => None,
+        });
+        assert_eq!(restored, Some(last));
+        let stopped = tokio::time::timeout(Duration::from_secs(10), engine.stop_job("idle"))
+            .await
+            .expect("the restored job stops")
+            .expect("stop");
+        assert_eq!(stopped.state, JobState::Stopped);
+        engine.shutdown().await;
+    }
 }
