@@ -1,10 +1,11 @@
 //! Writing messages to a topic with pulsar-rs's producer (which works against pulsar-lite:
 //! only its consumer side trips over checksum-less frames).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures::FutureExt;
 use futures::future::join_all;
 use pulsar::producer::{Message as ProducerMessage, SendFuture};
 use pulsar::routing_policy::{CustomRoutingPolicy, RoutingPolicy};
@@ -70,7 +71,9 @@ pub struct PulsarSink {
     chosen: Arc<AtomicUsize>,
     round_robin: usize,
     routing: RoutingMode,
-    in_flight: Vec<(usize, SendFuture)>,
+    in_flight: VecDeque<(usize, SendFuture)>,
+    /// Receipts taken off `in_flight` before the next flush (counted by it).
+    reaped: usize,
     confirmed: Vec<Option<EntryPosition>>,
     batching: bool,
 }
@@ -157,7 +160,8 @@ impl PulsarSink {
             chosen,
             round_robin: 0,
             routing: config.routing,
-            in_flight: Vec::new(),
+            in_flight: VecDeque::new(),
+            reaped: 0,
             batching,
         })
     }
@@ -220,7 +224,53 @@ impl PulsarSink {
                     topic: self.topic.clone(),
                     reason: e.to_string(),
                 })?;
-        self.in_flight.push((partition, receipt));
+        self.in_flight.push_back((partition, receipt));
+        if self.in_flight.len() >= Self::REAP_AT {
+            self.reap_ready()?;
+        }
+        Ok(())
+    }
+
+    /// Receipts kept before the ones already answered are taken off: flushes may be minutes
+    /// apart (a job flushes at its checkpoints).
+    const REAP_AT: usize = 8192;
+
+    /// Takes the receipts the broker has already answered off the front of the queue.
+    fn reap_ready(&mut self) -> Result<()> {
+        while let Some((partition, mut receipt)) = self.in_flight.pop_front() {
+            match (&mut receipt).now_or_never() {
+                Some(result) => {
+                    self.record(partition, result)?;
+                    self.reaped += 1;
+                }
+                None => {
+                    self.in_flight.push_front((partition, receipt));
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one receipt and remembers the entry it confirms.
+    fn record(
+        &mut self,
+        partition: usize,
+        result: std::result::Result<pulsar::proto::CommandSendReceipt, pulsar::Error>,
+    ) -> Result<()> {
+        let receipt = result.map_err(|e| ConnectorError::Produce {
+            topic: self.topic.clone(),
+            reason: e.to_string(),
+        })?;
+        if let (Some(id), Some(slot)) = (receipt.message_id, self.confirmed.get_mut(partition)) {
+            let entry = EntryPosition {
+                ledger_id: id.ledger_id,
+                entry_id: id.entry_id,
+            };
+            if slot.is_none_or(|s| s < entry) {
+                *slot = Some(entry);
+            }
+        }
         Ok(())
     }
 
@@ -238,22 +288,9 @@ impl PulsarSink {
         }
         let (partitions, receipts): (Vec<usize>, Vec<SendFuture>) =
             std::mem::take(&mut self.in_flight).into_iter().unzip();
-        let count = receipts.len();
+        let count = receipts.len() + std::mem::take(&mut self.reaped);
         for (partition, result) in partitions.into_iter().zip(join_all(receipts).await) {
-            let receipt = result.map_err(|e| ConnectorError::Produce {
-                topic: self.topic.clone(),
-                reason: e.to_string(),
-            })?;
-            if let (Some(id), Some(slot)) = (receipt.message_id, self.confirmed.get_mut(partition))
-            {
-                let entry = EntryPosition {
-                    ledger_id: id.ledger_id,
-                    entry_id: id.entry_id,
-                };
-                if slot.is_none_or(|s| s < entry) {
-                    *slot = Some(entry);
-                }
-            }
+            self.record(partition, result)?;
         }
         Ok(count)
     }

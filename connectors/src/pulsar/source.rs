@@ -390,7 +390,23 @@ impl PulsarSource {
 
     async fn position_start(&mut self) -> Result<()> {
         match self.config.start {
-            StartPosition::Earliest | StartPosition::Latest => {}
+            StartPosition::Earliest => {}
+            StartPosition::Latest => {
+                // A new subscription starts after the partition's last message: make that a
+                // position, so a checkpoint taken before anything arrives still holds one
+                // (a restart through another new subscription would skip what came between).
+                if self.temporary_subscription {
+                    for slot in self.slots.iter_mut().filter(|s| !s.resumed) {
+                        if let Some(last) = slot.consumer.last_message_id().await?.last {
+                            slot.last_read = Some(MessageId {
+                                batch_index: -1,
+                                partition: slot.consumer.partition(),
+                                ..last
+                            });
+                        }
+                    }
+                }
+            }
             StartPosition::MessageId { id, inclusive } => {
                 for slot in &mut self.slots {
                     if slot.consumer.partition() == id.partition && !slot.resumed {

@@ -207,6 +207,22 @@ async fn prepare_insert(
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .take("pipeline.name");
+    // Two runs of one pipeline would share its checkpoints, producer and subscriptions.
+    if let Some(name) = &name
+        && let Some(running) = shared
+            .jobs
+            .all()
+            .into_iter()
+            .find(|j| j.name.as_deref() == Some(name.as_str()) && !j.state().is_terminal())
+    {
+        return Err(EngineError::Sql(SqlError::unsupported(
+            format!(
+                "a job named '{name}' is running ({}); STOP JOB '{name}' first, or choose another 'pipeline.name'",
+                running.id
+            ),
+            None,
+        )));
+    }
     let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let bounded = boundedness(&plan) == QueryBoundedness::Bounded;
     let settings = shared.settings();

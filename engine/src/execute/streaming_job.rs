@@ -363,15 +363,24 @@ async fn drive(job: &Job, run: Run) -> Result<()> {
     };
     if result.is_err() {
         stop.send_replace(true);
+        // The barrier the sources send as they stop can no longer complete: without the
+        // coordinator (and its `completed` sender) they stop waiting for it.
+        if let Some(handle) = &coordinator {
+            handle.abort();
+        }
     }
     for task in tasks {
         let _ = task.await;
     }
     let checkpoints = match coordinator {
-        Some(handle) => handle
-            .await
-            .map_err(|e| EngineError::Internal(format!("checkpoint coordinator: {e}")))
-            .and_then(|r| r),
+        Some(handle) => match handle.await {
+            Ok(written) => written,
+            // Aborted above, after the sink failed: the sink's error is the cause.
+            Err(e) if e.is_cancelled() => Ok(()),
+            Err(e) => Err(EngineError::Internal(format!(
+                "checkpoint coordinator: {e}"
+            ))),
+        },
         None => Ok(()),
     };
     // A failed checkpoint is the cause when the sink then lost its coordinator.

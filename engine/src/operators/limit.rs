@@ -3,7 +3,8 @@
 use datafusion::arrow::array::RecordBatch;
 
 use super::Operator;
-use crate::error::Result;
+use crate::checkpoint::OperatorState;
+use crate::error::{EngineError, Result};
 
 /// Skips `skip` rows, passes `fetch` rows, then asks for no more input.
 #[derive(Debug)]
@@ -44,6 +45,23 @@ impl Operator for LimitOperator {
 
     fn is_done(&self) -> bool {
         self.remaining == Some(0)
+    }
+
+    fn snapshot(&mut self) -> Result<OperatorState> {
+        Ok(OperatorState {
+            meta: serde_json::json!({ "skip": self.skip, "remaining": self.remaining }),
+            batches: Vec::new(),
+        })
+    }
+
+    fn restore(&mut self, state: OperatorState) -> Result<()> {
+        let count = |key: &str| state.meta[key].as_u64().map(|n| n as usize);
+        self.skip = count("skip").ok_or_else(|| EngineError::Checkpoint {
+            object: "LIMIT state".into(),
+            reason: format!("no row count to skip in {}", state.meta),
+        })?;
+        self.remaining = count("remaining");
+        Ok(())
     }
 }
 

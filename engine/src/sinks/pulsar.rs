@@ -281,6 +281,11 @@ impl PulsarSinkWriter {
                 );
                 if guard.take(fp) {
                     self.metrics.replays_dropped.fetch_add(1, Ordering::Relaxed);
+                    if guard.remaining() == 0 {
+                        // All re-emitted: later checkpoints' progress starts past the tail.
+                        self.sink.assume_confirmed(&guard.tail_end);
+                        self.replay = None;
+                    }
                     continue;
                 }
             }

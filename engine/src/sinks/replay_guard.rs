@@ -44,6 +44,9 @@ pub fn fingerprint<'a>(
 pub struct ReplayGuard {
     pending: HashMap<u64, u32>,
     remaining: usize,
+    /// Where the output ended when it was read: once every pending message was re-emitted,
+    /// the output is accounted for up to here (the next checkpoints record it).
+    pub tail_end: HashMap<String, EntryPosition>,
     /// Messages dropped because the crashed run had written them.
     pub suppressed: u64,
 }
@@ -104,7 +107,14 @@ impl ReplayGuard {
     ) -> Result<ReplayGuard> {
         let mut source =
             PulsarSource::open(client, reader_config(topic, progress_entries(progress)?)).await?;
-        let mut guard = ReplayGuard::default();
+        let mut guard = ReplayGuard {
+            tail_end: source
+                .stop_entries()
+                .into_iter()
+                .filter_map(|(t, e)| Some((t.to_string(), e?)))
+                .collect(),
+            ..ReplayGuard::default()
+        };
         let read = async {
             while let Some(chunk) = source.next_chunk(1000).await? {
                 for m in chunk

@@ -346,6 +346,8 @@ impl SourceTask {
                 && emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await
                 && out.send(StreamMessage::End).await.is_ok()
             {
+                // Ends when the barrier completes, or when whoever completes barriers is gone
+                // (a checkpointed job drops its coordinator when its sink fails).
                 while *completed.borrow_and_update() < last {
                     if completed.changed().await.is_err() {
                         break;

@@ -43,7 +43,6 @@ impl WatermarkGenerator {
         }
     }
 
-    /// The idle timeout, if partitions can go idle.
     /// The per-partition state, for a checkpoint: highest event time, how long the
     /// partition has been idle, whether it finished; and the last watermark emitted.
     pub fn snapshot(&self) -> serde_json::Value {
@@ -71,6 +70,7 @@ impl WatermarkGenerator {
         }
     }
 
+    /// The idle timeout, if partitions can go idle.
     pub fn idle_timeout(&self) -> Option<Duration> {
         self.idle_timeout
     }
