@@ -128,8 +128,6 @@ impl PulsarSink {
         let chosen = Arc::new(AtomicUsize::new(0));
         let options = ProducerOptions {
             batch_size: batching.then_some(config.batch_size),
-            // Results leave within milliseconds, not at the next flush or checkpoint.
-            batch_timeout: batching.then_some(Duration::from_millis(10)),
             routing_policy: Some(RoutingPolicy::Custom(Arc::new(ChosenPartition(
                 chosen.clone(),
             )))),
