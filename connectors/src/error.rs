@@ -99,6 +99,14 @@ pub enum ConnectorError {
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
 
+    /// Corrupt or inconsistent offloaded ledger data.
+    #[error(transparent)]
+    TieredStorage(#[from] crate::tiered::TieredError),
+
+    /// The admin REST API could not be used.
+    #[error("Pulsar admin API at '{url}': {reason}")]
+    Admin { url: String, reason: String },
+
     /// An I/O error outside of a connection.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -12,6 +12,7 @@ pub mod message_id;
 pub mod object_url;
 pub mod pulsar;
 pub mod schema;
+pub mod tiered;
 pub mod time;
 
 pub use error::{ConnectorError, Result};

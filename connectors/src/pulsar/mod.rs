@@ -1,5 +1,6 @@
 //! Apache Pulsar: our consumer-side protocol client, the producer, and pulsar-lite.
 
+pub(crate) mod chunks;
 mod client;
 mod compression;
 mod connection;
