@@ -1,6 +1,7 @@
 //! `magnetar`: the SQL shell, script runner and demo.
 
 mod args;
+mod backfill_bar;
 mod broker;
 mod demo;
 mod render;

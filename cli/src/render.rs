@@ -7,6 +7,8 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use magnetar::{QueryStream, StatementError, StatementOutput};
 
+use crate::backfill_bar::BackfillBar;
+
 use crate::args::OutputFormat;
 
 /// Prints batches in `format`; `header` says whether this is the first output of a result.
@@ -44,7 +46,25 @@ pub fn print_batches(batches: &[RecordBatch], format: OutputFormat, header: bool
 
 /// Prints a query's rows: a bounded result as one table; an unbounded one row by row as
 /// batches arrive (a fixed-width table, like Flink's tableau mode). Returns the row count.
-pub async fn print_query(mut stream: QueryStream, format: OutputFormat) -> Result<usize> {
+pub async fn print_query(stream: QueryStream, format: OutputFormat) -> Result<usize> {
+    let stats = stream.stats_handle();
+    let bar = BackfillBar::start(stats.clone());
+    let rows = print_rows(stream, format).await;
+    drop(bar);
+    let read = stats.get();
+    if read.from_tiered_storage > 0 {
+        eprintln!(
+            "read {} message(s) from tiered storage ({} ledger(s), {} bytes), {} from the broker",
+            read.from_tiered_storage,
+            read.backfill.ledgers_done,
+            read.backfill.bytes_read,
+            read.from_broker()
+        );
+    }
+    rows
+}
+
+async fn print_rows(mut stream: QueryStream, format: OutputFormat) -> Result<usize> {
     if format == OutputFormat::Table && stream.is_bounded() {
         let mut batches = Vec::new();
         while let Some(batch) = stream.next().await {

@@ -19,7 +19,8 @@ pub mod sources;
 pub use engine::{Engine, EngineConfig, StatementError, StatementOutput};
 pub use error::{EngineError, Result};
 pub use jobs::{JobInfo, JobState};
-pub use runtime::{Clock, ManualClock, QueryStream};
+pub use runtime::{Clock, ManualClock, QueryStream, ReadStatsHandle};
+pub use sources::ReadStats;
 
 /// Re-exports for embedders: Arrow and the SQL layer's public types.
 pub use datafusion::arrow;

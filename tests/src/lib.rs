@@ -6,6 +6,8 @@
 //! never passes without the broker it needs.
 
 pub mod clicks;
+pub mod moto;
+pub mod offloader;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -253,19 +255,19 @@ pub async fn eventually(what: &str, timeout: std::time::Duration, mut check: imp
     }
 }
 
-/// The test schema registry (`tests/python/schema_registry.py`): Pulsar's admin REST schema
-/// endpoints with real response shapes, since pulsar-lite has no registry. Stops when
-/// dropped.
-pub struct SchemaRegistryFixture {
+/// The test admin REST API (`tests/python/admin_rest.py`): Pulsar's schema registry
+/// endpoints and a topic's offloaded-ledger views, with real response shapes, since
+/// pulsar-lite has no admin API. Stops when dropped.
+pub struct AdminRestFixture {
     child: std::process::Child,
     port: u16,
 }
 
-impl SchemaRegistryFixture {
+impl AdminRestFixture {
     /// Starts the fixture on a free loopback port.
-    pub fn start() -> SchemaRegistryFixture {
+    pub fn start() -> AdminRestFixture {
         use std::io::BufRead;
-        let path = repo_root().join("tests/python/schema_registry.py");
+        let path = repo_root().join("tests/python/admin_rest.py");
         let mut child = Command::new(python())
             .arg(&path)
             .stdin(Stdio::piped())
@@ -283,7 +285,7 @@ impl SchemaRegistryFixture {
             .strip_prefix("listening on ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected fixture output: {line:?}"));
-        SchemaRegistryFixture { child, port }
+        AdminRestFixture { child, port }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -318,7 +320,33 @@ impl SchemaRegistryFixture {
     }
 }
 
-impl Drop for SchemaRegistryFixture {
+impl AdminRestFixture {
+    /// Tells the fixture which ledgers of `topic` (a partition's full name) are offloaded,
+    /// as a broker knows from its managed ledger; `complete: false` marks an offload that
+    /// has not finished.
+    pub async fn set_offloaded(&self, topic: &str, ledgers: &[(offloader::OffloadedLedgerInfo, bool)]) {
+        let rest = topic.split_once("://").map_or(topic, |(_, r)| r);
+        let body = serde_json::json!({
+            "ledgers": ledgers.iter().map(|(l, complete)| serde_json::json!({
+                "ledgerId": l.ledger_id,
+                "entries": l.entries,
+                "size": l.size,
+                "uuid": l.uuid,
+                "complete": complete,
+            })).collect::<Vec<_>>()
+        });
+        let status = reqwest::Client::new()
+            .put(format!("{}/test/offloaded-ledgers/{rest}", self.admin_url()))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("fixture reachable")
+            .status();
+        assert!(status.is_success(), "fixture answered {status}");
+    }
+}
+
+impl Drop for AdminRestFixture {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -330,7 +358,7 @@ impl Drop for SchemaRegistryFixture {
 /// message's id in Magnetar's `ledger:entry:partition` form.
 pub fn python_produce_typed(
     service_url: &str,
-    registry: &SchemaRegistryFixture,
+    registry: &AdminRestFixture,
     topic: &str,
     kind: &str,
     records: &[Value],

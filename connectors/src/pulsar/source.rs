@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::chunks::{ChunkAssembler, is_chunk};
 use super::client::PulsarClient;
 use super::connection::{ConsumerEvent, RoutedEvent};
 use super::consumer::{Consumer, InitialPosition, SubscribeOptions, SubscriptionType};
@@ -17,6 +18,10 @@ use super::positions::{PositionKey, PositionStore};
 use super::topic::TopicName;
 use crate::error::{ConnectorError, Result};
 use crate::message_id::{EntryPosition, MessageId};
+use crate::tiered::{
+    BackfillEvent, BackfillHandle, BackfillProgress, BackfillRequest, TieredStorage,
+    spawn_backfill,
+};
 use crate::time::UnixMillis;
 
 /// Where reading starts.
@@ -81,6 +86,17 @@ pub struct SourceConfig {
     /// Per partition topic, the last entry already processed (a checkpoint's positions):
     /// reading continues after it whatever the subscription's cursor or start position say.
     pub resume: HashMap<String, EntryPosition>,
+    /// Offloaded ledgers to read from object storage before the broker, if any.
+    pub tiered: Option<TieredSource>,
+}
+
+/// Where a source finds offloaded ledgers, and where it reports backfill progress.
+#[derive(Clone, Debug)]
+pub struct TieredSource {
+    /// The bucket (and how to find a topic's ledgers in it).
+    pub storage: Arc<TieredStorage>,
+    /// Progress counters, shared with whoever displays them.
+    pub progress: Arc<BackfillProgress>,
 }
 
 /// A message that could not be split out of its entry (corrupt frame, bad checksum, ...).
@@ -105,6 +121,8 @@ pub struct SourceChunk {
     pub malformed: Vec<MalformedEntry>,
     /// Redelivered messages that were dropped because they had been read already.
     pub duplicates_dropped: u64,
+    /// How many of `messages` were read from tiered storage (the rest from the broker).
+    pub from_tiered_storage: u64,
 }
 
 /// What to acknowledge for what was read up to some point; see [`PulsarSource::take_ack_token`].
@@ -201,6 +219,12 @@ struct Slot {
     position_key: Option<PositionKey>,
     /// Positioned by [`SourceConfig::resume`]; the start position does not apply.
     resumed: bool,
+    /// Offloaded data is being read from object storage; the broker's messages wait.
+    backfilling: bool,
+    /// Broker messages that arrived while backfilling, handled once it ends.
+    held: Vec<RoutedEvent>,
+    /// Chunked messages being reassembled.
+    chunks: ChunkAssembler,
 }
 
 /// Reads the partitions of a table's topics as one stream of message chunks.
@@ -211,6 +235,8 @@ pub struct PulsarSource {
     temporary_subscription: bool,
     /// Set for `AtPublishTime` stops until the partitions' last ids were fetched after it.
     pending_time_stop: Option<UnixMillis>,
+    /// The running backfill from tiered storage.
+    backfill: Option<(mpsc::Receiver<BackfillEvent>, BackfillHandle)>,
 }
 
 impl std::fmt::Debug for PulsarSource {
@@ -295,6 +321,9 @@ impl PulsarSource {
                     needs_resubscribe: false,
                     position_key: None,
                     resumed: false,
+                    backfilling: false,
+                    held: Vec::new(),
+                    chunks: ChunkAssembler::default(),
                 });
             }
         }
@@ -304,6 +333,7 @@ impl PulsarSource {
             config,
             temporary_subscription,
             pending_time_stop: None,
+            backfill: None,
         };
         let positioned = async {
             source
@@ -311,7 +341,8 @@ impl PulsarSource {
                 .await?;
             source.position_resumed().await?;
             source.position_start().await?;
-            source.position_stop().await
+            source.position_stop().await?;
+            source.start_backfill().await
         }
         .await;
         match positioned {
@@ -513,6 +544,130 @@ impl PulsarSource {
         Ok(())
     }
 
+    /// With tiered storage: finds each partition's offloaded ledgers after its start
+    /// position, starts reading them from object storage, and moves the broker's
+    /// subscription to the last offloaded entry, where reading continues afterwards.
+    async fn start_backfill(&mut self) -> Result<()> {
+        let Some(tiered) = self.config.tiered.clone() else {
+            return Ok(());
+        };
+        let topics: Vec<TopicName> = self.slots.iter().map(|s| s.consumer.topic().clone()).collect();
+        let mut found = tiered.storage.offloaded_ledgers(&topics).await?;
+        let mut requests = Vec::new();
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let partition = slot.consumer.partition();
+            let Some(ledgers) = found.remove(slot.consumer.topic()) else {
+                continue;
+            };
+            if slot.finished || ledgers.is_empty() {
+                continue;
+            }
+            let from = match (slot.last_read, self.config.start) {
+                (Some(read), _) => EntryPosition {
+                    ledger_id: read.ledger_id,
+                    entry_id: read.entry_id + 1,
+                },
+                (None, StartPosition::Latest) => continue,
+                (None, StartPosition::MessageId { id, .. }) if id.partition == partition => {
+                    id.entry()
+                }
+                (None, StartPosition::PublishTime(t)) => {
+                    // A ledger is created before its first message is published: start at
+                    // the last one created by `t`; the publish-time filter does the rest.
+                    let created_by = |l: &&crate::tiered::OffloadedLedger| {
+                        l.index.ledger.ctime.is_some_and(|c| c <= t.0 as i64)
+                    };
+                    let ledger_id = ledgers
+                        .iter()
+                        .rev()
+                        .find(created_by)
+                        .map_or(0, |l| l.ledger_id);
+                    EntryPosition {
+                        ledger_id,
+                        entry_id: 0,
+                    }
+                }
+                (None, _) => EntryPosition {
+                    ledger_id: 0,
+                    entry_id: 0,
+                },
+            };
+            let request = BackfillRequest {
+                slot: index,
+                topic: slot.topic.clone(),
+                partition,
+                ledgers,
+                from,
+            };
+            let Some(end) = request.end() else {
+                continue;
+            };
+            if slot.stop.is_some_and(|s| s.entry < from) {
+                continue;
+            }
+            // The broker's part starts after the last offloaded entry.
+            let handover = MessageId::new(end.ledger_id, end.entry_id, partition);
+            slot.consumer.seek_message_id(handover).await?;
+            slot.consumer.resubscribe().await?;
+            slot.backfilling = true;
+            tracing::info!(topic = %slot.topic, %from, until = %end, ledgers = request.ledgers.len(), "backfilling from tiered storage");
+            requests.push(request);
+        }
+        if !requests.is_empty() {
+            let store = tiered.storage.store().clone();
+            self.backfill = Some(spawn_backfill(store, requests, tiered.progress.clone()));
+        }
+        Ok(())
+    }
+
+    /// Takes what a backfill delivered into `chunk`.
+    fn handle_backfill(&mut self, event: BackfillEvent, chunk: &mut SourceChunk) -> Result<()> {
+        match event {
+            BackfillEvent::Batch {
+                slot: index,
+                messages,
+                malformed,
+                last_entry,
+            } => {
+                let Some(slot) = self.slots.get_mut(index) else {
+                    return Ok(());
+                };
+                if slot.finished {
+                    return Ok(());
+                }
+                for m in messages {
+                    if slot.keeps(&m) {
+                        chunk.messages.push(m);
+                        chunk.slots.push(index);
+                        chunk.from_tiered_storage += 1;
+                    }
+                }
+                chunk.malformed.extend(malformed);
+                slot.last_read = Some(MessageId::new(
+                    last_entry.ledger_id,
+                    last_entry.entry_id,
+                    slot.consumer.partition(),
+                ));
+                slot.unacked.push(last_entry);
+                if slot.stop.is_some_and(|b| b.reached_by(last_entry)) {
+                    slot.finished = true;
+                }
+            }
+            BackfillEvent::Done { slot: index } => {
+                let Some(slot) = self.slots.get_mut(index) else {
+                    return Ok(());
+                };
+                slot.backfilling = false;
+                tracing::info!(topic = %slot.topic, "backfill from tiered storage done; reading from the broker");
+                for held in std::mem::take(&mut slot.held) {
+                    self.handle(held, chunk)?;
+                }
+            }
+            BackfillEvent::Failed { error, .. } => return Err(error),
+        }
+        Ok(())
+    }
+
     /// Whether every partition has reached its stop position.
     pub fn is_finished(&self) -> bool {
         self.config.stop.is_bounded() && self.slots.iter().all(|s| s.finished)
@@ -540,15 +695,42 @@ impl PulsarSource {
                 return Ok(None);
             }
             self.maintain().await?;
-            let event = match self.pending_time_stop {
-                Some(t) => {
-                    let wait = t.0.saturating_sub(UnixMillis::now().0) + 1;
-                    tokio::select! {
-                        event = self.events.recv() => event,
-                        _ = tokio::time::sleep(Duration::from_millis(wait)) => continue,
-                    }
+            let wait = self
+                .pending_time_stop
+                .map(|t| Duration::from_millis(t.0.saturating_sub(UnixMillis::now().0) + 1));
+            let next = {
+                let from_storage = self.backfill.as_mut().map(|(rx, _)| rx);
+                let events = &mut self.events;
+                tokio::select! {
+                    biased;
+                    event = async {
+                        match from_storage {
+                            Some(rx) => rx.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    } => Next::Storage(event),
+                    event = events.recv() => Next::Broker(event),
+                    _ = async {
+                        match wait {
+                            Some(wait) => tokio::time::sleep(wait).await,
+                            None => std::future::pending().await,
+                        }
+                    } => Next::Tick,
                 }
-                None => self.events.recv().await,
+            };
+            let event = match next {
+                Next::Broker(event) => event,
+                Next::Tick => continue,
+                Next::Storage(event) => {
+                    match event {
+                        Some(event) => self.handle_backfill(event, &mut chunk)?,
+                        None => self.backfill = None,
+                    }
+                    if !chunk.messages.is_empty() || !chunk.malformed.is_empty() {
+                        return Ok(Some(chunk));
+                    }
+                    continue;
+                }
             };
             let Some(event) = event else {
                 return Err(ConnectorError::Disconnected {
@@ -592,6 +774,11 @@ impl PulsarSource {
             // Left over from before a resubscription.
             return Ok(());
         }
+        if slot.backfilling && matches!(routed.event, ConsumerEvent::Message { .. }) {
+            // Taken without granting permits: the broker waits until the backfill is done.
+            slot.held.push(routed);
+            return Ok(());
+        }
         match routed.event {
             ConsumerEvent::Message {
                 id,
@@ -624,7 +811,15 @@ impl PulsarSource {
                     return Ok(());
                 }
                 let messages = parsed.and_then(|entry| {
-                    messages_of_entry(entry, entry_id, &slot.topic, redelivery_count)
+                    if !is_chunk(&entry) {
+                        return messages_of_entry(entry, entry_id, &slot.topic, redelivery_count);
+                    }
+                    match slot.chunks.add(entry)? {
+                        None => Ok(Vec::new()),
+                        Some(whole) => {
+                            messages_of_entry(whole, entry_id, &slot.topic, redelivery_count)
+                        }
+                    }
                 });
                 match messages {
                     Err(reason) => chunk.malformed.push(MalformedEntry {
@@ -757,6 +952,13 @@ impl Slot {
         }
         self.stop_time.is_none_or(|t| m.publish_time < t)
     }
+}
+
+/// What woke a read up.
+enum Next {
+    Storage(Option<BackfillEvent>),
+    Broker(Option<RoutedEvent>),
+    Tick,
 }
 
 /// Closes a consumer on the broker; deletes its subscription if it was temporary.

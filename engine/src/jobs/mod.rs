@@ -16,7 +16,7 @@ use crate::error::{EngineError, Result};
 use crate::operators::window::WindowMetrics;
 use crate::runtime::{SettleHandle, Settled};
 use crate::sinks::SinkMetrics;
-use crate::sources::{QueryCommit, SourceMetrics};
+use crate::sources::{QueryCommit, ReadStats, SourceMetrics};
 
 /// Where a job is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +77,8 @@ pub struct JobInfo {
     pub messages_dead_lettered: u64,
     /// Redeliveries dropped.
     pub duplicates_dropped: u64,
+    /// Reads in detail: tiered storage and broker, backfill progress.
+    pub reads: ReadStats,
     /// Rows dropped as late (every window they belong to had fired).
     pub late_rows: u64,
     /// The checkpoint the job resumed from when it started (or last restarted).
@@ -223,6 +225,7 @@ impl Job {
             messages_skipped: sum(|m| m.messages_skipped.load(Ordering::Relaxed)),
             messages_dead_lettered: sum(|m| m.messages_dead_lettered.load(Ordering::Relaxed)),
             duplicates_dropped: sum(|m| m.duplicates_dropped.load(Ordering::Relaxed)),
+            reads: ReadStats::of(&sources),
             late_rows: windows
                 .iter()
                 .map(|w| w.late_rows.load(Ordering::Relaxed))

@@ -11,7 +11,7 @@ mod time;
 
 pub use clock::{Clock, ManualClock};
 pub use message::{Epoch, StreamMessage};
-pub use output::QueryStream;
+pub use output::{QueryStream, ReadStatsHandle};
 pub(crate) use output::unwrap_external;
 pub use pipeline::{
     Pipeline, PipelineCheckpoint, PipelineContext, PipelineMetrics, build_pipeline, service_url_for,

@@ -12,7 +12,7 @@ use futures::{FutureExt, Stream};
 
 use super::{Pipeline, StreamMessage};
 use crate::error::{EngineError, Result};
-use crate::sources::QueryCommit;
+use crate::sources::{QueryCommit, ReadStats, SourceMetrics};
 
 enum Inner {
     /// A continuous query on the streaming runtime.
@@ -33,6 +33,15 @@ enum Inner {
 pub struct QueryStream {
     schema: SchemaRef,
     inner: Inner,
+    /// The sources' counters, kept after the stream ends.
+    stats: StatsOf,
+}
+
+/// Where a query's read counters are.
+#[derive(Clone)]
+enum StatsOf {
+    Sources(Vec<Arc<SourceMetrics>>),
+    Commit(Arc<QueryCommit>),
 }
 
 impl std::fmt::Debug for QueryStream {
@@ -47,6 +56,7 @@ impl QueryStream {
     pub(crate) fn from_pipeline(schema: SchemaRef, pipeline: Pipeline) -> Self {
         Self {
             schema,
+            stats: StatsOf::Sources(pipeline.metrics.sources.clone()),
             inner: Inner::Pipeline(Some(pipeline)),
         }
     }
@@ -57,12 +67,24 @@ impl QueryStream {
     ) -> Self {
         Self {
             schema: stream.schema(),
+            stats: StatsOf::Commit(commit.clone()),
             inner: Inner::Bounded {
                 stream,
                 commit,
                 committing: None,
             },
         }
+    }
+
+    /// What the query's sources have read so far (broker, tiered storage, backfill progress).
+    pub fn read_stats(&self) -> ReadStats {
+        self.stats_handle().get()
+    }
+
+    /// A handle that reads the counters while the stream is consumed elsewhere (progress
+    /// displays).
+    pub fn stats_handle(&self) -> ReadStatsHandle {
+        ReadStatsHandle(self.stats.clone())
     }
 
     /// Whether the query ends by itself (it reads only bounded tables).
@@ -98,6 +120,26 @@ impl QueryStream {
             }
             Inner::Bounded { commit, .. } => commit.abandon().await,
             Inner::Pipeline(None) | Inner::Done => {}
+        }
+    }
+}
+
+/// Reads a query's counters; see [`QueryStream::stats_handle`].
+#[derive(Clone)]
+pub struct ReadStatsHandle(StatsOf);
+
+impl std::fmt::Debug for ReadStatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ReadStatsHandle").field(&self.get()).finish()
+    }
+}
+
+impl ReadStatsHandle {
+    /// The counters now.
+    pub fn get(&self) -> ReadStats {
+        match &self.0 {
+            StatsOf::Sources(sources) => ReadStats::of(sources),
+            StatsOf::Commit(commit) => ReadStats::of(&commit.metrics()),
         }
     }
 }

@@ -266,6 +266,7 @@ fn build_node<'a, 'w>(
                     ctx.batch_size,
                     resume.map(|r| &r.positions),
                     subscription,
+                    source_metrics.backfill.clone(),
                 )
                 .await?;
                 let event_time = watermark.map(|_| {

@@ -78,6 +78,7 @@ fn reader_config(topic: &TopicName, resume: HashMap<String, EntryPosition>) -> S
         consumer_name: None,
         positions: None,
         resume,
+        tiered: None,
     }
 }
 

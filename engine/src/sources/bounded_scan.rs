@@ -80,6 +80,7 @@ impl BoundedScan {
             self.batch_size,
             None,
             None,
+            self.metrics.backfill.clone(),
         )
         .await?;
         let outcome: Result<bool> = async {

@@ -14,6 +14,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use magnetar_connectors::MessageId;
+use magnetar_connectors::tiered::BackfillProgress;
 use magnetar_connectors::format::{
     AvroDecoder, FormatKind, FormatOptions, JsonOptions, PayloadDecoder, ProtobufDecoder,
     decoder_for,
@@ -42,6 +43,10 @@ pub struct SourceMetrics {
     pub messages_dead_lettered: AtomicU64,
     /// Redelivered messages dropped because they were read already.
     pub duplicates_dropped: AtomicU64,
+    /// Messages (of `messages_read`) read from tiered storage rather than the broker.
+    pub messages_from_tiered_storage: AtomicU64,
+    /// Backfill from tiered storage, for progress displays.
+    pub backfill: Arc<BackfillProgress>,
 }
 
 /// What to do with a message that cannot be read.
@@ -412,6 +417,9 @@ impl SourceDecoder {
         self.metrics
             .duplicates_dropped
             .fetch_add(chunk.duplicates_dropped, Ordering::Relaxed);
+        self.metrics
+            .messages_from_tiered_storage
+            .fetch_add(chunk.from_tiered_storage, Ordering::Relaxed);
         for bad in &chunk.malformed {
             self.bad_message(&bad.topic, bad.id, &bad.reason, None)
                 .await?;

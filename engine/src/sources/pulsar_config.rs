@@ -24,6 +24,7 @@ pub fn source_config(
             consumer_name: None,
             positions: Some(positions),
             resume: Default::default(),
+            tiered: None,
         },
         None => SourceConfig {
             topics: Vec::new(),
@@ -35,6 +36,7 @@ pub fn source_config(
             consumer_name: None,
             positions: None,
             resume: Default::default(),
+            tiered: None,
         },
     }
 }

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use magnetar_connectors::EntryPosition;
 use magnetar_connectors::file::FileSource;
 use magnetar_connectors::memory::MemorySource;
-use magnetar_connectors::pulsar::{AckToken, PositionStore, PulsarSource, SourceChunk};
+use magnetar_connectors::pulsar::{
+    AckToken, PositionStore, PulsarSource, SourceChunk, TieredSource,
+};
+use magnetar_connectors::tiered::{BackfillProgress, TieredStorage};
 use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::Connector;
 
@@ -40,13 +43,14 @@ impl Reader {
         batch_size: usize,
         resume: Option<&SourcePositions>,
         subscription: Option<String>,
+        backfill: Arc<BackfillProgress>,
     ) -> Result<Reader> {
         let bad_position = |partition: &str, text: &str| EngineError::Checkpoint {
             object: format!("position of table '{}' partition '{partition}'", table.name),
             reason: format!("'{text}' is not a position"),
         };
         match &table.connector {
-            Connector::Pulsar(_) => {
+            Connector::Pulsar(options) => {
                 let url = service_url_for(table, default_service_url)?;
                 let client = clients.get(&url).await?;
                 let positions: Arc<dyn PositionStore> = clients.positions();
@@ -60,6 +64,13 @@ impl Reader {
                         .parse::<EntryPosition>()
                         .map_err(|_| bad_position(partition, text))?;
                     config.resume.insert(partition.clone(), entry);
+                }
+                if let Some(url) = &options.tiered_storage_url {
+                    let storage = TieredStorage::open(url, options.admin_url.as_deref())?;
+                    config.tiered = Some(TieredSource {
+                        storage: Arc::new(storage),
+                        progress: backfill,
+                    });
                 }
                 Ok(Reader::Pulsar(PulsarSource::open(client, config).await?))
             }

@@ -98,6 +98,14 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         description: "Messages that cannot be decoded are written here (payload, key and properties as read, plus `magnetar-error`, `magnetar-source-topic` and `magnetar-source-message-id` properties, and `magnetar-key-base64` when the key was binary) and counted, before the query goes on; the broker confirms each before the input is acknowledged.",
     },
     OptionSpec {
+        key: "source.tiered-storage.url",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "Where the topic's ledgers are offloaded (Pulsar tiered storage, jclouds layout): `s3://bucket?endpoint=...&region=...`, `gs://bucket`, `az://container`, or `file:///dir`; the store's own configuration keys go in the query, credentials come from the environment as the cloud's tools read them. A read from `earliest`, a message id or a publish time reads the offloaded ledgers from object storage first, then the rest from the broker, starting after the last offloaded entry. Offloaded ledgers are found through `admin-url` when given (`internal-info` and `internalStats`), else by listing the bucket and reading each index object's managed-ledger name.",
+    },
+    OptionSpec {
         key: "source.subscription-name",
         kind: OptionKind::Text,
         default: None,
@@ -202,6 +210,8 @@ pub struct PulsarTableOptions {
     pub service_url: Option<String>,
     /// `admin-url`, if given.
     pub admin_url: Option<String>,
+    /// `source.tiered-storage.url`, if given: where offloaded ledgers are read from.
+    pub tiered_storage_url: Option<String>,
     /// Value format.
     pub format: ValueFormat,
     /// Watermark emission.
@@ -396,6 +406,14 @@ impl PulsarTableOptions {
             }
             _ => None,
         };
+        let tiered_storage_url = match o.get("source.tiered-storage.url") {
+            None => None,
+            Some(url) => {
+                magnetar_connectors::object_url::object_store_for(url)
+                    .map_err(|e| o.invalid("source.tiered-storage.url", e.to_string()))?;
+                Some(url.to_string())
+            }
+        };
         let dead_letter_topic = match o.get("source.dead-letter-topic") {
             None => None,
             Some(name) => Some(
@@ -408,6 +426,7 @@ impl PulsarTableOptions {
             topics,
             service_url: o.get("service-url").map(str::to_string),
             admin_url: o.get("admin-url").map(str::to_string),
+            tiered_storage_url,
             format,
             emit,
             idle_timeout,

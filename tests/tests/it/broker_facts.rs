@@ -174,6 +174,7 @@ async fn redelivered_entries_are_dropped_by_position() {
             consumer_name: None,
             positions: None,
             resume: Default::default(),
+            tiered: None,
         },
     )
     .await

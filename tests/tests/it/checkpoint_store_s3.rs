@@ -2,67 +2,12 @@
 //! speaks the same REST API; moto accepts any credentials). A job checkpoints into the bucket,
 //! stops, and its next run resumes from the checkpoint it reads back from there.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use futures::StreamExt;
 use magnetar::{Engine, EngineConfig, StatementOutput};
 use magnetar_connectors::object_url::object_store_for;
-use magnetar_tests::{eventually, repo_root};
+use magnetar_tests::moto::MotoS3;
 
-/// A moto S3 server, stopped when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let binary = repo_root().join(".venv/bin/moto_server");
-        assert!(
-            binary.is_file(),
-            "{} not found: run ./scripts/setup.sh first",
-            binary.display()
-        );
-        let port = magnetar_connectors::pulsar::lite::free_port().expect("a free port");
-        let child = Command::new(binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let mut moto = Moto { child, endpoint };
-        let url = format!("{}/", moto.endpoint);
-        eventually("moto to answer", Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await;
-        let client = reqwest::Client::new();
-        let created = client
-            .put(format!("{url}checkpoints"))
-            .send()
-            .await
-            .expect("create the bucket");
-        assert!(created.status().is_success(), "create bucket: {created:?}");
-        assert!(moto.child.try_wait().expect("moto status").is_none());
-        moto
-    }
-
-    fn url(&self, prefix: &str) -> String {
-        format!(
-            "s3://checkpoints/{prefix}?endpoint={}&region=us-east-1&access_key_id=test&secret_access_key=test",
-            self.endpoint
-        )
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn run(engine: &Engine, sql: &str) -> Vec<StatementOutput> {
     let outputs = engine.execute(sql).await.expect(sql);
@@ -96,8 +41,8 @@ const JOB: &str = "INSERT INTO counts SELECT user_id, window_end, count(*) FROM 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_checkpoints_into_s3_and_resumes_from_there() {
-    let moto = Moto::start().await;
-    let dir = moto.url("jobs");
+    let moto = MotoS3::start("checkpoints").await;
+    let dir = moto.url("checkpoints", "jobs");
     let engine = Engine::new(EngineConfig::default());
     run(
         &engine,

@@ -1,7 +1,7 @@
 //! Tables whose columns come from Pulsar's Schema Registry. The official Python client
 //! produces with its typed schemas (AvroSchema, JsonSchema, String, and KeyValue payloads laid
 //! out as Java's KeyValueSchema writes them) and registers each schema in the registry
-//! fixture (`tests/python/schema_registry.py`), since pulsar-lite has no registry. Typed sink
+//! fixture (`tests/python/admin_rest.py`), since pulsar-lite has no registry. Typed sink
 //! output is read back by the Python client with AvroSchema / JsonSchema.
 
 use std::collections::BTreeMap;
@@ -98,7 +98,7 @@ fn with_options(topic: &str, url: &str, admin: &str) -> String {
 async fn avro_columns_come_from_the_registry_with_metadata_columns() {
     let broker = TestBroker::start().await;
     let url = broker.service_url();
-    let registry = SchemaRegistryFixture::start();
+    let registry = AdminRestFixture::start();
     let admin = registry.admin_url();
     let topic = unique_topic("avro-clicks");
     let input = records();
@@ -224,7 +224,7 @@ async fn avro_columns_come_from_the_registry_with_metadata_columns() {
 async fn json_string_and_key_value_schemas_decode_what_python_wrote() {
     let broker = TestBroker::start().await;
     let url = broker.service_url();
-    let registry = SchemaRegistryFixture::start();
+    let registry = AdminRestFixture::start();
     let admin = registry.admin_url();
     let input = records();
     let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
@@ -377,7 +377,7 @@ async fn evolved_versions_read_into_one_table_and_bad_messages_follow_the_policy
     use apache_avro::types::Value as Avro;
     let broker = TestBroker::start().await;
     let url = broker.service_url();
-    let registry = SchemaRegistryFixture::start();
+    let registry = AdminRestFixture::start();
     let admin = registry.admin_url();
     let topic = unique_topic("evolving");
     // Version 1 is of another kind (a producer with a Protobuf schema once registered it).
@@ -550,7 +550,7 @@ async fn evolved_versions_read_into_one_table_and_bad_messages_follow_the_policy
 async fn declared_columns_win_and_must_fit_the_registry_schema() {
     let broker = TestBroker::start().await;
     let url = broker.service_url();
-    let registry = SchemaRegistryFixture::start();
+    let registry = AdminRestFixture::start();
     let admin = registry.admin_url();
     let topic = unique_topic("declared");
     let input = records();
@@ -686,7 +686,7 @@ fn python_read_typed(url: &str, topic: &str, kind: &str) -> Vec<Value> {
 async fn typed_sinks_are_read_by_python_avro_and_json_schemas() {
     let broker = TestBroker::start().await;
     let url = broker.service_url();
-    let registry = SchemaRegistryFixture::start();
+    let registry = AdminRestFixture::start();
     let admin = registry.admin_url();
     let topic = unique_topic("sink-input");
     let input = records();
@@ -772,7 +772,7 @@ async fn typed_sinks_are_read_by_python_avro_and_json_schemas() {
 async fn protobuf_native_messages_decode_dynamically_from_the_descriptor() {
     let broker = TestBroker::start().await;
     let url = broker.service_url();
-    let registry = SchemaRegistryFixture::start();
+    let registry = AdminRestFixture::start();
     let admin = registry.admin_url();
     let topic = unique_topic("protobuf");
     let devices = ["DEVICE_UNKNOWN", "MOBILE", "DESKTOP"];

@@ -10,3 +10,4 @@ mod e2e_windows;
 mod errors;
 mod positions;
 mod queries;
+mod tiered_storage;

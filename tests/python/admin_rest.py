@@ -1,5 +1,6 @@
-"""A test fixture that serves Pulsar's Schema Registry admin REST endpoints, because
-pulsar-lite has no schema registry and no admin API.
+"""A test fixture that serves some of Pulsar's admin REST API, because pulsar-lite has no
+admin API: the Schema Registry endpoints, and a topic's managed-ledger views that tell
+which ledgers were offloaded to tiered storage.
 
 What real Pulsar does, and what this fixture copies (SchemasResource / SchemasResourceBase,
 GetSchemaResponse, pulsar-storage-formats.md section 7):
@@ -19,7 +20,21 @@ GetSchemaResponse, pulsar-storage-formats.md section 7):
   * Not found: 404 with {"reason": ...}.
 Not copied: authentication, compatibility checks between versions, deletion.
 
-usage: schema_registry.py  (prints "listening on PORT", serves until stdin closes)
+Offloaded ledgers (PersistentTopics, ManagedLedgerInfo, PersistentTopicInternalStats;
+pulsar-storage-formats.md section 5.4):
+  * GET /admin/v2/persistent/{tenant}/{namespace}/{topic}/internal-info  the metadata
+    store's ledger list: {"version", "creationDate", "modificationDate", "ledgers": [{
+    "ledgerId", "entries", "size", "timestamp", "isOffloaded", "offloadedContextUuid"}],
+    "cursors", "properties"}; `isOffloaded` is true even for an incomplete offload.
+  * GET /admin/v2/persistent/{tenant}/{namespace}/{topic}/internalStats  {"entriesAddedCounter",
+    "numberOfEntries", "totalSize", "state", "ledgers": [{"ledgerId", "entries", "size",
+    "offloaded", "underReplicated"}], "cursors", ...}; `offloaded` is true only once the
+    offload completed. Keys are partitions (`-partition-N`), as the broker's are.
+  * Real brokers learn these by offloading; this fixture is told by the test, with
+    PUT /test/offloaded-ledgers/{tenant}/{namespace}/{topic} and a body {"ledgers": [{
+    "ledgerId", "entries", "size", "uuid", "complete"}]} (a fixture-only endpoint).
+
+usage: admin_rest.py  (prints "listening on PORT", serves until stdin closes)
 """
 import json
 import re
@@ -32,7 +47,11 @@ from urllib.parse import urlsplit, parse_qs
 PATH = re.compile(r"^/admin/v2/schemas/([^/]+)/([^/]+)/([^/]+)/(schema|schemas)(?:/(-?\d+))?$")
 PARTITION = re.compile(r"-partition-\d+$")
 
+TOPIC_PATH = re.compile(r"^/admin/v2/persistent/([^/]+)/([^/]+)/([^/]+)/(internal-info|internalStats)$")
+CONTROL_PATH = re.compile(r"^/test/offloaded-ledgers/([^/]+)/([^/]+)/([^/]+)$")
+
 schemas = {}  # base topic -> [GetSchemaResponse]
+offloaded = {}  # tenant/namespace/topic (partition) -> [{ledgerId, entries, size, uuid, complete}]
 lock = threading.Lock()
 
 
@@ -67,7 +86,66 @@ class Handler(BaseHTTPRequestHandler):
         key = f"{tenant}/{namespace}/{PARTITION.sub('', topic)}"
         return key, what, version
 
+    def topic_view(self, path):
+        m = TOPIC_PATH.match(path)
+        tenant, namespace, topic, what = m.groups()
+        with lock:
+            ledgers = list(offloaded.get(f"{tenant}/{namespace}/{topic}", []))
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        if what == "internal-info":
+            self.reply(200, {
+                "version": 1,
+                "creationDate": now,
+                "modificationDate": now,
+                "ledgers": [{
+                    "ledgerId": l["ledgerId"],
+                    "entries": l["entries"],
+                    "size": l["size"],
+                    "timestamp": int(time.time() * 1000),
+                    "isOffloaded": True,
+                    "offloadedContextUuid": l["uuid"],
+                } for l in ledgers],
+                "cursors": {},
+                "properties": {},
+            })
+        else:
+            self.reply(200, {
+                "entriesAddedCounter": sum(l["entries"] for l in ledgers),
+                "numberOfEntries": sum(l["entries"] for l in ledgers),
+                "totalSize": sum(l["size"] for l in ledgers),
+                "currentLedgerEntries": 0,
+                "currentLedgerSize": 0,
+                "lastLedgerCreatedTimestamp": now,
+                "waitingCursorsCount": 0,
+                "pendingAddEntriesCount": 0,
+                "lastConfirmedEntry": "-1:-1",
+                "state": "LedgerOpened",
+                "ledgers": [{
+                    "ledgerId": l["ledgerId"],
+                    "entries": l["entries"],
+                    "size": l["size"],
+                    "offloaded": bool(l["complete"]),
+                    "underReplicated": False,
+                } for l in ledgers],
+                "cursors": {},
+                "schemaLedgers": [],
+            })
+
+    def do_PUT(self):
+        m = CONTROL_PATH.match(urlsplit(self.path).path)
+        if not m:
+            self.reply(404, {"reason": "Not Found"})
+            return
+        length = int(self.headers.get("Content-Length", "0"))
+        payload = json.loads(self.rfile.read(length) or b"{}")
+        with lock:
+            offloaded["/".join(m.groups())] = payload["ledgers"]
+        self.reply(200, {})
+
     def do_GET(self):
+        if TOPIC_PATH.match(urlsplit(self.path).path):
+            self.topic_view(urlsplit(self.path).path)
+            return
         routed = self.route()
         if routed is None:
             return
