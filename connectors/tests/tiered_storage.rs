@@ -8,8 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use magnetar_connectors::pulsar::{ReceivedMessage, TopicName};
 use magnetar_connectors::tiered::{
-    BackfillEvent, BackfillProgress, BackfillRequest, OffloadIndex, TieredStorage,
-    spawn_backfill,
+    BackfillEvent, BackfillProgress, BackfillRequest, OffloadIndex, TieredStorage, spawn_backfill,
 };
 use magnetar_connectors::{ConnectorError, EntryPosition, UnixMillis};
 use object_store::memory::InMemory;
@@ -66,7 +65,9 @@ async fn read_all(
     from: EntryPosition,
 ) -> Result<(Vec<ReceivedMessage>, Vec<String>), ConnectorError> {
     let topic = read_test_topic();
-    let mut found = storage.offloaded_ledgers(std::slice::from_ref(&topic)).await?;
+    let mut found = storage
+        .offloaded_ledgers(std::slice::from_ref(&topic))
+        .await?;
     let ledgers = found.remove(&topic).unwrap_or_default();
     let request = BackfillRequest {
         slot: 0,
@@ -96,6 +97,10 @@ async fn read_all(
     Ok((messages, malformed))
 }
 
+/// What the fixture README lists per message: topic, ledger, producer, entry, sequence id,
+/// publish time, payload.
+type Fields = (String, u64, String, u64, u64, UnixMillis, Vec<u8>);
+
 #[test]
 fn the_real_indexes_parse() {
     let index = OffloadIndex::parse("ledger-1-index", fixture("ledger-1-index")).expect("index");
@@ -110,7 +115,14 @@ fn the_real_indexes_parse() {
         Some("public/default/persistent/read-test")
     );
     assert_eq!(index.blocks.len(), 1);
-    assert_eq!((index.blocks[0].first_entry_id, index.blocks[0].part_id, index.blocks[0].offset), (0, 1, 0));
+    assert_eq!(
+        (
+            index.blocks[0].first_entry_id,
+            index.blocks[0].part_id,
+            index.blocks[0].offset
+        ),
+        (0, 1, 0)
+    );
     let index = OffloadIndex::parse("ledger-2-index", fixture("ledger-2-index")).expect("index");
     assert_eq!(index.data_object_length, 284);
     assert_eq!(index.last_entry_id(), Some(1));
@@ -119,11 +131,17 @@ fn the_real_indexes_parse() {
 #[tokio::test]
 async fn the_real_ledgers_decode_to_exactly_their_messages() {
     let storage = real_bucket().await;
-    let (messages, malformed) = read_all(&storage, EntryPosition { ledger_id: 0, entry_id: 0 })
-        .await
-        .expect("read");
+    let (messages, malformed) = read_all(
+        &storage,
+        EntryPosition {
+            ledger_id: 0,
+            entry_id: 0,
+        },
+    )
+    .await
+    .expect("read");
     assert!(malformed.is_empty(), "{malformed:?}");
-    let got: Vec<(String, u64, String, u64, u64, UnixMillis, Vec<u8>)> = messages
+    let got: Vec<Fields> = messages
         .iter()
         .map(|m| {
             (
@@ -139,9 +157,33 @@ async fn the_real_ledgers_decode_to_exactly_their_messages() {
         .collect();
     let topic = "persistent://public/default/read-test".to_string();
     let expected = vec![
-        (topic.clone(), 1, "standalone-9-0".to_string(), 0, 0, UnixMillis(1_632_298_359_277), b"hello-reader-1".to_vec()),
-        (topic.clone(), 2, "standalone-10-0".to_string(), 0, 0, UnixMillis(1_632_298_419_077), b"hello-reader-1".to_vec()),
-        (topic, 2, "standalone-10-1".to_string(), 1, 0, UnixMillis(1_632_298_424_564), b"hello-reader-2".to_vec()),
+        (
+            topic.clone(),
+            1,
+            "standalone-9-0".to_string(),
+            0,
+            0,
+            UnixMillis(1_632_298_359_277),
+            b"hello-reader-1".to_vec(),
+        ),
+        (
+            topic.clone(),
+            2,
+            "standalone-10-0".to_string(),
+            0,
+            0,
+            UnixMillis(1_632_298_419_077),
+            b"hello-reader-1".to_vec(),
+        ),
+        (
+            topic,
+            2,
+            "standalone-10-1".to_string(),
+            1,
+            0,
+            UnixMillis(1_632_298_424_564),
+            b"hello-reader-2".to_vec(),
+        ),
     ];
     assert_eq!(got, expected);
     for m in &messages {
@@ -154,15 +196,31 @@ async fn the_real_ledgers_decode_to_exactly_their_messages() {
 #[tokio::test]
 async fn reading_resumes_inside_offloaded_data() {
     let storage = real_bucket().await;
-    let (messages, _) = read_all(&storage, EntryPosition { ledger_id: 2, entry_id: 1 })
-        .await
-        .expect("read");
+    let (messages, _) = read_all(
+        &storage,
+        EntryPosition {
+            ledger_id: 2,
+            entry_id: 1,
+        },
+    )
+    .await
+    .expect("read");
     let ids: Vec<String> = messages.iter().map(|m| m.id.to_string()).collect();
     assert_eq!(ids, ["2:1:-1:0"]);
-    let (messages, _) = read_all(&storage, EntryPosition { ledger_id: 1, entry_id: 1 })
-        .await
-        .expect("read");
-    assert_eq!(messages.len(), 2, "ledger 1 has no entry 1: ledger 2 from its start");
+    let (messages, _) = read_all(
+        &storage,
+        EntryPosition {
+            ledger_id: 1,
+            entry_id: 1,
+        },
+    )
+    .await
+    .expect("read");
+    assert_eq!(
+        messages.len(),
+        2,
+        "ledger 1 has no entry 1: ledger 2 from its start"
+    );
 }
 
 #[tokio::test]
@@ -184,13 +242,24 @@ fn flip(bytes: &Bytes, at: usize, value: u8) -> Bytes {
 
 /// Asserts the read fails naming the object and the byte offset, with `reason` in it.
 async fn assert_fails(storage: TieredStorage, object: &str, offset: u64, reason: &str) {
-    let error = match read_all(&storage, EntryPosition { ledger_id: 0, entry_id: 0 }).await {
+    let error = match read_all(
+        &storage,
+        EntryPosition {
+            ledger_id: 0,
+            entry_id: 0,
+        },
+    )
+    .await
+    {
         Ok((_, malformed)) if !malformed.is_empty() => malformed.join("; "),
         Ok(_) => panic!("corrupt input read without an error"),
         Err(e) => e.to_string(),
     };
     let expected = format!("tiered storage object '{object}' at byte {offset}");
-    assert!(error.contains(&expected), "{error}\nshould contain {expected}");
+    assert!(
+        error.contains(&expected),
+        "{error}\nshould contain {expected}"
+    );
     assert!(error.contains(reason), "{error}\nshould say {reason}");
 }
 

@@ -324,7 +324,11 @@ impl AdminRestFixture {
     /// Tells the fixture which ledgers of `topic` (a partition's full name) are offloaded,
     /// as a broker knows from its managed ledger; `complete: false` marks an offload that
     /// has not finished.
-    pub async fn set_offloaded(&self, topic: &str, ledgers: &[(offloader::OffloadedLedgerInfo, bool)]) {
+    pub async fn set_offloaded(
+        &self,
+        topic: &str,
+        ledgers: &[(offloader::OffloadedLedgerInfo, bool)],
+    ) {
         let rest = topic.split_once("://").map_or(topic, |(_, r)| r);
         let body = serde_json::json!({
             "ledgers": ledgers.iter().map(|(l, complete)| serde_json::json!({
@@ -336,7 +340,10 @@ impl AdminRestFixture {
             })).collect::<Vec<_>>()
         });
         let status = reqwest::Client::new()
-            .put(format!("{}/test/offloaded-ledgers/{rest}", self.admin_url()))
+            .put(format!(
+                "{}/test/offloaded-ledgers/{rest}",
+                self.admin_url()
+            ))
             .body(body.to_string())
             .send()
             .await

@@ -26,13 +26,16 @@ use magnetar_connectors::pulsar::{
     ClientConfig, Consumer, ConsumerEvent, InitialPosition, PulsarClient, SubscribeOptions,
     SubscriptionType, TopicName, parse_entry,
 };
-use magnetar_connectors::EntryPosition;
 use magnetar_connectors::tiered::ledger_metadata::{CustomMetadata, LedgerMetadataFormat, Segment};
+use magnetar_connectors::{EntryPosition, MessageId};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use prost::Message as _;
 use pulsar::proto::{BrokerEntryMetadata, CompressionType};
 use tokio::sync::mpsc;
+
+/// Silence after which the reader asks the broker again.
+const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How to write the offloaded ledger.
 #[derive(Clone, Copy, Debug)]
@@ -115,10 +118,7 @@ pub async fn offload(
     let mut infos = Vec::new();
     let mut counted = 0;
     for (ledger_id, framed) in ledgers {
-        let messages = framed
-            .iter()
-            .map(|e| messages_in(e))
-            .sum::<u64>();
+        let messages = framed.iter().map(messages_in).sum::<u64>();
         counted += messages;
         infos.push(write_ledger(&topic, ledger_id, framed, messages, store, prefix, options).await);
     }
@@ -160,11 +160,17 @@ async fn write_ledger(
     let data_len = data.len() as u64;
     // The data object first, the index last, as the broker does.
     store
-        .put(&key(format!("{uuid}-ledger-{ledger_id}")), PutPayload::from(data))
+        .put(
+            &key(format!("{uuid}-ledger-{ledger_id}")),
+            PutPayload::from(data),
+        )
         .await
         .expect("write the data object");
     store
-        .put(&key(format!("{uuid}-ledger-{ledger_id}-index")), PutPayload::from(index))
+        .put(
+            &key(format!("{uuid}-ledger-{ledger_id}-index")),
+            PutPayload::from(index),
+        )
         .await
         .expect("write the index object");
     OffloadedLedgerInfo {
@@ -209,8 +215,26 @@ async fn read_entries(service_url: &str, topic: &TopicName) -> Vec<((u64, u64), 
         .expect("the topic has messages");
     let last = (last.ledger_id, last.entry_id);
     let mut out: Vec<((u64, u64), Bytes)> = Vec::new();
+    let mut stalls = 0;
     while out.last().is_none_or(|(id, _)| *id < last) {
-        let routed = rx.recv().await.expect("the consumer's events");
+        let routed = match tokio::time::timeout(STALL_TIMEOUT, rx.recv()).await {
+            Ok(event) => event.expect("the consumer's events"),
+            Err(_) => {
+                // pulsar-lite sometimes stops dispatching; ask again from the last entry.
+                stalls += 1;
+                assert!(
+                    stalls < 10,
+                    "pulsar-lite stopped dispatching {topic} at {:?}",
+                    out.last().map(|o| o.0)
+                );
+                if let Some(((ledger_id, entry_id), _)) = out.last() {
+                    let at = MessageId::new(*ledger_id, *entry_id, partition);
+                    let _ = consumer.seek_message_id(at).await;
+                }
+                consumer.resubscribe().await.expect("resubscribe");
+                continue;
+            }
+        };
         let ConsumerEvent::Message { id, payload, .. } = routed.event else {
             continue;
         };
@@ -326,7 +350,10 @@ fn data_object(entries: &[Bytes], max_block_size: u64) -> (Bytes, Vec<BlockStart
             out.put_slice(&entries[next]);
             next += 1;
         }
-        assert!(next > first, "an entry larger than a block: raise max_block_size");
+        assert!(
+            next > first,
+            "an entry larger than a block: raise max_block_size"
+        );
         let mut phase = 0;
         while (out.len() as u64) < end {
             out.put_u8([0xFE, 0xDC, 0xDE, 0xAD][phase % 4]);
@@ -337,7 +364,12 @@ fn data_object(entries: &[Bytes], max_block_size: u64) -> (Bytes, Vec<BlockStart
 }
 
 /// The V1 index object.
-fn index_object(data: &Bytes, blocks: &[BlockStart], entries: &[Bytes], managed_ledger: &str) -> Bytes {
+fn index_object(
+    data: &Bytes,
+    blocks: &[BlockStart],
+    entries: &[Bytes],
+    managed_ledger: &str,
+) -> Bytes {
     let metadata = LedgerMetadataFormat {
         quorum_size: 1,
         ensemble_size: 1,

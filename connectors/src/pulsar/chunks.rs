@@ -53,7 +53,9 @@ impl ChunkAssembler {
         let total = usize::try_from(meta.total_chunk_msg_size.unwrap_or(-1))
             .map_err(|_| "chunk without a total size".to_string())?;
         if total > MAX_TOTAL_SIZE {
-            return Err(format!("chunked message of {total} bytes exceeds the limit"));
+            return Err(format!(
+                "chunked message of {total} bytes exceeds the limit"
+            ));
         }
         if chunk_id == 0 {
             if self.pending.len() >= MAX_PENDING && !self.pending.contains_key(&key) {
@@ -147,10 +149,16 @@ mod tests {
         let mut a = ChunkAssembler::default();
         assert!(a.add(chunk("a", 0, 2, 6, b"abc")).expect("ok").is_none());
         assert!(a.add(chunk("b", 0, 2, 4, b"xy")).expect("ok").is_none());
-        let whole = a.add(chunk("a", 1, 2, 6, b"def")).expect("ok").expect("done");
+        let whole = a
+            .add(chunk("a", 1, 2, 6, b"def"))
+            .expect("ok")
+            .expect("done");
         assert_eq!(&whole.payload[..], b"abcdef");
         assert_eq!(whole.metadata.num_chunks_from_msg, None);
-        let whole = a.add(chunk("b", 1, 2, 4, b"zw")).expect("ok").expect("done");
+        let whole = a
+            .add(chunk("b", 1, 2, 4, b"zw"))
+            .expect("ok")
+            .expect("done");
         assert_eq!(&whole.payload[..], b"xyzw");
     }
 
@@ -161,6 +169,9 @@ mod tests {
         a.add(chunk("a", 0, 3, 6, b"ab")).expect("ok");
         assert!(a.add(chunk("a", 2, 3, 6, b"ef")).is_err());
         a.add(chunk("c", 0, 2, 3, b"ab")).expect("ok");
-        assert!(a.add(chunk("c", 1, 2, 3, b"cd")).is_err(), "overruns its size");
+        assert!(
+            a.add(chunk("c", 1, 2, 3, b"cd")).is_err(),
+            "overruns its size"
+        );
     }
 }

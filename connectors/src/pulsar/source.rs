@@ -19,8 +19,7 @@ use super::topic::TopicName;
 use crate::error::{ConnectorError, Result};
 use crate::message_id::{EntryPosition, MessageId};
 use crate::tiered::{
-    BackfillEvent, BackfillHandle, BackfillProgress, BackfillRequest, TieredStorage,
-    spawn_backfill,
+    BackfillEvent, BackfillHandle, BackfillProgress, BackfillRequest, TieredStorage, spawn_backfill,
 };
 use crate::time::UnixMillis;
 
@@ -215,6 +214,8 @@ struct Slot {
     unacked: Vec<EntryPosition>,
     /// The broker closed the consumer; subscribe again before reading on.
     needs_resubscribe: bool,
+    /// The broker stalled: seek to the last entry read and subscribe again.
+    needs_reposition: bool,
     /// Key of this partition in the position store.
     position_key: Option<PositionKey>,
     /// Positioned by [`SourceConfig::resume`]; the start position does not apply.
@@ -319,6 +320,7 @@ impl PulsarSource {
                     recent: RecentEntries::default(),
                     unacked: Vec::new(),
                     needs_resubscribe: false,
+                    needs_reposition: false,
                     position_key: None,
                     resumed: false,
                     backfilling: false,
@@ -551,7 +553,11 @@ impl PulsarSource {
         let Some(tiered) = self.config.tiered.clone() else {
             return Ok(());
         };
-        let topics: Vec<TopicName> = self.slots.iter().map(|s| s.consumer.topic().clone()).collect();
+        let topics: Vec<TopicName> = self
+            .slots
+            .iter()
+            .map(|s| s.consumer.topic().clone())
+            .collect();
         let mut found = tiered.storage.offloaded_ledgers(&topics).await?;
         let mut requests = Vec::new();
         for (index, slot) in self.slots.iter_mut().enumerate() {
@@ -695,6 +701,7 @@ impl PulsarSource {
                 return Ok(None);
             }
             self.maintain().await?;
+            let bounded = self.config.stop.is_bounded() && self.pending_time_stop.is_none();
             let wait = self
                 .pending_time_stop
                 .map(|t| Duration::from_millis(t.0.saturating_sub(UnixMillis::now().0) + 1));
@@ -716,11 +723,22 @@ impl PulsarSource {
                             None => std::future::pending().await,
                         }
                     } => Next::Tick,
+                    _ = async {
+                        if bounded {
+                            tokio::time::sleep(STALL_TIMEOUT).await
+                        } else {
+                            std::future::pending().await
+                        }
+                    } => Next::Stalled,
                 }
             };
             let event = match next {
                 Next::Broker(event) => event,
                 Next::Tick => continue,
+                Next::Stalled => {
+                    self.recover_stalled();
+                    continue;
+                }
                 Next::Storage(event) => {
                     match event {
                         Some(event) => self.handle_backfill(event, &mut chunk)?,
@@ -758,12 +776,43 @@ impl PulsarSource {
     /// stop bounds of an `AtPublishTime` stop once its time has passed.
     async fn maintain(&mut self) -> Result<()> {
         for slot in &mut self.slots {
+            if slot.needs_reposition {
+                // Redelivery from the last entry read, not from the (unacknowledged) cursor.
+                if let Some(read) = slot.last_read {
+                    let at = MessageId {
+                        batch_index: -1,
+                        ..read
+                    };
+                    if let Err(e) = slot.consumer.seek_message_id(at).await {
+                        tracing::debug!(topic = %slot.topic, error = %e, "seek before resubscribing");
+                    }
+                }
+                slot.needs_reposition = false;
+                slot.needs_resubscribe = true;
+            }
             if slot.needs_resubscribe {
                 resubscribe_with_backoff(&mut slot.consumer).await?;
                 slot.needs_resubscribe = false;
             }
         }
         self.fetch_time_stop_bounds().await
+    }
+
+    /// A bounded read whose partitions still have messages to deliver, but nothing arrived
+    /// for [`STALL_TIMEOUT`]: the broker stopped dispatching (pulsar-lite does, now and
+    /// then, under load). Those partitions are read again from their last entry.
+    fn recover_stalled(&mut self) {
+        for slot in &mut self.slots {
+            let waiting = !slot.finished
+                && !slot.backfilling
+                && slot
+                    .stop
+                    .is_some_and(|b| slot.last_read.is_none_or(|r| !b.reached_by(r.entry())));
+            if waiting {
+                tracing::warn!(topic = %slot.topic, last_read = ?slot.last_read, "no message from the broker for {STALL_TIMEOUT:?} although the partition has more; reading again from the last entry read");
+                slot.needs_reposition = true;
+            }
+        }
     }
 
     fn handle(&mut self, routed: RoutedEvent, chunk: &mut SourceChunk) -> Result<()> {
@@ -959,7 +1008,11 @@ enum Next {
     Storage(Option<BackfillEvent>),
     Broker(Option<RoutedEvent>),
     Tick,
+    Stalled,
 }
+
+/// Silence after which a bounded read with messages still to come asks for them again.
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Closes a consumer on the broker; deletes its subscription if it was temporary.
 async fn release(consumer: &Consumer, temporary_subscription: bool) {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -18,8 +18,8 @@ use super::discovery::OffloadedLedger;
 use super::{BackfillProgress, TieredError};
 use crate::error::{ConnectorError, Result};
 use crate::message_id::{EntryPosition, MessageId, PartitionIndex};
-use crate::pulsar::{MalformedEntry, ParsedEntry, ReceivedMessage, messages_of_entry, parse_entry};
 use crate::pulsar::chunks::{ChunkAssembler, is_chunk};
+use crate::pulsar::{MalformedEntry, ParsedEntry, ReceivedMessage, messages_of_entry, parse_entry};
 
 /// Bytes per range GET (Pulsar's own reader uses 1 MiB; larger ranges suit object stores).
 pub const RANGE_SIZE: u64 = 4 << 20;
@@ -111,7 +111,8 @@ pub fn spawn_backfill(
         BackfillProgress::add(&progress.bytes_total, plan.bytes);
         BackfillProgress::add(&progress.partitions_active, 1);
         let (store, permits, tx, progress) =
-            (store.clone(), permits.clone(), tx.clone(), progress.clone());        tasks.spawn(async move {
+            (store.clone(), permits.clone(), tx.clone(), progress.clone());
+        tasks.spawn(async move {
             let slot = request.slot;
             let result = read_partition(store, request, plan, permits, &tx, &progress).await;
             progress
@@ -231,7 +232,7 @@ async fn fetch(
 /// An entry's messages, or a chunk to assemble, or why it cannot be read.
 enum DecodedEntry {
     Messages(Vec<ReceivedMessage>),
-    Chunk(u64, ParsedEntry),
+    Chunk(u64, Box<ParsedEntry>),
     Malformed(u64, String),
 }
 
@@ -260,7 +261,7 @@ fn decode(
             };
             match parse_entry(raw.bytes) {
                 Err(reason) => at(reason),
-                Ok(entry) if is_chunk(&entry) => DecodedEntry::Chunk(raw.entry_id, entry),
+                Ok(entry) if is_chunk(&entry) => DecodedEntry::Chunk(raw.entry_id, Box::new(entry)),
                 Ok(entry) => match messages_of_entry(entry, id, topic, 0) {
                     Ok(messages) => DecodedEntry::Messages(messages),
                     Err(reason) => at(reason),
@@ -329,7 +330,9 @@ async fn read_partition(
             ));
         }
         let Some(active) = scanner.as_mut() else {
-            return Err(TieredError::new(&object, job.start, "range outside a block".into()).into());
+            return Err(
+                TieredError::new(&object, job.start, "range outside a block".into()).into(),
+            );
         };
         let mut entries = Vec::new();
         active.feed(bytes, &mut entries)?;
@@ -404,7 +407,7 @@ async fn deliver(
                 reason,
             }),
             DecodedEntry::Chunk(entry_id, chunk) => {
-                let assembled = chunks.add(chunk).and_then(|whole| match whole {
+                let assembled = chunks.add(*chunk).and_then(|whole| match whole {
                     None => Ok(Vec::new()),
                     Some(whole) => messages_of_entry(whole, id(entry_id), &request.topic, 0),
                 });
@@ -428,7 +431,14 @@ async fn deliver(
         batch.push(m);
         let more = rest.peek().map(|n| n.id.entry());
         if batch.len() >= BATCH_MESSAGES && more.is_some_and(|n| n != entry) {
-            send(tx, request.slot, std::mem::take(&mut batch), Vec::new(), entry).await?;
+            send(
+                tx,
+                request.slot,
+                std::mem::take(&mut batch),
+                Vec::new(),
+                entry,
+            )
+            .await?;
         }
     }
     send(tx, request.slot, batch, malformed, decoded.last_entry).await
@@ -447,7 +457,7 @@ async fn send(
         malformed,
         last_entry,
     };
-    tx.send(event).await.map_err(|_| {
-        ConnectorError::Io(std::io::Error::other("the backfill's reader went away"))
-    })
+    tx.send(event)
+        .await
+        .map_err(|_| ConnectorError::Io(std::io::Error::other("the backfill's reader went away")))
 }

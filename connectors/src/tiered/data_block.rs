@@ -94,7 +94,11 @@ impl BlockScanner {
         if pos + data.len() as u64 > self.end {
             return Err(self.error(
                 pos,
-                format!("{} bytes fed past the block's end at {}", data.len(), self.end),
+                format!(
+                    "{} bytes fed past the block's end at {}",
+                    data.len(),
+                    self.end
+                ),
             ));
         }
         loop {

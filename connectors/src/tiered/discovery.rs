@@ -7,15 +7,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Deserialize;
 
-use super::index::OffloadIndex;
-use super::object_keys::{
-    data_object_key, index_object_key, managed_ledger_name, parse_index_key,
-};
 use super::TieredError;
+use super::index::OffloadIndex;
+use super::object_keys::{data_object_key, index_object_key, managed_ledger_name, parse_index_key};
 use crate::error::{ConnectorError, Result};
 use crate::pulsar::TopicName;
 
@@ -141,13 +139,15 @@ impl TieredStorage {
         let mut out = HashMap::new();
         if self.admin_url.is_some() {
             for topic in topics {
-                out.insert(topic.clone(), self.from_admin(topic).await?);
+                out.insert(topic.clone(), self.find_via_admin(topic).await?);
             }
             return Ok(out);
         }
         let wanted: HashMap<String, &TopicName> =
             topics.iter().map(|t| (managed_ledger_name(t), t)).collect();
-        let mut found = self.from_bucket(&wanted.keys().cloned().collect()).await?;
+        let mut found = self
+            .find_in_bucket(&wanted.keys().cloned().collect())
+            .await?;
         for (name, topic) in wanted {
             out.insert(topic.clone(), found.remove(&name).unwrap_or_default());
         }
@@ -167,11 +167,18 @@ impl TieredStorage {
         Ok(OffloadIndex::parse(object.as_ref(), bytes)?)
     }
 
-    async fn admin_json<T: for<'de> Deserialize<'de>>(&self, topic: &TopicName, what: &str) -> Result<T> {
-        let base = self.admin_url.as_ref().ok_or_else(|| ConnectorError::Admin {
-            url: String::new(),
-            reason: "no admin URL".into(),
-        })?;
+    async fn admin_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        topic: &TopicName,
+        what: &str,
+    ) -> Result<T> {
+        let base = self
+            .admin_url
+            .as_ref()
+            .ok_or_else(|| ConnectorError::Admin {
+                url: String::new(),
+                reason: "no admin URL".into(),
+            })?;
         let (tenant, namespace) = topic.tenant_and_namespace();
         let mut url = base.clone();
         let fail = |reason: String| ConnectorError::Admin {
@@ -181,7 +188,15 @@ impl TieredStorage {
         url.path_segments_mut()
             .map_err(|_| fail("the admin URL cannot take a path".into()))?
             .pop_if_empty()
-            .extend(["admin", "v2", "persistent", tenant, namespace, topic.local_name(), what]);
+            .extend([
+                "admin",
+                "v2",
+                "persistent",
+                tenant,
+                namespace,
+                topic.local_name(),
+                what,
+            ]);
         let response = self
             .http
             .get(url.clone())
@@ -202,7 +217,7 @@ impl TieredStorage {
 
     /// `internal-info` names each offload's UUID; `internalStats` says whether it completed
     /// (only completed offloads are read: an attempt's objects may be partial).
-    async fn from_admin(&self, topic: &TopicName) -> Result<Vec<OffloadedLedger>> {
+    async fn find_via_admin(&self, topic: &TopicName) -> Result<Vec<OffloadedLedger>> {
         let info: InternalInfo = self.admin_json(topic, "internal-info").await?;
         let stats: InternalStats = self.admin_json(topic, "internalStats").await?;
         let complete: HashSet<u64> = stats
@@ -246,7 +261,7 @@ impl TieredStorage {
 
     /// Lists the bucket: every `{uuid}-ledger-{id}-index` whose data object exists too
     /// (the index is written last), mapped to its managed ledger by its own metadata.
-    async fn from_bucket(
+    async fn find_in_bucket(
         &self,
         wanted: &HashSet<String>,
     ) -> Result<HashMap<String, Vec<OffloadedLedger>>> {

@@ -75,8 +75,7 @@ impl OffloadIndex {
         let data_header_length = buf.get_i64();
         let count = buf.get_i32();
         let metadata_length = buf.get_i32();
-        if data_object_length < 0 || data_header_length < 28 || count <= 0 || metadata_length < 0
-        {
+        if data_object_length < 0 || data_header_length < 28 || count <= 0 || metadata_length < 0 {
             return Err(at(
                 8,
                 format!(
@@ -87,9 +86,7 @@ impl OffloadIndex {
         }
         let metadata_length = metadata_length as usize;
         let count = count as usize;
-        let needed = metadata_length
-            .checked_add(count.saturating_mul(INDEX_ENTRY_SIZE))
-            .unwrap_or(usize::MAX);
+        let needed = metadata_length.saturating_add(count.saturating_mul(INDEX_ENTRY_SIZE));
         if buf.len() < needed {
             return Err(at(
                 total,

@@ -33,7 +33,8 @@ pub fn managed_ledger_name(topic: &TopicName) -> String {
     let (tenant, namespace) = topic.tenant_and_namespace();
     // application/x-www-form-urlencoded keeps `*-._` and alphanumerics, space becomes `+`:
     // the same set as java.net.URLEncoder.
-    let local: String = url::form_urlencoded::byte_serialize(topic.local_name().as_bytes()).collect();
+    let local: String =
+        url::form_urlencoded::byte_serialize(topic.local_name().as_bytes()).collect();
     format!("{tenant}/{namespace}/persistent/{local}")
 }
 
@@ -55,7 +56,10 @@ mod tests {
     #[test]
     fn managed_ledger_names_encode_like_java() {
         let t = TopicName::parse("persistent://public/default/read-test").expect("topic");
-        assert_eq!(managed_ledger_name(&t), "public/default/persistent/read-test");
+        assert_eq!(
+            managed_ledger_name(&t),
+            "public/default/persistent/read-test"
+        );
         let t = TopicName::parse("persistent://acme/prod/a b:c~d*e.f_g").expect("topic");
         assert_eq!(
             managed_ledger_name(&t),

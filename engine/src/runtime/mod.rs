@@ -11,8 +11,8 @@ mod time;
 
 pub use clock::{Clock, ManualClock};
 pub use message::{Epoch, StreamMessage};
-pub use output::{QueryStream, ReadStatsHandle};
 pub(crate) use output::unwrap_external;
+pub use output::{QueryStream, ReadStatsHandle};
 pub use pipeline::{
     Pipeline, PipelineCheckpoint, PipelineContext, PipelineMetrics, build_pipeline, service_url_for,
 };

@@ -14,7 +14,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use magnetar_connectors::MessageId;
-use magnetar_connectors::tiered::BackfillProgress;
 use magnetar_connectors::format::{
     AvroDecoder, FormatKind, FormatOptions, JsonOptions, PayloadDecoder, ProtobufDecoder,
     decoder_for,
@@ -24,6 +23,7 @@ use magnetar_connectors::pulsar::{
 };
 use magnetar_connectors::schema::decoder::select_columns;
 use magnetar_connectors::schema::{SchemaRegistry, SchemaVersion, decoder_for_schema};
+use magnetar_connectors::tiered::BackfillProgress;
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::Connector;
 

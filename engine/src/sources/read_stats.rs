@@ -28,13 +28,15 @@ impl ReadStats {
 
     /// Totals over some sources' counters.
     pub fn of(sources: &[Arc<SourceMetrics>]) -> ReadStats {
-        sources.iter().fold(ReadStats::default(), |acc, m| ReadStats {
-            messages_read: acc.messages_read + m.messages_read.load(Ordering::Relaxed),
-            from_tiered_storage: acc.from_tiered_storage
-                + m.messages_from_tiered_storage.load(Ordering::Relaxed),
-            duplicates_dropped: acc.duplicates_dropped
-                + m.duplicates_dropped.load(Ordering::Relaxed),
-            backfill: acc.backfill.merge(m.backfill.snapshot()),
-        })
+        sources
+            .iter()
+            .fold(ReadStats::default(), |acc, m| ReadStats {
+                messages_read: acc.messages_read + m.messages_read.load(Ordering::Relaxed),
+                from_tiered_storage: acc.from_tiered_storage
+                    + m.messages_from_tiered_storage.load(Ordering::Relaxed),
+                duplicates_dropped: acc.duplicates_dropped
+                    + m.duplicates_dropped.load(Ordering::Relaxed),
+                backfill: acc.backfill.merge(m.backfill.snapshot()),
+            })
     }
 }

@@ -25,7 +25,7 @@ const MEMORY_NEXT_PARTITION: &str = "next";
 #[derive(Debug)]
 pub enum Reader {
     /// Topics of a Pulsar table.
-    Pulsar(PulsarSource),
+    Pulsar(Box<PulsarSource>),
     /// Files of a filesystem table.
     File(FileSource),
     /// An in-process log of a memory table.
@@ -72,7 +72,9 @@ impl Reader {
                         progress: backfill,
                     });
                 }
-                Ok(Reader::Pulsar(PulsarSource::open(client, config).await?))
+                Ok(Reader::Pulsar(Box::new(
+                    PulsarSource::open(client, config).await?,
+                )))
             }
             Connector::Filesystem(o) => Ok(Reader::File(FileSource::open(&o.path)?)),
             Connector::Memory(o) => {
@@ -162,7 +164,7 @@ impl Reader {
     /// Releases the reader (closes consumers).
     pub async fn close(self) {
         if let Reader::Pulsar(s) = self {
-            s.close().await;
+            (*s).close().await;
         }
     }
 }

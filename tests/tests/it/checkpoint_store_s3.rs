@@ -2,12 +2,10 @@
 //! speaks the same REST API; moto accepts any credentials). A job checkpoints into the bucket,
 //! stops, and its next run resumes from the checkpoint it reads back from there.
 
-
 use futures::StreamExt;
 use magnetar::{Engine, EngineConfig, StatementOutput};
 use magnetar_connectors::object_url::object_store_for;
 use magnetar_tests::moto::MotoS3;
-
 
 async fn run(engine: &Engine, sql: &str) -> Vec<StatementOutput> {
     let outputs = engine.execute(sql).await.expect(sql);

@@ -39,14 +39,21 @@ fn produce_ids(url: &str, topic: &str, ids: std::ops::Range<i64>, dir: &std::pat
 
 /// Every offloaded message of `topic` read back through the tiered-storage reader:
 /// (id `ledger:entry:partition`, key, value, publish time).
-async fn read_back(storage: &TieredStorage, topic: &str) -> Vec<(String, Option<String>, String, u64)> {
+async fn read_back(
+    storage: &TieredStorage,
+    topic: &str,
+) -> Vec<(String, Option<String>, String, u64)> {
     let name = TopicName::parse(topic).expect("topic");
     let mut found = storage
         .offloaded_ledgers(std::slice::from_ref(&name))
         .await
         .expect("discovery");
     let ledgers = found.remove(&name).unwrap_or_default();
-    assert!(!ledgers.is_empty(), "the offloaded ledger is found in {}", storage.url());
+    assert!(
+        !ledgers.is_empty(),
+        "the offloaded ledger is found in {}",
+        storage.url()
+    );
     let request = BackfillRequest {
         slot: 0,
         topic: Arc::from(topic),
@@ -58,12 +65,15 @@ async fn read_back(storage: &TieredStorage, topic: &str) -> Vec<(String, Option<
         },
     };
     let progress = Arc::new(BackfillProgress::default());
-    let (mut rx, _handle) = spawn_backfill(storage.store().clone(), vec![request], progress.clone());
+    let (mut rx, _handle) =
+        spawn_backfill(storage.store().clone(), vec![request], progress.clone());
     let mut out = Vec::new();
     while let Some(event) = rx.recv().await {
         match event {
             BackfillEvent::Batch {
-                messages, malformed, ..
+                messages,
+                malformed,
+                ..
             } => {
                 assert!(malformed.is_empty(), "{malformed:?}");
                 out.extend(messages.into_iter().map(|m| {
@@ -95,7 +105,14 @@ fn single(mut infos: Vec<OffloadedLedgerInfo>) -> OffloadedLedgerInfo {
 fn python_view(url: &str, topic: &str) -> Vec<(String, Option<String>, String, u64)> {
     python_read_all(url, topic)
         .into_iter()
-        .map(|m| (m.magnetar_id(), m.key.clone(), m.value.clone(), m.publish_time))
+        .map(|m| {
+            (
+                m.magnetar_id(),
+                m.key.clone(),
+                m.value.clone(),
+                m.publish_time,
+            )
+        })
         .collect()
 }
 
@@ -127,7 +144,11 @@ async fn offloaded_ledgers_round_trip_with_every_codec_in_a_local_directory() {
             broker_entry_metadata: i % 2 == 0,
         };
         let info = single(offload(&url, &topic, Entries::All, &store, &prefix, options).await);
-        assert!(info.blocks > 1, "{codec:?}: several blocks ({})", info.blocks);
+        assert!(
+            info.blocks > 1,
+            "{codec:?}: several blocks ({})",
+            info.blocks
+        );
         assert!(info.messages > info.entries, "{codec:?}: batched entries");
         let storage = TieredStorage::open(&url_of_bucket, None).expect("open");
         let got = read_back(&storage, &topic).await;
@@ -172,7 +193,10 @@ fn single_row(batches: &[RecordBatch]) -> Vec<i64> {
     (0..batch.num_columns())
         .map(|c| {
             let column = batch.column(c);
-            let column = column.as_any().downcast_ref::<Int64Array>().expect("BIGINT");
+            let column = column
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("BIGINT");
             assert!(!column.is_null(0));
             column.value(0)
         })
@@ -222,7 +246,10 @@ fn create_table(topic: &str, url: &str, extra: &str) -> String {
 /// storage and the rest from the broker, nothing twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_million_messages_backfill_from_storage_then_continue_from_the_broker() {
-    let total: i64 = std::env::var("MAGNETAR_TIERED_TOTAL").ok().and_then(|t| t.parse().ok()).unwrap_or(1_000_000);
+    let total: i64 = std::env::var("MAGNETAR_TIERED_TOTAL")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1_000_000);
     #[allow(non_snake_case)]
     let TOTAL = total;
     let topic = unique_topic("tiered-million");
@@ -231,11 +258,26 @@ async fn a_million_messages_backfill_from_storage_then_continue_from_the_broker(
     let dir = tempfile::tempdir().expect("tempdir");
     let bucket = tempfile::tempdir().expect("bucket");
     let bucket_url = format!("file://{}", bucket.path().display());
-    let infos = offloaded_topic(&url, &topic, TOTAL, Entries::Share(0.6), &bucket_url, dir.path()).await;
+    let infos = offloaded_topic(
+        &url,
+        &topic,
+        TOTAL,
+        Entries::Share(0.6),
+        &bucket_url,
+        dir.path(),
+    )
+    .await;
     let offloaded: u64 = infos.iter().map(|i| i.messages).sum();
-    assert!(infos.iter().any(|i| i.blocks > 1), "several blocks per ledger: {infos:?}");
+    assert!(
+        infos.iter().any(|i| i.blocks > 1),
+        "several blocks per ledger: {infos:?}"
+    );
     let offloaded_partitions: HashSet<&str> = infos.iter().map(|i| i.topic.as_str()).collect();
-    assert_eq!(offloaded_partitions.len(), PARTITIONS as usize, "closed ledgers in every partition: {infos:?}");
+    assert_eq!(
+        offloaded_partitions.len(),
+        PARTITIONS as usize,
+        "closed ledgers in every partition: {infos:?}"
+    );
     assert!(offloaded > 0 && offloaded < TOTAL as u64);
 
     let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
@@ -248,21 +290,36 @@ async fn a_million_messages_backfill_from_storage_then_continue_from_the_broker(
         .await
         .expect("create table");
     let clock = std::time::Instant::now();
-    let (batches, stream) = collect(
-        engine
-            .query("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM events")
-            .await
-            .expect("query"),
-    )
-    .await;
+    let query = async {
+        collect(
+            engine
+                .query("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM events")
+                .await
+                .expect("query"),
+        )
+        .await
+    };
+    let (batches, stream) = tokio::time::timeout(std::time::Duration::from_secs(300), query)
+        .await
+        .expect("the query finishes within 5 minutes");
     assert_eq!(single_row(&batches), vec![TOTAL, TOTAL, 0, TOTAL - 1]);
     let stats = stream.read_stats();
     eprintln!("query took {:?}; reads: {stats:?}", clock.elapsed());
     assert_eq!(stats.messages_read, TOTAL as u64, "no message read twice");
-    assert_eq!(stats.from_tiered_storage, offloaded, "the offloaded prefix came from object storage");
-    assert_eq!(stats.from_broker(), TOTAL as u64 - offloaded, "the rest from the broker");
+    assert_eq!(
+        stats.from_tiered_storage, offloaded,
+        "the offloaded prefix came from object storage"
+    );
+    assert_eq!(
+        stats.from_broker(),
+        TOTAL as u64 - offloaded,
+        "the rest from the broker"
+    );
     assert_eq!(stats.backfill.ledgers_done, infos.len() as u64);
-    assert_eq!(stats.backfill.bytes_read, infos.iter().map(|i| i.data_object_length).sum::<u64>());
+    assert_eq!(
+        stats.backfill.bytes_read,
+        infos.iter().map(|i| i.data_object_length).sum::<u64>()
+    );
 }
 
 /// Discovery through the admin REST API (`internal-info`, `internalStats`): an offload the
@@ -277,7 +334,15 @@ async fn admin_discovery_reads_only_complete_offloads_and_starts_inside_them() {
     let bucket = tempfile::tempdir().expect("bucket");
     let bucket_url = format!("file://{}", bucket.path().display());
     const TOTAL: i64 = 20_000;
-    let infos = offloaded_topic(&url, &topic, TOTAL, Entries::Share(0.5), &bucket_url, dir.path()).await;
+    let infos = offloaded_topic(
+        &url,
+        &topic,
+        TOTAL,
+        Entries::Share(0.5),
+        &bucket_url,
+        dir.path(),
+    )
+    .await;
     let admin = AdminRestFixture::start();
     let in_partition = |p: u32| -> Vec<OffloadedLedgerInfo> {
         let name = format!("{topic}-partition-{p}");
@@ -285,7 +350,9 @@ async fn admin_discovery_reads_only_complete_offloads_and_starts_inside_them() {
     };
     for p in 0..PARTITIONS {
         let ledgers: Vec<_> = in_partition(p).into_iter().map(|i| (i, p != 1)).collect();
-        admin.set_offloaded(&format!("{topic}-partition-{p}"), &ledgers).await;
+        admin
+            .set_offloaded(&format!("{topic}-partition-{p}"), &ledgers)
+            .await;
     }
 
     let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
@@ -293,7 +360,10 @@ async fn admin_discovery_reads_only_complete_offloads_and_starts_inside_them() {
         ", 'source.tiered-storage.url' = '{bucket_url}', 'admin-url' = '{}'",
         admin.admin_url()
     );
-    engine.execute(&create_table(&topic, &url, &extra)).await.expect("create table");
+    engine
+        .execute(&create_table(&topic, &url, &extra))
+        .await
+        .expect("create table");
     let (batches, stream) = collect(
         engine
             .query("SELECT count(*), count(DISTINCT id) FROM events")
@@ -303,9 +373,43 @@ async fn admin_discovery_reads_only_complete_offloads_and_starts_inside_them() {
     .await;
     assert_eq!(single_row(&batches), vec![TOTAL, TOTAL]);
     let stats = stream.read_stats();
-    let complete: u64 = (0..PARTITIONS).filter(|p| *p != 1).flat_map(in_partition).map(|i| i.messages).sum();
-    assert_eq!(stats.from_tiered_storage, complete, "the incomplete offload was not read");
+    let complete: u64 = (0..PARTITIONS)
+        .filter(|p| *p != 1)
+        .flat_map(in_partition)
+        .map(|i| i.messages)
+        .sum();
+    assert_eq!(
+        stats.from_tiered_storage, complete,
+        "the incomplete offload was not read"
+    );
     assert_eq!(stats.messages_read, TOTAL as u64);
+
+    // The CLI says where the messages came from.
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let script = format!(
+        "{}; SELECT count(*) FROM events;",
+        create_table(&topic, &url, &extra)
+    );
+    let out = run_magnetar(
+        &[
+            "--data-dir",
+            &data_dir.path().display().to_string(),
+            "--format",
+            "csv",
+            "-e",
+            &script,
+        ],
+        std::time::Duration::from_secs(120),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&TOTAL.to_string()));
+    let line = format!("read {complete} message(s) from tiered storage");
+    assert!(
+        stderr.contains(&line),
+        "stderr should say '{line}':\n{stderr}"
+    );
 
     // From a message id inside partition 2's offloaded ledger: that partition reads from
     // the id on (floor lookup in the index, then a scan), the others from their start.
@@ -317,7 +421,10 @@ async fn admin_discovery_reads_only_complete_offloads_and_starts_inside_them() {
         .iter()
         .filter(|m| {
             let id = m.magnetar_id();
-            let parts: Vec<u64> = id.split(':').map(|p| p.parse().unwrap_or(u64::MAX)).collect();
+            let parts: Vec<u64> = id
+                .split(':')
+                .map(|p| p.parse().unwrap_or(u64::MAX))
+                .collect();
             parts[2] != 2 || parts[1] >= start_entry
         })
         .count() as i64;
@@ -326,10 +433,16 @@ async fn admin_discovery_reads_only_complete_offloads_and_starts_inside_them() {
         "{extra}, 'source.start.message-id' = '{}:{start_entry}:2'",
         info.ledger_id
     );
-    let ddl = create_table(&topic, &url, &extra)
-        .replace("'source.start.message-id' = 'earliest', ", "");
+    let ddl =
+        create_table(&topic, &url, &extra).replace("'source.start.message-id' = 'earliest', ", "");
     engine.execute(&ddl).await.expect("create table");
-    let (batches, _) = collect(engine.query("SELECT count(*) FROM events").await.expect("query")).await;
+    let (batches, _) = collect(
+        engine
+            .query("SELECT count(*) FROM events")
+            .await
+            .expect("query"),
+    )
+    .await;
     assert_eq!(single_row(&batches), vec![expected]);
 }
 
@@ -351,7 +464,10 @@ async fn resuming_inside_offloaded_data_reads_exactly_the_rest() {
         ..OffloadOptions::default()
     };
     let info = single(offload(&url, &topic, Entries::Share(0.7), &store, &prefix, options).await);
-    assert!(info.blocks > 2, "the resume position is a few blocks in: {info:?}");
+    assert!(
+        info.blocks > 2,
+        "the resume position is a few blocks in: {info:?}"
+    );
     let everything = python_view(&url, &topic);
     let resume_at = EntryPosition {
         ledger_id: info.ledger_id,
@@ -360,12 +476,18 @@ async fn resuming_inside_offloaded_data_reads_exactly_the_rest() {
     let expected: Vec<String> = everything
         .iter()
         .filter(|(id, ..)| {
-            let entry: u64 = id.split(':').nth(1).and_then(|e| e.parse().ok()).unwrap_or(0);
+            let entry: u64 = id
+                .split(':')
+                .nth(1)
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0);
             entry > resume_at.entry_id
         })
         .map(|(_, _, value, _)| value.clone())
         .collect();
-    let client = PulsarClient::connect(ClientConfig::new(url.clone())).await.expect("connect");
+    let client = PulsarClient::connect(ClientConfig::new(url.clone()))
+        .await
+        .expect("connect");
     let full_topic = TopicName::parse(&topic).expect("topic");
     let progress = Arc::new(BackfillProgress::default());
     let mut source = PulsarSource::open(
@@ -392,18 +514,76 @@ async fn resuming_inside_offloaded_data_reads_exactly_the_rest() {
     let mut from_storage = 0;
     while let Some(chunk) = source.next_chunk(500).await.expect("chunk") {
         from_storage += chunk.from_tiered_storage;
-        got.extend(chunk.messages.iter().map(|m| String::from_utf8_lossy(&m.payload).into_owned()));
+        got.extend(
+            chunk
+                .messages
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.payload).into_owned()),
+        );
     }
     source.close().await;
-    assert_eq!(got, expected, "exactly the messages after the resume position, in order");
+    assert_eq!(
+        got, expected,
+        "exactly the messages after the resume position, in order"
+    );
     let offloaded_after: usize = everything
         .iter()
         .filter(|(id, ..)| {
-            let entry: u64 = id.split(':').nth(1).and_then(|e| e.parse().ok()).unwrap_or(0);
+            let entry: u64 = id
+                .split(':')
+                .nth(1)
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0);
             entry > resume_at.entry_id && entry < info.entries
         })
         .count();
     assert_eq!(from_storage as usize, offloaded_after);
     let seen: HashSet<&String> = got.iter().collect();
     assert_eq!(seen.len(), got.len());
+
+    // From a publish time that falls in offloaded data: every message published at or
+    // after it, the offloaded ones from storage.
+    let at = everything[everything.len() / 4].3;
+    let expected: Vec<&String> = everything
+        .iter()
+        .filter(|(.., publish_time)| *publish_time >= at)
+        .map(|(_, _, value, _)| value)
+        .collect();
+    let client = PulsarClient::connect(ClientConfig::new(url.clone()))
+        .await
+        .expect("connect");
+    let mut source = PulsarSource::open(
+        client,
+        SourceConfig {
+            topics: vec![full_topic.clone()],
+            subscription_name: None,
+            subscription_type: SubscriptionType::Exclusive,
+            start: StartPosition::PublishTime(magnetar_connectors::UnixMillis(at)),
+            stop: StopPosition::Latest,
+            receiver_queue_size: 1000,
+            consumer_name: None,
+            positions: None,
+            resume: HashMap::new(),
+            tiered: Some(TieredSource {
+                storage: Arc::new(TieredStorage::open(&bucket_url, None).expect("open")),
+                progress: Arc::new(BackfillProgress::default()),
+            }),
+        },
+    )
+    .await
+    .expect("open");
+    let mut got = Vec::new();
+    let mut from_storage = 0;
+    while let Some(chunk) = source.next_chunk(500).await.expect("chunk") {
+        from_storage += chunk.from_tiered_storage;
+        got.extend(
+            chunk
+                .messages
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.payload).into_owned()),
+        );
+    }
+    source.close().await;
+    assert_eq!(got.iter().collect::<Vec<_>>(), expected);
+    assert!(from_storage > 0, "the offloaded part came from storage");
 }
