@@ -446,6 +446,53 @@ async fn admin_discovery_reads_only_complete_offloads_and_starts_inside_them() {
     assert_eq!(single_row(&batches), vec![expected]);
 }
 
+/// Reads `topic` to its end through a source with tiered storage at `bucket_url`:
+/// the payloads in order, and how many came from storage.
+async fn read_with_storage(
+    url: &str,
+    topic: &TopicName,
+    bucket_url: &str,
+    start: StartPosition,
+    resume: HashMap<String, EntryPosition>,
+) -> (Vec<String>, u64) {
+    let client = PulsarClient::connect(ClientConfig::new(url.to_string()))
+        .await
+        .expect("connect");
+    let mut source = PulsarSource::open(
+        client,
+        SourceConfig {
+            topics: vec![topic.clone()],
+            subscription_name: Some(format!("read-{}", uuid::Uuid::new_v4().simple())),
+            subscription_type: SubscriptionType::Exclusive,
+            start,
+            stop: StopPosition::Latest,
+            receiver_queue_size: 1000,
+            consumer_name: None,
+            positions: None,
+            resume,
+            tiered: Some(TieredSource {
+                storage: Arc::new(TieredStorage::open(bucket_url, None).expect("open")),
+                progress: Arc::new(BackfillProgress::default()),
+            }),
+        },
+    )
+    .await
+    .expect("open");
+    let mut got = Vec::new();
+    let mut from_storage = 0;
+    while let Some(chunk) = source.next_chunk(500).await.expect("chunk") {
+        from_storage += chunk.from_tiered_storage;
+        got.extend(
+            chunk
+                .messages
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.payload).into_owned()),
+        );
+    }
+    source.close().await;
+    (got, from_storage)
+}
+
 /// A checkpoint taken during a backfill holds an entry inside offloaded data; resuming
 /// from it (the source's `resume` positions) reads exactly what follows, first from
 /// storage, then from the broker.
@@ -485,43 +532,15 @@ async fn resuming_inside_offloaded_data_reads_exactly_the_rest() {
         })
         .map(|(_, _, value, _)| value.clone())
         .collect();
-    let client = PulsarClient::connect(ClientConfig::new(url.clone()))
-        .await
-        .expect("connect");
     let full_topic = TopicName::parse(&topic).expect("topic");
-    let progress = Arc::new(BackfillProgress::default());
-    let mut source = PulsarSource::open(
-        client,
-        SourceConfig {
-            topics: vec![full_topic.clone()],
-            subscription_name: Some("resume".into()),
-            subscription_type: SubscriptionType::Exclusive,
-            start: StartPosition::Earliest,
-            stop: StopPosition::Latest,
-            receiver_queue_size: 1000,
-            consumer_name: None,
-            positions: None,
-            resume: HashMap::from([(full_topic.to_string(), resume_at)]),
-            tiered: Some(TieredSource {
-                storage: Arc::new(TieredStorage::open(&bucket_url, None).expect("open")),
-                progress: progress.clone(),
-            }),
-        },
+    let (got, from_storage) = read_with_storage(
+        &url,
+        &full_topic,
+        &bucket_url,
+        StartPosition::Earliest,
+        HashMap::from([(full_topic.to_string(), resume_at)]),
     )
-    .await
-    .expect("open");
-    let mut got = Vec::new();
-    let mut from_storage = 0;
-    while let Some(chunk) = source.next_chunk(500).await.expect("chunk") {
-        from_storage += chunk.from_tiered_storage;
-        got.extend(
-            chunk
-                .messages
-                .iter()
-                .map(|m| String::from_utf8_lossy(&m.payload).into_owned()),
-        );
-    }
-    source.close().await;
+    .await;
     assert_eq!(
         got, expected,
         "exactly the messages after the resume position, in order"
@@ -549,41 +568,14 @@ async fn resuming_inside_offloaded_data_reads_exactly_the_rest() {
         .filter(|(.., publish_time)| *publish_time >= at)
         .map(|(_, _, value, _)| value)
         .collect();
-    let client = PulsarClient::connect(ClientConfig::new(url.clone()))
-        .await
-        .expect("connect");
-    let mut source = PulsarSource::open(
-        client,
-        SourceConfig {
-            topics: vec![full_topic.clone()],
-            subscription_name: None,
-            subscription_type: SubscriptionType::Exclusive,
-            start: StartPosition::PublishTime(magnetar_connectors::UnixMillis(at)),
-            stop: StopPosition::Latest,
-            receiver_queue_size: 1000,
-            consumer_name: None,
-            positions: None,
-            resume: HashMap::new(),
-            tiered: Some(TieredSource {
-                storage: Arc::new(TieredStorage::open(&bucket_url, None).expect("open")),
-                progress: Arc::new(BackfillProgress::default()),
-            }),
-        },
+    let (got, from_storage) = read_with_storage(
+        &url,
+        &full_topic,
+        &bucket_url,
+        StartPosition::PublishTime(magnetar_connectors::UnixMillis(at)),
+        HashMap::new(),
     )
-    .await
-    .expect("open");
-    let mut got = Vec::new();
-    let mut from_storage = 0;
-    while let Some(chunk) = source.next_chunk(500).await.expect("chunk") {
-        from_storage += chunk.from_tiered_storage;
-        got.extend(
-            chunk
-                .messages
-                .iter()
-                .map(|m| String::from_utf8_lossy(&m.payload).into_owned()),
-        );
-    }
-    source.close().await;
+    .await;
     assert_eq!(got.iter().collect::<Vec<_>>(), expected);
     assert!(from_storage > 0, "the offloaded part came from storage");
 }
