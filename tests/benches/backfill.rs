@@ -160,6 +160,22 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
+    let payload_bytes: usize = args
+        .iter()
+        .position(|a| a == "--payload-bytes")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let codec = match args
+        .iter()
+        .position(|a| a == "--codec")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+    {
+        Some("none") => CompressionType::None,
+        Some("zstd") => CompressionType::Zstd,
+        _ => CompressionType::Lz4,
+    };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
         let broker = TestBroker::start().await;
@@ -168,7 +184,16 @@ fn main() {
         let topic = TopicName::parse(&topic_name).expect("topic");
         let dir = tempfile::tempdir().expect("tempdir");
         let batch: Vec<(Option<String>, String)> = (0..messages)
-            .map(|i| (Some(format!("k{}", i % 1000)), format!("{{\"id\":{i},\"user\":\"user-{}\",\"url\":\"/page/{}\"}}", i % 5000, i % 97)))
+            .map(|i| {
+                // Optional filler: pseudo-random text, so compression does not erase it.
+                let filler: String = (0..payload_bytes)
+                    .map(|j| (b'a' + ((i as usize * 31 + j * 17) % 26) as u8) as char)
+                    .collect();
+                (
+                    Some(format!("k{}", i % 1000)),
+                    format!("{{\"id\":{i},\"user\":\"user-{}\",\"url\":\"/page/{}\",\"filler\":\"{filler}\"}}", i % 5000, i % 97),
+                )
+            })
             .collect();
         python_produce_file(&url, &topic_name, &write_messages_file(dir.path(), &batch), true);
         drop(batch);
@@ -179,7 +204,7 @@ fn main() {
         let s3_url = moto.url("bench", "offload");
         let options = OffloadOptions {
             max_block_size: 8 << 20,
-            codec: CompressionType::Lz4,
+            codec,
             broker_entry_metadata: true,
         };
         for target in [&local_url, &s3_url] {
@@ -188,7 +213,7 @@ fn main() {
             assert_eq!(infos.iter().map(|i| i.messages).sum::<u64>(), messages as u64);
         }
 
-        println!("\nBackfill of {messages} messages (one partition, LZ4 batches, 8 MiB blocks, {} MiB range GETs, {IO_CONCURRENCY} in flight); median of {RUNS} runs\n", RANGE_SIZE >> 20);
+        println!("\nBackfill of {messages} messages (one partition, {codec:?} batches, +{payload_bytes} filler bytes per message, 8 MiB blocks, {} MiB range GETs, {IO_CONCURRENCY} in flight); median of {RUNS} runs\n", RANGE_SIZE >> 20);
         println!("| {:<34} | {:>9} | {:>8} | {:>7} | {:>11} | {:>8} | {:>7} |", "read", "messages", "MB", "s", "msg/s", "MB/s", "of raw");
         println!("|{:-<36}|{:->11}|{:->10}|{:->9}|{:->13}|{:->10}|{:->9}|", "", "", "", "", "", "", "");
         for (name, target) in [("local directory", &local_url), ("S3 (moto, loopback)", &s3_url)] {

@@ -27,8 +27,10 @@ pub const RANGE_SIZE: u64 = 4 << 20;
 pub const IO_CONCURRENCY: usize = 8;
 /// Ranges fetched ahead of the framing, per partition.
 const FETCH_AHEAD: usize = 6;
-/// Ranges being decoded at once, per partition.
-const DECODE_AHEAD: usize = 2;
+/// Groups of entries being decoded at once, per partition.
+const DECODE_AHEAD: usize = 4;
+/// Bytes of entries decoded as one group (a range is split so all cores decode).
+const DECODE_GROUP_BYTES: usize = 1 << 20;
 /// Messages per delivered batch.
 const BATCH_MESSAGES: usize = 8192;
 /// Batches buffered between the readers and the consumer of a backfill.
@@ -358,17 +360,18 @@ async fn read_partition(
                 next_entry = None;
             }
         }
-        if !entries.is_empty() {
+        for group in decode_groups(entries) {
             let (topic, ledger_id, partition) =
                 (request.topic.clone(), ledger.ledger_id, request.partition);
+            let object = object.clone();
             decodes.push_back(tokio::task::spawn_blocking(move || {
-                decode(entries, &object, ledger_id, partition, &topic)
+                decode(group, &object, ledger_id, partition, &topic)
             }));
-        }
-        while decodes.len() > DECODE_AHEAD {
-            if let Some(done) = decodes.next().await {
-                let done = done.map_err(|e| ConnectorError::Io(std::io::Error::other(e)))?;
-                deliver(done, &request, &mut chunks, tx, progress).await?;
+            while decodes.len() > DECODE_AHEAD {
+                if let Some(done) = decodes.next().await {
+                    let done = done.map_err(|e| ConnectorError::Io(std::io::Error::other(e)))?;
+                    deliver(done, &request, &mut chunks, tx, progress).await?;
+                }
             }
         }
         if job.last_of_ledger {
@@ -384,6 +387,25 @@ async fn read_partition(
         deliver(done, &request, &mut chunks, tx, progress).await?;
     }
     Ok(())
+}
+
+/// Splits framed entries into groups of about [`DECODE_GROUP_BYTES`], in order.
+fn decode_groups(entries: Vec<RawEntry>) -> Vec<Vec<RawEntry>> {
+    let mut groups = Vec::new();
+    let mut group = Vec::new();
+    let mut bytes = 0;
+    for entry in entries {
+        bytes += entry.bytes.len();
+        group.push(entry);
+        if bytes >= DECODE_GROUP_BYTES {
+            groups.push(std::mem::take(&mut group));
+            bytes = 0;
+        }
+    }
+    if !group.is_empty() {
+        groups.push(group);
+    }
+    groups
 }
 
 /// Sends decoded entries on, assembling chunked messages in order.

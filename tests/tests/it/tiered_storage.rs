@@ -417,17 +417,22 @@ async fn admin_discovery_reads_only_complete_offloads_and_starts_inside_them() {
     let info = single(partition_2);
     let info = &info;
     let start_entry = info.entries / 2;
-    let expected: i64 = python_read_all(&url, &topic)
+    // The Python client reads the one partition (its multi-partition reader's
+    // has_message_available() has stopped early under load).
+    let skipped = python_read_all(&url, &format!("{topic}-partition-2"))
         .iter()
         .filter(|m| {
             let id = m.magnetar_id();
-            let parts: Vec<u64> = id
+            let entry: u64 = id
                 .split(':')
-                .map(|p| p.parse().unwrap_or(u64::MAX))
-                .collect();
-            parts[2] != 2 || parts[1] >= start_entry
+                .nth(1)
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(u64::MAX);
+            entry < start_entry
         })
         .count() as i64;
+    assert!(skipped > 0);
+    let expected = TOTAL - skipped;
     engine.execute("DROP TABLE events").await.expect("drop");
     let extra = format!(
         "{extra}, 'source.start.message-id' = '{}:{start_entry}:2'",
