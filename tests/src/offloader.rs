@@ -216,10 +216,15 @@ async fn read_entries(service_url: &str, topic: &TopicName) -> Vec<((u64, u64), 
     let last = (last.ledger_id, last.entry_id);
     let mut out: Vec<((u64, u64), Bytes)> = Vec::new();
     let mut stalls = 0;
+    let mut progress = std::time::Instant::now();
     while out.last().is_none_or(|(id, _)| *id < last) {
-        let routed = match tokio::time::timeout(STALL_TIMEOUT, rx.recv()).await {
+        let silence = STALL_TIMEOUT.saturating_sub(progress.elapsed());
+        let routed = match tokio::time::timeout(silence, rx.recv()).await {
             Ok(event) => event.expect("the consumer's events"),
             Err(_) => {
+                // Nothing new for a while (silence, or the same entries redelivered over
+                // and over, which pulsar-lite does): ask again from the last entry kept.
+                progress = std::time::Instant::now();
                 // pulsar-lite sometimes stops dispatching; ask again from the last entry.
                 stalls += 1;
                 assert!(
@@ -247,6 +252,8 @@ async fn read_entries(service_url: &str, topic: &TopicName) -> Vec<((u64, u64), 
         // pulsar-lite may redeliver; keep each entry once, in order.
         let position = (id.ledger_id, id.entry_id);
         if out.last().is_none_or(|(seen, _)| position > *seen) {
+            progress = std::time::Instant::now();
+            stalls = 0;
             out.push((position, payload));
             // Acknowledged as it goes: unacknowledged, pulsar-lite redelivers one entry
             // over and over once its backlog is large (seen with 250,000 messages).
