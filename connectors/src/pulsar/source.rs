@@ -886,12 +886,14 @@ impl PulsarSource {
                     }
                 }
                 slot.last_read = Some(entry_id);
-                slot.unacked.push(entry_id.entry());
-                if self.temporary_subscription && self.config.subscription_type.is_ordered() {
+                if !(self.temporary_subscription && self.config.subscription_type.is_ordered()) {
+                    slot.unacked.push(entry_id.entry());
+                } else {
                     // A private subscription's acknowledgements mean nothing to anyone else
                     // (positions come from Magnetar's own state); acknowledging as it reads
                     // keeps pulsar-lite from redelivering an entry over and over, which it
                     // does to a consumer with a large unacknowledged backlog.
+                    // (So nothing is left for an ack token to acknowledge again.)
                     slot.consumer.ack_cumulative(entry_id.entry())?;
                 }
                 if slot.stop.is_some_and(|b| b.reached_by(entry_id.entry())) {

@@ -246,12 +246,7 @@ fn create_table(topic: &str, url: &str, extra: &str) -> String {
 /// storage and the rest from the broker, nothing twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_million_messages_backfill_from_storage_then_continue_from_the_broker() {
-    let total: i64 = std::env::var("MAGNETAR_TIERED_TOTAL")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(1_000_000);
-    #[allow(non_snake_case)]
-    let TOTAL = total;
+    const TOTAL: i64 = 1_000_000;
     let topic = unique_topic("tiered-million");
     let broker = TestBroker::start_partitioned(&[(&topic, PARTITIONS)]).await;
     let url = broker.service_url();
