@@ -130,6 +130,7 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
     let url = broker.service_url();
     let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
 
+    let view = crate::views::ViewOptions::from_settings(&engine.settings(), format);
     eprintln!("Running cli/examples/clickstream.sql:");
     for output in engine.execute(CLICKSTREAM_SQL).await.map_err(|e| {
         anyhow::anyhow!(
@@ -137,7 +138,7 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
             crate::render::format_statement_error(&e, Some("clickstream.sql"))
         )
     })? {
-        crate::render::print_output(output, format).await?;
+        crate::render::print_output(output, &view).await?;
     }
 
     // Read the alerts back with a query of our own, printing them as they arrive.
@@ -181,7 +182,8 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
     });
 
     let mut seen = 0;
-    let mut tableau: Option<crate::render::Tableau> = None;
+    let mut tableau = (format == OutputFormat::Table)
+        .then(|| crate::views::Tableau::new(alerts.schema(), view.max_width));
     let deadline = tokio::time::sleep(Duration::from_secs(120));
     tokio::pin!(deadline);
     while seen < expected {
@@ -190,11 +192,9 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
                 Some(batch) => {
                     let batch = batch?;
                     seen += batch.num_rows();
-                    match format {
-                        OutputFormat::Table => tableau
-                            .get_or_insert_with(|| crate::render::Tableau::new(&batch))
-                            .print_rows(&batch)?,
-                        _ => {
+                    match tableau.as_mut() {
+                        Some(t) => t.print_rows(&batch)?,
+                        None => {
                             let first = seen == batch.num_rows();
                             print_batches(&[batch], format, first)?
                         }

@@ -7,6 +7,7 @@ mod demo;
 mod render;
 mod repl;
 mod script;
+mod views;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -115,8 +116,7 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
             args.format,
         ))?
     } else {
-        repl::run(&engine, runtime, &data_dir.join("history"), args.format)?;
-        script::exit::OK
+        repl::run(&engine, runtime, &data_dir.join("history"), args.format)?
     };
     drop(broker);
     Ok(code)

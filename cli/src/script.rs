@@ -7,6 +7,7 @@ use magnetar::{Engine, JobState};
 
 use crate::args::OutputFormat;
 use crate::render::{format_statement_error, print_output};
+use crate::views::ViewOptions;
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -52,6 +53,8 @@ pub async fn run_statements(
         }
     };
     for statement in &statements {
+        // Settings (the result mode, column width) may change between statements.
+        let view = ViewOptions::from_settings(&engine.settings(), format);
         let output = tokio::select! {
             output = engine.execute_statement(statement) => output,
             _ = shutdown_signal() => {
@@ -63,7 +66,7 @@ pub async fn run_statements(
         match output {
             Ok(output) => {
                 let printed = tokio::select! {
-                    printed = print_output(output, format) => printed,
+                    printed = print_output(output, &view) => printed,
                     _ = shutdown_signal() => {
                         eprintln!("Interrupted; stopping jobs.");
                         engine.shutdown().await;

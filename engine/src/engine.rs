@@ -469,6 +469,11 @@ impl Engine {
         self.wait_for_jobs().await;
     }
 
+    /// The session's settings as they are now (`SET` changes them).
+    pub fn settings(&self) -> Settings {
+        self.shared.settings()
+    }
+
     /// Names of the tables, sorted.
     pub fn table_names(&self) -> Vec<String> {
         self.shared

@@ -16,6 +16,8 @@ pub struct SettingSpec {
     pub default: Option<&'static str>,
     /// One line for the docs.
     pub description: &'static str,
+    /// The values it takes, when it takes one of a few (for validation and completion).
+    pub values: &'static [&'static str],
 }
 
 /// Every setting the engine knows.
@@ -24,46 +26,73 @@ pub const SETTINGS: &[SettingSpec] = &[
         key: "pulsar.service-url",
         default: None,
         description: "Broker for tables without a `service-url` option (the CLI sets it to its embedded broker when none is given).",
+        values: &[],
     },
     SettingSpec {
         key: "pipeline.name",
         default: None,
         description: "Name of the job started by the next `INSERT INTO` (shown by `SHOW JOBS`; `STOP JOB` accepts it).",
+        values: &[],
     },
     SettingSpec {
         key: "table.dml-sync",
         default: Some("false"),
         description: "`true`: `INSERT INTO` returns when its job has ended (Flink's key); for a bounded job, when everything is written. `false`: it returns once the job runs.",
+        values: &["true", "false"],
     },
     SettingSpec {
         key: "table.exec.source.idle-timeout",
         default: None,
         description: "Idle timeout of source partitions for tables that set no `source.idle-timeout` (Flink's key): after it, a partition without data stops holding the watermark back.",
+        values: &[],
     },
     SettingSpec {
         key: "execution.batch-size",
         default: Some("1024"),
         description: "Most messages decoded into one Arrow batch.",
+        values: &[],
     },
     SettingSpec {
         key: "execution.checkpointing.interval",
         default: None,
         description: "How often a job started by `INSERT INTO` takes a checkpoint (Flink's key), e.g. `10 s`. Unset: no checkpoints (a crash loses window state; input is acknowledged after each flush).",
+        values: &[],
     },
     SettingSpec {
         key: "execution.checkpointing.dir",
         default: None,
         description: "Where checkpoints go: a local directory, or an `object_store` URL (`file://`, `s3://`, `gs://`, `az://`, `memory://`). Unset: `checkpoints/` in the engine's data directory.",
+        values: &[],
     },
     SettingSpec {
         key: "execution.checkpointing.num-retained",
         default: Some("3"),
         description: "Complete checkpoints kept per job; older ones are deleted.",
+        values: &[],
     },
     SettingSpec {
         key: "execution.flush-interval",
         default: Some("200 ms"),
         description: "How often a job's sink waits for the broker's confirmations, after which the input read so far is acknowledged.",
+        values: &[],
+    },
+    SettingSpec {
+        key: "sql-client.execution.result-mode",
+        default: Some("table"),
+        description: "How the shell shows a continuous query's rows (Flink's key): `table` keeps a live table updated in place (on a terminal; elsewhere as `tableau`), `tableau` appends rows as they arrive, `changelog` appends them with their change kind (`+I`, `-U`, `+U`, `-D`).",
+        values: &["table", "tableau", "changelog"],
+    },
+    SettingSpec {
+        key: "sql-client.execution.max-table-result.rows",
+        default: Some("10000"),
+        description: "Most rows the `table` view keeps (Flink's key); past it the oldest rows leave the view, with a notice.",
+        values: &[],
+    },
+    SettingSpec {
+        key: "sql-client.display.max-column-width",
+        default: Some("40"),
+        description: "Widest a column of a streamed result gets in the shell (Flink's key); longer values end in `…`.",
+        values: &[],
     },
 ];
 
@@ -92,7 +121,19 @@ impl Settings {
             value: value.to_string(),
             reason: reason.to_string(),
         };
+        if !spec.values.is_empty() && !spec.values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+            return Err(invalid(&format!("expected one of {}", spec.values.join(", "))));
+        }
         match spec.key {
+            "sql-client.execution.max-table-result.rows" | "sql-client.display.max-column-width" => {
+                let n: usize = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("expected a positive whole number"))?;
+                if n == 0 {
+                    return Err(invalid("expected at least 1"));
+                }
+            }
             "execution.batch-size" => {
                 let n: usize = value
                     .trim()
@@ -121,11 +162,6 @@ impl Settings {
                 if n == 0 {
                     return Err(invalid("expected at least 1"));
                 }
-            }
-            "table.dml-sync"
-                if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") =>
-            {
-                return Err(invalid("expected true or false"));
             }
             "pulsar.service-url"
                 if !value.starts_with("pulsar://") && !value.starts_with("pulsar+ssl://") =>
@@ -253,5 +289,21 @@ mod tests {
         s.reset(None).expect("ok");
         assert_eq!(s.get("pipeline.name"), None);
         assert_eq!(s.batch_size(), 1024);
+    }
+
+    #[test]
+    fn enumerated_values_are_checked() {
+        let mut s = Settings::default();
+        assert_eq!(s.get("sql-client.execution.result-mode"), Some("table"));
+        s.set("sql-client.execution.result-mode", "changelog").expect("ok");
+        let err = s
+            .set("sql-client.execution.result-mode", "live")
+            .expect_err("not a mode");
+        assert!(
+            err.to_string().contains("expected one of table, tableau, changelog"),
+            "{err}"
+        );
+        assert!(s.set("table.dml-sync", "yes").is_err());
+        assert!(s.set("sql-client.execution.max-table-result.rows", "0").is_err());
     }
 }

@@ -8,6 +8,7 @@
 pub mod clicks;
 pub mod moto;
 pub mod offloader;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -50,7 +50,7 @@ pub fn find_binary() -> Result<PathBuf> {
             Ok(path)
         } else {
             Err(ConnectorError::EmbeddedBroker(format!(
-                "{BINARY_ENV}={} is not a file",
+                "{BINARY_ENV}={} is not a file; {INSTALL_HINT}",
                 path.display()
             )))
         };

@@ -10,4 +10,5 @@ mod e2e_windows;
 mod errors;
 mod positions;
 mod queries;
+mod terminal;
 mod tiered_storage;
