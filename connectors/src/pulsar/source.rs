@@ -971,6 +971,37 @@ impl PulsarSource {
             .collect()
     }
 
+    /// Entries not read yet, summed over the partitions the broker could tell about: from
+    /// the last entry read (or the subscription's mark-delete position) to the partition's
+    /// last entry. Entries, like Pulsar's `msgBacklog`. Across a ledger boundary only the
+    /// last ledger's entries are counted (the broker does not say how many earlier ones
+    /// hold). `None` when no partition's position is known.
+    pub async fn backlog(&self) -> Result<Option<u64>> {
+        let mut total = None;
+        for slot in self.slots.iter().filter(|s| !s.finished) {
+            let answer = slot.consumer.last_message_id().await?;
+            let Some(last) = answer.last else {
+                // An empty partition has no backlog.
+                total = Some(total.unwrap_or(0));
+                continue;
+            };
+            let read = slot
+                .last_read
+                .map(|id| (id.ledger_id, id.entry_id))
+                .or(answer.mark_delete.map(|p| (p.ledger_id, p.entry_id)));
+            let Some((ledger, entry)) = read else {
+                continue;
+            };
+            let behind = match ledger.cmp(&last.ledger_id) {
+                Ordering::Equal => last.entry_id.saturating_sub(entry),
+                Ordering::Less => last.entry_id + 1,
+                Ordering::Greater => 0,
+            };
+            total = Some(total.unwrap_or(0) + behind);
+        }
+        Ok(total)
+    }
+
     /// The last message read on each partition.
     pub fn positions(&self) -> Vec<PartitionPosition> {
         self.slots

@@ -76,6 +76,8 @@ pub struct CheckpointMetrics {
     pub last_millis: AtomicU64,
     /// Checkpoints completed by this run.
     pub completed: AtomicU64,
+    /// When the last one completed, in ms since the epoch (0: none yet).
+    pub last_completed_ms: AtomicU64,
 }
 
 /// What is the same in every checkpoint of a job.
@@ -202,6 +204,12 @@ impl CheckpointCoordinator {
             .store(bytes_written, Ordering::Relaxed);
         self.metrics.last_millis.store(millis, Ordering::Relaxed);
         self.metrics.completed.fetch_add(1, Ordering::Relaxed);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.metrics
+            .last_completed_ms
+            .store(now_ms, Ordering::Relaxed);
         tracing::debug!(checkpoint = %id, bytes = bytes_written, millis, "checkpoint complete");
         Ok(())
     }

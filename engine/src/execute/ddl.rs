@@ -266,11 +266,33 @@ fn describe_batch(table: &TableDef) -> Result<RecordBatch> {
     )?)
 }
 
+/// The columns `SHOW JOBS` prints; `SELECT * FROM system.jobs` has every counter.
+const SHOW_JOBS_COLUMNS: &[&str] = &[
+    "id",
+    "name",
+    "state",
+    "sink",
+    "input_rate",
+    "backlog",
+    "watermark_lag_s",
+    "late",
+    "state_bytes",
+    "last_checkpoint",
+    "last_checkpoint_at",
+    "read",
+    "written",
+    "error",
+];
+
 pub(crate) fn show_jobs(shared: &Shared) -> Result<StatementOutput> {
     let jobs: Vec<_> = shared.jobs.all().iter().map(|j| j.info()).collect();
-    Ok(StatementOutput::Table(vec![crate::jobs::jobs_batch(
-        &jobs,
-    )?]))
+    let all = crate::jobs::jobs_batch(&jobs)?;
+    let schema = all.schema();
+    let indices = SHOW_JOBS_COLUMNS
+        .iter()
+        .map(|name| schema.index_of(name))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(StatementOutput::Table(vec![all.project(&indices)?]))
 }
 
 pub(crate) fn show_settings(shared: &Shared) -> Result<StatementOutput> {

@@ -2,11 +2,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
+mod input_rate;
 mod system_table;
+
+use input_rate::InputRate;
 
 pub(crate) use system_table::JobsTable;
 pub use system_table::jobs_batch;
@@ -85,6 +88,17 @@ pub struct JobInfo {
     pub restored_from: Option<u64>,
     /// The last complete checkpoint.
     pub last_checkpoint: Option<u64>,
+    /// When the last checkpoint completed.
+    pub last_checkpoint_at: Option<SystemTime>,
+    /// Messages read per second over the last ten seconds (`None` right after the start).
+    pub input_rate: Option<f64>,
+    /// Entries its Pulsar subscriptions are behind the end of their topics (`None`:
+    /// unknown, or no Pulsar input).
+    pub backlog: Option<u64>,
+    /// Its event-time operators' watermark (the least of them), once there is one.
+    pub watermark: Option<crate::runtime::Watermark>,
+    /// Approximate bytes of window state held.
+    pub state_bytes: u64,
     /// Times the job restarted itself from its last checkpoint after broker trouble.
     pub restarts: u64,
     /// Results re-emitted after a restart and dropped because they were already written.
@@ -123,6 +137,8 @@ pub(crate) struct Job {
     pub restored_from: AtomicU64,
     /// Restarts after broker trouble.
     pub restarts: AtomicU64,
+    /// Samples of the read counter, for the input rate.
+    pub input_rate: InputRate,
 }
 
 impl Job {
@@ -152,7 +168,28 @@ impl Job {
             checkpoints: Arc::default(),
             restored_from: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            input_rate: InputRate::default(),
         })
+    }
+
+    /// Samples the read counter once a second while the job runs, for its input rate.
+    fn sample_input_rate(job: &Arc<Job>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(job);
+        runtime.spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                ticker.tick().await;
+                let Some(job) = weak.upgrade() else { return };
+                if job.state().is_terminal() {
+                    return;
+                }
+                let read = job.info().messages_read;
+                job.input_rate.sample(Instant::now(), read);
+            }
+        });
     }
 
     pub fn state(&self) -> JobState {
@@ -214,13 +251,14 @@ impl Job {
             windows.extend(scans.window_metrics());
         }
         let sum = |f: fn(&SourceMetrics) -> u64| sources.iter().map(|m| f(m)).sum();
+        let read: u64 = sum(|m| m.messages_read.load(Ordering::Relaxed));
         JobInfo {
             id: self.id.clone(),
             name: self.name.clone(),
             state: self.state(),
             sink_table: self.sink_table.clone(),
             bounded: self.bounded,
-            messages_read: sum(|m| m.messages_read.load(Ordering::Relaxed)),
+            messages_read: read,
             messages_written: self.sink.messages_written.load(Ordering::Relaxed),
             messages_skipped: sum(|m| m.messages_skipped.load(Ordering::Relaxed)),
             messages_dead_lettered: sum(|m| m.messages_dead_lettered.load(Ordering::Relaxed)),
@@ -229,6 +267,19 @@ impl Job {
             late_rows: windows
                 .iter()
                 .map(|w| w.late_rows.load(Ordering::Relaxed))
+                .sum(),
+            last_checkpoint_at: Some(self.checkpoints.last_completed_ms.load(Ordering::Relaxed))
+                .filter(|ms| *ms > 0)
+                .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+            input_rate: self.input_rate.per_second(Instant::now(), read),
+            backlog: sources
+                .iter()
+                .filter_map(|m| *m.backlog.lock().unwrap_or_else(|p| p.into_inner()))
+                .reduce(|a, b| a + b),
+            watermark: windows.iter().filter_map(|w| w.watermark()).min(),
+            state_bytes: windows
+                .iter()
+                .map(|w| w.state_bytes.load(Ordering::Relaxed))
                 .sum(),
             restored_from: Some(self.restored_from.load(Ordering::Relaxed)).filter(|id| *id > 0),
             last_checkpoint: Some(self.checkpoints.last_id.load(Ordering::Relaxed))
@@ -249,6 +300,7 @@ pub(crate) struct JobRegistry {
 
 impl JobRegistry {
     pub fn add(&self, job: Arc<Job>) {
+        Job::sample_input_rate(&job);
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())

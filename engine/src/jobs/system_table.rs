@@ -1,11 +1,15 @@
 //! `system.jobs`: the jobs as a table, so SQL can select and filter what `SHOW JOBS`
-//! prints (tests check a job's counters with it).
+//! prints (tests check a job's counters with it). Per job: input rate (messages per second
+//! over the last ten seconds), backlog (entries its subscriptions are behind), watermark and
+//! its lag behind the wall clock, late rows, window state size, the last checkpoint.
 
 use std::sync::{Arc, LazyLock};
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray, UInt64Array};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, StringArray, TimestampMillisecondArray, UInt64Array,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
@@ -19,32 +23,44 @@ use super::{JobInfo, JobRegistry, JobState};
 use crate::error::Result;
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let time = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
         Field::new("name", DataType::Utf8, true),
         Field::new("state", DataType::Utf8, false),
         Field::new("sink", DataType::Utf8, false),
+        Field::new("input_rate", DataType::Float64, true),
+        Field::new("backlog", DataType::UInt64, true),
+        Field::new("watermark", time(), true),
+        Field::new("watermark_lag_s", DataType::Float64, true),
+        Field::new("late", DataType::UInt64, false),
+        Field::new("state_bytes", DataType::UInt64, false),
+        Field::new("last_checkpoint", DataType::UInt64, true),
+        Field::new("last_checkpoint_at", time(), true),
         Field::new("read", DataType::UInt64, false),
         Field::new("written", DataType::UInt64, false),
         Field::new("skipped", DataType::UInt64, false),
         Field::new("dead_lettered", DataType::UInt64, false),
         Field::new("duplicates_dropped", DataType::UInt64, false),
-        Field::new("late", DataType::UInt64, false),
         Field::new("restored_from", DataType::UInt64, true),
-        Field::new("last_checkpoint", DataType::UInt64, true),
         Field::new("restarts", DataType::UInt64, false),
         Field::new("replays_dropped", DataType::UInt64, false),
-        Field::new(
-            "started",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
+        Field::new("started", time(), false),
         Field::new("error", DataType::Utf8, true),
     ]))
 });
 
-/// The jobs as one batch: what `SHOW JOBS` prints and `system.jobs` holds.
+/// Milliseconds since the epoch.
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The jobs as one batch: what `SHOW JOBS` prints and `system.jobs` holds. The watermark
+/// lag is measured against `now`.
 pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
+    let now_ms = epoch_ms(SystemTime::now());
     let u64s = |f: fn(&JobInfo) -> u64| -> ArrayRef {
         Arc::new(UInt64Array::from(jobs.iter().map(f).collect::<Vec<_>>()))
     };
@@ -54,17 +70,14 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
     let strings = |f: fn(&JobInfo) -> Option<String>| -> ArrayRef {
         Arc::new(StringArray::from(jobs.iter().map(f).collect::<Vec<_>>()))
     };
-    let started = TimestampMillisecondArray::from(
-        jobs.iter()
-            .map(|j| {
-                j.started
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0)
-            })
-            .collect::<Vec<_>>(),
-    )
-    .with_timezone("UTC");
+    let times = |values: Vec<Option<i64>>| -> ArrayRef {
+        Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+    };
+    let watermarks: Vec<Option<i64>> = jobs.iter().map(|j| j.watermark.map(|w| w.0.0)).collect();
+    let lag: Vec<Option<f64>> = watermarks
+        .iter()
+        .map(|w| w.map(|w| now_ms.saturating_sub(w) as f64 / 1000.0))
+        .collect();
     Ok(RecordBatch::try_new(
         SCHEMA.clone(),
         vec![
@@ -72,17 +85,31 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
             strings(|j| j.name.clone()),
             strings(|j| Some(j.state.name().to_string())),
             strings(|j| Some(j.sink_table.clone())),
+            Arc::new(Float64Array::from(
+                jobs.iter()
+                    .map(|j| j.input_rate.map(|r| (r * 10.0).round() / 10.0))
+                    .collect::<Vec<_>>(),
+            )),
+            optional(|j| j.backlog),
+            times(watermarks),
+            Arc::new(Float64Array::from(lag)),
+            u64s(|j| j.late_rows),
+            u64s(|j| j.state_bytes),
+            optional(|j| j.last_checkpoint),
+            times(
+                jobs.iter()
+                    .map(|j| j.last_checkpoint_at.map(epoch_ms))
+                    .collect(),
+            ),
             u64s(|j| j.messages_read),
             u64s(|j| j.messages_written),
             u64s(|j| j.messages_skipped),
             u64s(|j| j.messages_dead_lettered),
             u64s(|j| j.duplicates_dropped),
-            u64s(|j| j.late_rows),
             optional(|j| j.restored_from),
-            optional(|j| j.last_checkpoint),
             u64s(|j| j.restarts),
             u64s(|j| j.replays_dropped),
-            Arc::new(started),
+            times(jobs.iter().map(|j| Some(epoch_ms(j.started))).collect()),
             strings(|j| match &j.state {
                 JobState::Failed(e) => Some(e.clone()),
                 _ => None,

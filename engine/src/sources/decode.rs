@@ -47,6 +47,8 @@ pub struct SourceMetrics {
     pub messages_from_tiered_storage: AtomicU64,
     /// Backfill from tiered storage, for progress displays.
     pub backfill: Arc<BackfillProgress>,
+    /// Entries behind the end of the topic when last asked (`SHOW JOBS`); `None`: unknown.
+    pub backlog: std::sync::Mutex<Option<u64>>,
 }
 
 /// What to do with a message that cannot be read.
@@ -114,6 +116,11 @@ impl std::fmt::Debug for SourceDecoder {
 }
 
 impl SourceDecoder {
+    /// The source's counters.
+    pub fn metrics(&self) -> &Arc<SourceMetrics> {
+        &self.metrics
+    }
+
     /// A decoder producing the columns `projection` selects (all when `None`), and the
     /// watermark-expression value of each row when `watermark` is given.
     pub fn new(

@@ -105,6 +105,21 @@ impl Reader {
         })
     }
 
+    /// Entries the broker holds beyond what was read (Pulsar tables); `None` for other
+    /// sources or when the broker cannot say.
+    pub async fn backlog(&self) -> Option<u64> {
+        match self {
+            Reader::Pulsar(s) => match s.backlog().await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::debug!("backlog unknown: {e}");
+                    None
+                }
+            },
+            Reader::File(_) | Reader::Memory(_) => None,
+        }
+    }
+
     /// Number of partitions.
     pub fn partition_count(&self) -> usize {
         match self {

@@ -197,6 +197,9 @@ async fn forward_chunk(
     Ok(true)
 }
 
+/// How often a source asks the broker how far behind it is (`SHOW JOBS`'s backlog).
+const BACKLOG_EVERY: Duration = Duration::from_secs(2);
+
 impl SourceTask {
     /// Runs until the stop position, a stop request, an error, or the output is dropped.
     pub async fn run(
@@ -241,6 +244,8 @@ impl SourceTask {
         let idle_timeout = event_time.as_ref().and_then(|e| e.generator.idle_timeout());
         let clock = event_time.as_ref().map(|e| e.generator.clock().clone());
         let mut unbarriered = false;
+        let mut backlog_ticker = tokio::time::interval(BACKLOG_EVERY);
+        backlog_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result: Result<Finish> = async {
             loop {
                 tokio::select! {
@@ -257,6 +262,10 @@ impl SourceTask {
                         }
                         let done = *completed.borrow_and_update();
                         acks.acknowledge(&mut reader, done)?;
+                    }
+                    _ = backlog_ticker.tick() => {
+                        let backlog = reader.backlog().await;
+                        *decoder.metrics().backlog.lock().unwrap_or_else(|p| p.into_inner()) = backlog;
                     }
                     _ = ticker.tick(), if every && unbarriered => {
                         if !emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await {

@@ -10,5 +10,6 @@ mod e2e_windows;
 mod errors;
 mod positions;
 mod queries;
+mod show_jobs;
 mod terminal;
 mod tiered_storage;

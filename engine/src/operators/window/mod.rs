@@ -12,7 +12,7 @@ mod test_support;
 mod top_n;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use datafusion::arrow::array::{
     ArrayRef, RecordBatch, RecordBatchOptions, TimestampMillisecondArray,
@@ -32,13 +32,39 @@ use crate::error::Result;
 use crate::runtime::{EventTime, Watermark};
 
 /// Counters of an event-time operator, shared with `SHOW JOBS`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WindowMetrics {
     /// Rows dropped because every window they belong to had fired.
     pub late_rows: AtomicU64,
+    /// The operator's watermark in ms since the epoch (`i64::MIN`: none yet).
+    pub watermark_ms: AtomicI64,
+    /// Approximate bytes of window state held.
+    pub state_bytes: AtomicU64,
+}
+
+impl Default for WindowMetrics {
+    fn default() -> Self {
+        WindowMetrics {
+            late_rows: AtomicU64::new(0),
+            watermark_ms: AtomicI64::new(i64::MIN),
+            state_bytes: AtomicU64::new(0),
+        }
+    }
 }
 
 impl WindowMetrics {
+    /// The watermark, once one arrived.
+    pub fn watermark(&self) -> Option<Watermark> {
+        let ms = self.watermark_ms.load(Ordering::Relaxed);
+        (ms != i64::MIN).then_some(Watermark(EventTime(ms)))
+    }
+
+    /// Records the operator's watermark and state size after it handled a watermark.
+    fn observe(&self, watermark: Watermark, state_bytes: usize) {
+        self.watermark_ms.store(watermark.0.0, Ordering::Relaxed);
+        self.state_bytes.store(state_bytes as u64, Ordering::Relaxed);
+    }
+
     fn late(&self, n: usize) {
         if n > 0 {
             self.late_rows.fetch_add(n as u64, Ordering::Relaxed);

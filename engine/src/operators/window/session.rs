@@ -340,7 +340,18 @@ impl Operator for SessionWindowAggregate {
             return Ok(Vec::new());
         }
         self.watermark = Some(watermark);
-        Ok(self.close_sessions()?.into_iter().collect())
+        let closed = self.close_sessions()?;
+        let open: usize = self
+            .sessions
+            .iter()
+            .map(|(key, sessions)| key.len() + std::mem::size_of_val(sessions.as_slice()))
+            .sum();
+        let state_bytes = open
+            + self.rows.size()
+            + self.parent.len() * std::mem::size_of::<usize>()
+            + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+        self.metrics.observe(watermark, state_bytes);
+        Ok(closed.into_iter().collect())
     }
 
     /// One row per open session: its key (row-encoded), bounds and partial aggregates. The

@@ -294,6 +294,15 @@ impl Operator for SlicedWindowAggregate {
         let slicer = self.slicer;
         self.slices
             .retain(|end, _| !fired(Some(watermark), slicer.last_window_end(*end)));
+        let state_bytes = self
+            .slices
+            .values()
+            .map(|s| {
+                s.live.as_ref().map_or(0, AggregateState::size)
+                    + s.sealed.iter().map(StateChunk::size).sum::<usize>()
+            })
+            .sum();
+        self.metrics.observe(watermark, state_bytes);
         Ok(out)
     }
 }
