@@ -55,7 +55,7 @@ pub enum StatementOutput {
     /// The rows of a query, as they come.
     Query(QueryStream),
     /// A job was started (`INSERT INTO`).
-    JobStarted(JobInfo),
+    JobStarted(Box<JobInfo>),
     /// The plan of a statement (`EXPLAIN`).
     Explain(String),
 }
@@ -379,9 +379,9 @@ impl Engine {
                             done.id
                         )));
                     }
-                    return Ok(StatementOutput::JobStarted(done));
+                    return Ok(StatementOutput::JobStarted(Box::new(done)));
                 }
-                Ok(StatementOutput::JobStarted(job))
+                Ok(StatementOutput::JobStarted(Box::new(job)))
             }
         }
     }
@@ -467,6 +467,80 @@ impl Engine {
             }
         }
         self.wait_for_jobs().await;
+    }
+
+    /// Registers a scalar function (DataFusion's [`ScalarUDF`]) under its name: queries and
+    /// jobs call it as they call built-in functions.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use futures::StreamExt;
+    /// use magnetar::arrow::array::{Array, Float64Array, AsArray};
+    /// use magnetar::arrow::datatypes::{DataType, Float64Type};
+    /// use magnetar::{Engine, EngineConfig};
+    /// use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    ///
+    /// let engine = Engine::new(EngineConfig::default());
+    /// engine.register_udf(create_udf(
+    ///     "fahrenheit",
+    ///     vec![DataType::Float64],
+    ///     DataType::Float64,
+    ///     Volatility::Immutable,
+    ///     Arc::new(|args: &[ColumnarValue]| {
+    ///         let arrays = ColumnarValue::values_to_arrays(args)?;
+    ///         let celsius = arrays[0].as_primitive::<Float64Type>();
+    ///         let out: Float64Array = celsius.unary(|c| c * 9.0 / 5.0 + 32.0);
+    ///         Ok(ColumnarValue::Array(Arc::new(out)))
+    ///     }),
+    /// ));
+    /// engine.execute("SET 'table.dml-sync' = 'true';
+    ///   CREATE TABLE readings (celsius DOUBLE) WITH (
+    ///     'connector' = 'memory', 'scan.bounded' = 'true');
+    ///   INSERT INTO readings VALUES (100.0), (-40.0)").await?;
+    /// // Rows of a memory table may also come from Rust: a custom source.
+    /// # let schema = engine.table("readings")?.schema.clone();
+    /// # let more = magnetar::arrow::record_batch::RecordBatch::try_new(schema,
+    /// #     vec![Arc::new(Float64Array::from(vec![37.0]))])?;
+    /// engine.append("readings", &more)?;
+    /// let batches: Vec<_> = engine
+    ///     .query("SELECT fahrenheit(celsius) AS f FROM readings")
+    ///     .await?
+    ///     .collect()
+    ///     .await;
+    /// let mut f: Vec<f64> = Vec::new();
+    /// for batch in batches {
+    ///     f.extend(batch?.column(0).as_primitive::<Float64Type>().values().iter());
+    /// }
+    /// f.sort_by(f64::total_cmp);
+    /// assert_eq!(f, [-40.0, 98.6, 212.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn register_udf(&self, udf: datafusion::logical_expr::ScalarUDF) {
+        self.shared.ctx.register_udf(udf);
+    }
+
+    /// Registers an aggregate function (DataFusion's [`AggregateUDF`]) under its name:
+    /// `GROUP BY` and window aggregates use it as they use built-in aggregates. Its
+    /// accumulator's state must merge (`merge_batch`) for HOP and CUMULATE windows, which
+    /// combine partial aggregates of slices.
+    ///
+    /// [`AggregateUDF`]: datafusion::logical_expr::AggregateUDF
+    pub fn register_udaf(&self, udaf: datafusion::logical_expr::AggregateUDF) {
+        self.shared.ctx.register_udaf(udaf);
+    }
+
+    /// Appends rows to a `memory` table from Rust, making it a custom source: queries and
+    /// jobs reading the table see them as they see a topic's messages (watermarks, the
+    /// bad-message policy). `batch` has the table's writable columns.
+    pub fn append(&self, table: &str, batch: &RecordBatch) -> Result<()> {
+        let def = self.shared.table(table)?;
+        let mut writer = crate::sinks::MemorySinkWriter::open(
+            &def,
+            &self.shared.clients.memory(),
+            Arc::new(crate::sinks::SinkMetrics::default()),
+        )?;
+        writer.write(batch)
     }
 
     /// The session's settings as they are now (`SET` changes them).

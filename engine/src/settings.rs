@@ -122,10 +122,14 @@ impl Settings {
             reason: reason.to_string(),
         };
         if !spec.values.is_empty() && !spec.values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
-            return Err(invalid(&format!("expected one of {}", spec.values.join(", "))));
+            return Err(invalid(&format!(
+                "expected one of {}",
+                spec.values.join(", ")
+            )));
         }
         match spec.key {
-            "sql-client.execution.max-table-result.rows" | "sql-client.display.max-column-width" => {
+            "sql-client.execution.max-table-result.rows"
+            | "sql-client.display.max-column-width" => {
                 let n: usize = value
                     .trim()
                     .parse()
@@ -295,15 +299,20 @@ mod tests {
     fn enumerated_values_are_checked() {
         let mut s = Settings::default();
         assert_eq!(s.get("sql-client.execution.result-mode"), Some("table"));
-        s.set("sql-client.execution.result-mode", "changelog").expect("ok");
+        s.set("sql-client.execution.result-mode", "changelog")
+            .expect("ok");
         let err = s
             .set("sql-client.execution.result-mode", "live")
             .expect_err("not a mode");
         assert!(
-            err.to_string().contains("expected one of table, tableau, changelog"),
+            err.to_string()
+                .contains("expected one of table, tableau, changelog"),
             "{err}"
         );
         assert!(s.set("table.dml-sync", "yes").is_err());
-        assert!(s.set("sql-client.execution.max-table-result.rows", "0").is_err());
+        assert!(
+            s.set("sql-client.execution.max-table-result.rows", "0")
+                .is_err()
+        );
     }
 }

@@ -7,15 +7,88 @@ use magnetar::sql::options::{
 
 /// Keywords offered for completion (the SQL Magnetar runs, not every word the parser knows).
 pub const KEYWORDS: &[&str] = &[
-    "ALL", "AND", "AS", "ASC", "BETWEEN", "BIGINT", "BOOLEAN", "BY", "CASE", "CAST", "CREATE",
-    "CUMULATE", "DATE", "DECIMAL", "DESC", "DESCRIBE", "DESCRIPTOR", "DISTINCT", "DOUBLE", "DROP",
-    "ELSE", "END", "ENFORCED", "EXISTS", "EXPLAIN", "FALSE", "FLOAT", "FOR", "FROM", "FULL",
-    "GROUP", "HAVING", "HOP", "IF", "IN", "INNER", "INSERT", "INT", "INTEGER", "INTERVAL", "INTO",
-    "IS", "JOB", "JOBS", "JOIN", "KEY", "LEFT", "LIKE", "LIMIT", "METADATA", "NOT", "NULL", "ON",
-    "OR", "ORDER", "OUTER", "OVER", "PARTITION", "PRIMARY", "RESET", "RIGHT", "ROW_NUMBER",
-    "SELECT", "SESSION", "SET", "SHOW", "STOP", "STRING", "TABLE", "TABLES", "THEN", "TIMESTAMP",
-    "TIMESTAMP_LTZ", "TRUE", "TUMBLE", "UNION", "VARCHAR", "VIRTUAL", "WATERMARK", "WHEN",
-    "WHERE", "WITH",
+    "ALL",
+    "AND",
+    "AS",
+    "ASC",
+    "BETWEEN",
+    "BIGINT",
+    "BOOLEAN",
+    "BY",
+    "CASE",
+    "CAST",
+    "CREATE",
+    "CUMULATE",
+    "DATE",
+    "DECIMAL",
+    "DESC",
+    "DESCRIBE",
+    "DESCRIPTOR",
+    "DISTINCT",
+    "DOUBLE",
+    "DROP",
+    "ELSE",
+    "END",
+    "ENFORCED",
+    "EXISTS",
+    "EXPLAIN",
+    "FALSE",
+    "FLOAT",
+    "FOR",
+    "FROM",
+    "FULL",
+    "GROUP",
+    "HAVING",
+    "HOP",
+    "IF",
+    "IN",
+    "INNER",
+    "INSERT",
+    "INT",
+    "INTEGER",
+    "INTERVAL",
+    "INTO",
+    "IS",
+    "JOB",
+    "JOBS",
+    "JOIN",
+    "KEY",
+    "LEFT",
+    "LIKE",
+    "LIMIT",
+    "METADATA",
+    "NOT",
+    "NULL",
+    "ON",
+    "OR",
+    "ORDER",
+    "OUTER",
+    "OVER",
+    "PARTITION",
+    "PRIMARY",
+    "RESET",
+    "RIGHT",
+    "ROW_NUMBER",
+    "SELECT",
+    "SESSION",
+    "SET",
+    "SHOW",
+    "STOP",
+    "STRING",
+    "TABLE",
+    "TABLES",
+    "THEN",
+    "TIMESTAMP",
+    "TIMESTAMP_LTZ",
+    "TRUE",
+    "TUMBLE",
+    "UNION",
+    "VARCHAR",
+    "VIRTUAL",
+    "WATERMARK",
+    "WHEN",
+    "WHERE",
+    "WITH",
 ];
 
 /// What completion knows of the session.
@@ -135,9 +208,7 @@ fn scan(text: &str) -> Scan {
             State::Comment => {
                 if line_comment && c == '\n' {
                     state = State::Code;
-                } else if !line_comment
-                    && c == '*'
-                    && chars.peek().is_some_and(|(_, n)| *n == '/')
+                } else if !line_comment && c == '*' && chars.peek().is_some_and(|(_, n)| *n == '/')
                 {
                     chars.next();
                     state = State::Code;
@@ -246,7 +317,11 @@ fn option_specs(statement: &str) -> Vec<&'static OptionSpec> {
         ("memory", MEMORY_OPTIONS),
     ];
     all.iter()
-        .filter(|(name, _)| connector.as_deref().is_none_or(|c| c.eq_ignore_ascii_case(name)))
+        .filter(|(name, _)| {
+            connector
+                .as_deref()
+                .is_none_or(|c| c.eq_ignore_ascii_case(name))
+        })
         .flat_map(|(_, specs)| specs.iter())
         .collect()
 }
@@ -315,7 +390,12 @@ fn previous_words(text: &str) -> Vec<String> {
 
 /// Completions outside strings: table names after `FROM`/`JOIN`/`INTO`/`TABLE`/`DESCRIBE`,
 /// columns after `table.`, else keywords, columns of the statement's tables and tables.
-fn code_choices(word: &str, statement: &str, previous: &[String], catalog: &Catalog) -> Vec<Completion> {
+fn code_choices(
+    word: &str,
+    statement: &str,
+    previous: &[String],
+    catalog: &Catalog,
+) -> Vec<Completion> {
     let plain = |text: &str| Completion {
         display: text.to_string(),
         replacement: text.to_string(),
@@ -353,7 +433,13 @@ fn code_choices(word: &str, statement: &str, previous: &[String], catalog: &Cata
     let mut out: Vec<Completion> = KEYWORDS
         .iter()
         .filter(|k| starts_with_ignore_case(k, word))
-        .map(|k| plain(&if lower { k.to_ascii_lowercase() } else { k.to_string() }))
+        .map(|k| {
+            plain(&if lower {
+                k.to_ascii_lowercase()
+            } else {
+                k.to_string()
+            })
+        })
         .collect();
     let mentioned: Vec<&(String, Vec<String>)> = catalog
         .tables
@@ -396,11 +482,20 @@ mod tests {
     fn catalog() -> Catalog {
         Catalog {
             tables: vec![
-                ("clicks".into(), vec!["user_id".into(), "url".into(), "ts".into()]),
-                ("fraud_alerts".into(), vec!["user_id".into(), "clicks".into()]),
+                (
+                    "clicks".into(),
+                    vec!["user_id".into(), "url".into(), "ts".into()],
+                ),
+                (
+                    "fraud_alerts".into(),
+                    vec!["user_id".into(), "clicks".into()],
+                ),
             ],
             settings: vec![
-                ("sql-client.execution.result-mode", &["table", "tableau", "changelog"]),
+                (
+                    "sql-client.execution.result-mode",
+                    &["table", "tableau", "changelog"],
+                ),
                 ("pipeline.name", &[]),
             ],
         }
@@ -415,7 +510,10 @@ mod tests {
     fn tables_after_from_and_into() {
         assert_eq!(replacements("SELECT * FROM cl"), ["clicks"]);
         assert_eq!(replacements("INSERT INTO fr"), ["fraud_alerts"]);
-        assert_eq!(replacements("SELECT * FROM TABLE(TUMBLE(TABLE c"), ["clicks"]);
+        assert_eq!(
+            replacements("SELECT * FROM TABLE(TUMBLE(TABLE c"),
+            ["clicks"]
+        );
         assert!(replacements("CREATE TABLE c").is_empty());
     }
 
@@ -426,9 +524,15 @@ mod tests {
         let (start, items) = complete("SELECT u FROM clicks", 8, &catalog());
         assert_eq!(start, 7);
         let texts: Vec<String> = items.into_iter().map(|c| c.replacement).collect();
-        assert!(texts.contains(&"user_id".to_string()) && texts.contains(&"url".to_string()), "{texts:?}");
+        assert!(
+            texts.contains(&"user_id".to_string()) && texts.contains(&"url".to_string()),
+            "{texts:?}"
+        );
         assert!(texts.contains(&"union".to_string()), "{texts:?}");
-        assert_eq!(replacements("SELECT clicks.u"), ["clicks.user_id", "clicks.url"]);
+        assert_eq!(
+            replacements("SELECT clicks.u"),
+            ["clicks.user_id", "clicks.url"]
+        );
         assert_eq!(replacements("sel"), ["select"]);
         assert_eq!(replacements("SEL"), ["SELECT"]);
     }
@@ -437,16 +541,26 @@ mod tests {
     fn option_keys_of_the_named_connector_and_their_values() {
         let create = "CREATE TABLE t (a INT) WITH ('connector' = 'pulsar', 'sou";
         let keys = replacements(create);
-        assert!(keys.contains(&"source.start.message-id' = '".to_string()), "{keys:?}");
+        assert!(
+            keys.contains(&"source.start.message-id' = '".to_string()),
+            "{keys:?}"
+        );
         assert!(keys.iter().all(|k| k.starts_with("source.")), "{keys:?}");
         // Keys already given are not offered again; another connector's keys are not.
         let keys = replacements("CREATE TABLE t (a INT) WITH ('connector' = 'memory', '");
         assert!(keys.contains(&"partitions' = '".to_string()), "{keys:?}");
         assert!(!keys.iter().any(|k| k.starts_with("connector")), "{keys:?}");
         assert!(!keys.iter().any(|k| k.starts_with("topics")), "{keys:?}");
-        assert_eq!(replacements("CREATE TABLE t (a INT) WITH ('connector' = 'pul"), ["pulsar'"]);
-        let values = replacements("CREATE TABLE t (a INT) WITH ('connector' = 'pulsar', 'format' = '");
-        assert!(values.contains(&"avro'".to_string()) && values.contains(&"json'".to_string()), "{values:?}");
+        assert_eq!(
+            replacements("CREATE TABLE t (a INT) WITH ('connector' = 'pul"),
+            ["pulsar'"]
+        );
+        let values =
+            replacements("CREATE TABLE t (a INT) WITH ('connector' = 'pulsar', 'format' = '");
+        assert!(
+            values.contains(&"avro'".to_string()) && values.contains(&"json'".to_string()),
+            "{values:?}"
+        );
         // The closing quote is not doubled when it is already there.
         let buffer = "CREATE TABLE t (a INT) WITH ('connector' = 'pul')";
         let (_, items) = complete(buffer, buffer.len() - 2, &catalog());

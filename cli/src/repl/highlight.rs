@@ -24,7 +24,13 @@ pub fn highlight(line: &str) -> Cow<'_, str> {
         let line_start = *starts.get(usize::try_from(l).ok()?.checked_sub(1)?)?;
         let rest = &line[line_start..];
         let column = usize::try_from(c).ok()?.checked_sub(1)?;
-        Some(line_start + rest.char_indices().nth(column).map_or(rest.len(), |(i, _)| i))
+        Some(
+            line_start
+                + rest
+                    .char_indices()
+                    .nth(column)
+                    .map_or(rest.len(), |(i, _)| i),
+        )
     };
     let mut out = String::with_capacity(line.len() + 32);
     let mut copied = 0;
@@ -33,9 +39,9 @@ pub fn highlight(line: &str) -> Cow<'_, str> {
             Token::Word(w) if w.quote_style.is_none() && w.keyword != Keyword::NoKeyword => KEYWORD,
             Token::SingleQuotedString(_) => STRING,
             Token::Number(..) => NUMBER,
-            Token::Whitespace(Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_)) => {
-                COMMENT
-            }
+            Token::Whitespace(
+                Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_),
+            ) => COMMENT,
             _ => continue,
         };
         let (Some(start), Some(end)) = (
@@ -48,7 +54,11 @@ pub fn highlight(line: &str) -> Cow<'_, str> {
             return Cow::Borrowed(line);
         }
         // A line comment's span includes its newline; keep the newline uncoloured.
-        let end = if line[start..end].ends_with('\n') { end - 1 } else { end };
+        let end = if line[start..end].ends_with('\n') {
+            end - 1
+        } else {
+            end
+        };
         out.push_str(&line[copied..start]);
         out.push_str(colour);
         out.push_str(&line[start..end]);

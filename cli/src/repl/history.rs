@@ -16,10 +16,10 @@ pub fn save<H: rustyline::Helper>(editor: &mut Editor<H, DefaultHistory>, path: 
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    if create_owner_only(path).is_ok() {
-        if let Err(e) = editor.save_history(path) {
-            tracing::debug!("cannot save history to {}: {e}", path.display());
-        }
+    if create_owner_only(path).is_ok()
+        && let Err(e) = editor.save_history(path)
+    {
+        tracing::debug!("cannot save history to {}: {e}", path.display());
     }
 }
 

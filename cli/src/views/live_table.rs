@@ -155,6 +155,11 @@ mod tests {
         let kept: Vec<&str> = v.rows.iter().map(|r| r[0].as_str()).collect();
         assert_eq!(kept, ["2", "3", "4"]);
         let status = v.status(3, true);
-        assert!(status.starts_with("5 row(s), showing the newest 3; row cap 3 reached: 2 older row(s) left the view"), "{status}");
+        assert!(
+            status.starts_with(
+                "5 row(s), showing the newest 3; row cap 3 reached: 2 older row(s) left the view"
+            ),
+            "{status}"
+        );
     }
 }

@@ -100,9 +100,7 @@ pub async fn print_query(stream: QueryStream, options: &ViewOptions) -> Result<u
 
 async fn print_rows(mut stream: QueryStream, options: &ViewOptions) -> Result<usize> {
     let format = options.format;
-    if format == OutputFormat::Table
-        && stream.is_bounded()
-        && options.mode != ResultMode::Changelog
+    if format == OutputFormat::Table && stream.is_bounded() && options.mode != ResultMode::Changelog
     {
         let mut batches = Vec::new();
         while let Some(batch) = stream.next().await {

@@ -7,6 +7,7 @@ mod e2e_checkpoints;
 mod e2e_insert;
 mod e2e_schemas;
 mod e2e_windows;
+mod embedding;
 mod errors;
 mod positions;
 mod queries;

@@ -38,7 +38,12 @@ async fn the_backlog_counts_the_entries_not_read_yet() {
     let topic = unique_topic("backlog");
     let dir = tempfile::tempdir().expect("tempdir");
     // Unbatched: one message per entry.
-    python_produce_file(&url, &topic, &write_messages_file(dir.path(), &events(0..100)), false);
+    python_produce_file(
+        &url,
+        &topic,
+        &write_messages_file(dir.path(), &events(0..100)),
+        false,
+    );
     let client = PulsarClient::connect(ClientConfig::new(url.clone()))
         .await
         .expect("connect");
@@ -109,28 +114,61 @@ async fn show_jobs_reports_rate_backlog_watermark_lag_state_and_checkpoint() {
     };
 
     // Half the input; then a rate, which needs a sample older than the second half.
-    python_produce_file(&url, &input, &write_messages_file(dir.path(), &events(0..500)), false);
-    eventually("500 messages read", Duration::from_secs(60), || job().messages_read == 500).await;
-    eventually("a first rate", Duration::from_secs(10), || job().input_rate.is_some()).await;
-    python_produce_file(&url, &input, &write_messages_file(dir.path(), &events(500..1000)), false);
-    eventually("1000 messages read", Duration::from_secs(60), || job().messages_read == 1000).await;
+    python_produce_file(
+        &url,
+        &input,
+        &write_messages_file(dir.path(), &events(0..500)),
+        false,
+    );
+    eventually("500 messages read", Duration::from_secs(60), || {
+        job().messages_read == 500
+    })
+    .await;
+    eventually("a first rate", Duration::from_secs(10), || {
+        job().input_rate.is_some()
+    })
+    .await;
+    python_produce_file(
+        &url,
+        &input,
+        &write_messages_file(dir.path(), &events(500..1000)),
+        false,
+    );
+    eventually("1000 messages read", Duration::from_secs(60), || {
+        job().messages_read == 1000
+    })
+    .await;
     let info = job();
     let rate = info.input_rate.expect("a rate once the job ran a while");
-    assert!(rate > 0.0, "the second half arrived in the last ten seconds: {rate}");
+    assert!(
+        rate > 0.0,
+        "the second half arrived in the last ten seconds: {rate}"
+    );
 
     // The last event is at T0 + 99.9 s: the watermark, years behind the wall clock.
     let last_event = (T0_MS + 999 * 100) as i64;
-    eventually("the watermark at the last event", Duration::from_secs(30), || {
-        job().watermark.is_some_and(|w| w.0.0 == last_event)
-    })
+    eventually(
+        "the watermark at the last event",
+        Duration::from_secs(30),
+        || job().watermark.is_some_and(|w| w.0.0 == last_event),
+    )
     .await;
     // The broker says the subscription has read everything (asked every 2 s).
-    eventually("a zero backlog", Duration::from_secs(30), || job().backlog == Some(0)).await;
-    eventually("a checkpoint", Duration::from_secs(30), || job().last_checkpoint.is_some()).await;
+    eventually("a zero backlog", Duration::from_secs(30), || {
+        job().backlog == Some(0)
+    })
+    .await;
+    eventually("a checkpoint", Duration::from_secs(30), || {
+        job().last_checkpoint.is_some()
+    })
+    .await;
     let info = job();
     // The window [T0 + 90 s, T0 + 100 s) is still open: its state is held.
     assert!(info.state_bytes > 0, "{info:?}");
-    assert!(info.last_checkpoint_at.is_some_and(|t| t >= started), "{info:?}");
+    assert!(
+        info.last_checkpoint_at.is_some_and(|t| t >= started),
+        "{info:?}"
+    );
 
     // SHOW JOBS prints them.
     let outputs = engine.execute("SHOW JOBS").await.expect("SHOW JOBS");
@@ -170,6 +208,9 @@ async fn show_jobs_reports_rate_backlog_watermark_lag_state_and_checkpoint() {
         .as_millis() as i64
         - last_event) as f64
         / 1000.0;
-    assert!((lag_s - expected_lag).abs() < 60.0, "lag {lag_s} vs {expected_lag}");
+    assert!(
+        (lag_s - expected_lag).abs() < 60.0,
+        "lag {lag_s} vs {expected_lag}"
+    );
     engine.stop_job("counter").await.expect("stop");
 }

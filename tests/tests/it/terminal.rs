@@ -13,11 +13,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The shell against `url`, keeping its history in `dir`.
 fn shell(url: &str, dir: &Path) -> Terminal {
     let dir_text = dir.display().to_string();
-    let t = Terminal::spawn(
-        &["--service-url", url, "--data-dir", &dir_text],
-        &[],
-        dir,
-    );
+    let t = Terminal::spawn(&["--service-url", url, "--data-dir", &dir_text], &[], dir);
     t.wait_for_text("magnetar>", WAIT);
     t
 }
@@ -55,7 +51,10 @@ async fn a_semicolon_inside_a_string_or_comment_does_not_end_a_multi_line_statem
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&history).expect("metadata").permissions().mode();
+        let mode = std::fs::metadata(&history)
+            .expect("metadata")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "history mode {mode:o}");
     }
 }
@@ -237,9 +236,16 @@ async fn with_no_configuration_an_embedded_broker_starts_and_the_demo_table_work
         .filter(|l| l.starts_with("Started an embedded pulsar-lite broker at pulsar://127.0.0.1:"))
         .collect::<Vec<_>>();
     assert_eq!(said.len(), 1, "{stderr}");
-    assert!(said[0].contains(&broker_dir.display().to_string()), "{stderr}");
+    assert!(
+        said[0].contains(&broker_dir.display().to_string()),
+        "{stderr}"
+    );
     assert!(broker_dir.is_dir());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "event_id,user_id\ne1,u1\n", "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "event_id,user_id\ne1,u1\n",
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -62,7 +62,8 @@ impl WindowMetrics {
     /// Records the operator's watermark and state size after it handled a watermark.
     fn observe(&self, watermark: Watermark, state_bytes: usize) {
         self.watermark_ms.store(watermark.0.0, Ordering::Relaxed);
-        self.state_bytes.store(state_bytes as u64, Ordering::Relaxed);
+        self.state_bytes
+            .store(state_bytes as u64, Ordering::Relaxed);
     }
 
     fn late(&self, n: usize) {
