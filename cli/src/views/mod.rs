@@ -120,27 +120,13 @@ async fn print_rows(mut stream: QueryStream, options: &ViewOptions) -> Result<us
                 LiveTable::new(stream.schema(), options).run(stream).await?
             }
             ResultMode::Changelog => {
-                let mut view = Changelog::new(stream.schema(), options.max_width);
-                let mut rows = 0;
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    rows += batch.num_rows();
-                    view.print_rows(&batch)?;
-                }
-                view.finish()?;
-                rows
+                let view = Changelog::new(stream.schema(), options.max_width);
+                append(stream, view).await?
             }
             // Without a terminal the live table cannot redraw: rows are appended instead.
             ResultMode::Table | ResultMode::Tableau => {
-                let mut view = Tableau::new(stream.schema(), options.max_width);
-                let mut rows = 0;
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    rows += batch.num_rows();
-                    view.print_rows(&batch)?;
-                }
-                view.finish()?;
-                rows
+                let view = Tableau::new(stream.schema(), options.max_width);
+                append(stream, view).await?
             }
         };
         eprintln!("{rows} row(s)");
@@ -159,5 +145,45 @@ async fn print_rows(mut stream: QueryStream, options: &ViewOptions) -> Result<us
         print_batches(&[RecordBatch::new_empty(stream.schema())], format, true)?;
     }
     eprintln!("{rows} row(s)");
+    Ok(rows)
+}
+
+/// A view that appends rows as they arrive (`tableau`, `changelog`).
+trait AppendView {
+    /// Prints every row of `batch`.
+    fn print_rows(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Prints the end of the view.
+    fn finish(self) -> Result<()>;
+}
+
+impl AppendView for Tableau {
+    fn print_rows(&mut self, batch: &RecordBatch) -> Result<()> {
+        Tableau::print_rows(self, batch)
+    }
+
+    fn finish(self) -> Result<()> {
+        Tableau::finish(self)
+    }
+}
+
+impl AppendView for Changelog {
+    fn print_rows(&mut self, batch: &RecordBatch) -> Result<()> {
+        Changelog::print_rows(self, batch)
+    }
+
+    fn finish(self) -> Result<()> {
+        Changelog::finish(self)
+    }
+}
+
+/// Appends the stream's rows to `view` until the stream ends; returns the row count.
+async fn append(mut stream: QueryStream, mut view: impl AppendView) -> Result<usize> {
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        view.print_rows(&batch)?;
+    }
+    view.finish()?;
     Ok(rows)
 }
