@@ -433,7 +433,9 @@ impl Engine {
     /// Waits until every job has processed the rows available to it and written its
     /// results: rows of memory tables and files, what Pulsar consumers have received so far.
     /// Idle partitions release the watermark first (by the engine's clock), so with a
-    /// manual clock the results are deterministic. Bounded jobs are waited for.
+    /// manual clock the results are deterministic. Bounded jobs are waited for. A custom
+    /// source's rows count once its task has handed them over: settling does not wait for
+    /// a `next_batch` still running.
     pub async fn settle(&self) -> Result<()> {
         // A job's output may be another job's input: settle until nothing new is written.
         const MAX_ROUNDS: usize = 64;
@@ -541,6 +543,20 @@ impl Engine {
             Arc::new(crate::sinks::SinkMetrics::default()),
         )?;
         writer.write(batch)
+    }
+
+    /// Registers a connector written in Rust: `CREATE TABLE ... WITH ('connector' =
+    /// '<its name>', ...)` then reads it with its [`CustomSource`] and writes it with its
+    /// [`CustomSink`], in queries and jobs like any table. Fails when the name is a built-in
+    /// connector's or taken.
+    ///
+    /// [`CustomSource`]: crate::custom::CustomSource
+    /// [`CustomSink`]: crate::custom::CustomSink
+    pub fn register_connector(
+        &self,
+        connector: Arc<dyn crate::custom::CustomConnector>,
+    ) -> Result<()> {
+        self.shared.clients.custom().register(connector)
     }
 
     /// The session's settings as they are now (`SET` changes them).

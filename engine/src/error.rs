@@ -82,6 +82,17 @@ pub enum EngineError {
         reason: String,
     },
 
+    /// A connector registered from Rust failed.
+    #[error("table '{table}' ({connector} connector): {source}")]
+    CustomConnector {
+        /// The connector's name.
+        connector: String,
+        /// The table.
+        table: String,
+        /// What the connector said.
+        source: crate::custom::BoxError,
+    },
+
     /// A broken invariant (a bug).
     #[error("internal error: {0}")]
     Internal(String),

@@ -5,6 +5,7 @@
 //! with [`Engine::jobs`] and [`Engine::stop_job`].
 
 pub mod checkpoint;
+pub mod custom;
 pub mod docs;
 mod engine;
 pub mod error;

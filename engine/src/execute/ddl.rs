@@ -24,7 +24,12 @@ const GET_SCHEMA_TIMEOUT: Duration = Duration::from_secs(5);
 /// The latest registry schema of a Pulsar table's topic: over REST when the table has an
 /// `admin-url`, else (only when no column is declared) through the broker's GetSchema.
 async fn registry_schema(shared: &Shared, create: &CreateTable) -> Result<Option<Arc<SchemaInfo>>> {
-    let connector = Connector::parse(&create.name, &create.options, Some(create.location))?;
+    let connector = Connector::parse(
+        &create.name,
+        &create.options,
+        Some(create.location),
+        &shared.clients.custom().specs(),
+    )?;
     let Connector::Pulsar(options) = &connector else {
         return Ok(None);
     };
@@ -105,12 +110,15 @@ pub(crate) async fn create_table(shared: &Shared, create: &CreateTable) -> Resul
         };
     }
     // Declaration errors first, without asking the registry or the broker anything.
-    match TableDef::from_create(create) {
+    let custom = shared.clients.custom().specs();
+    match TableDef::from_create_with_schema(create, None, &custom) {
         Ok(_) | Err(SqlError::NoColumns { .. }) => {}
         Err(e) => return Err(e.into()),
     }
     let registry = registry_schema(shared, create).await?;
-    let def = Arc::new(TableDef::from_create_with_schema(create, registry)?);
+    let def = Arc::new(TableDef::from_create_with_schema(
+        create, registry, &custom,
+    )?);
     if let magnetar_sql::options::Connector::Memory(o) = &def.connector {
         // Creates the storage, or checks that an existing one fits.
         shared.clients.memory().log(&o.name, o.partitions)?;
@@ -170,6 +178,7 @@ pub(crate) fn show_tables(shared: &Shared) -> Result<StatementOutput> {
                 .join(";"),
             Connector::Filesystem(o) => o.path.display().to_string(),
             Connector::Memory(o) => format!("memory:{}", o.name),
+            Connector::Custom(o) => format!("{}:", o.connector),
         })
         .collect();
     let bounded: Vec<String> = tables

@@ -8,7 +8,7 @@ use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::Connector;
 use tokio::sync::{mpsc, watch};
 
-use super::{ExactlyOnce, MemorySinkWriter, PulsarSinkWriter, SinkMetrics};
+use super::{CustomSinkWriter, ExactlyOnce, MemorySinkWriter, PulsarSinkWriter, SinkMetrics};
 use crate::checkpoint::{CheckpointPart, PartSender, SinkProgress};
 use crate::error::{EngineError, Result};
 use crate::runtime::{Epoch, StreamMessage, service_url_for};
@@ -21,6 +21,8 @@ pub enum SinkWriter {
     Pulsar(Box<PulsarSinkWriter>),
     /// An in-process log.
     Memory(MemorySinkWriter),
+    /// A connector registered from Rust.
+    Custom(CustomSinkWriter),
 }
 
 impl SinkWriter {
@@ -54,6 +56,9 @@ impl SinkWriter {
                 &clients.memory(),
                 metrics,
             )?)),
+            Connector::Custom(_) => Ok(SinkWriter::Custom(
+                CustomSinkWriter::open(&table, clients, metrics).await?,
+            )),
             other => Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
                 format!(
                     "table '{}' uses the {} connector, which Magnetar can read but not write (yet)",
@@ -70,6 +75,7 @@ impl SinkWriter {
         match self {
             SinkWriter::Pulsar(w) => w.write(batch).await,
             SinkWriter::Memory(w) => w.write(batch),
+            SinkWriter::Custom(w) => w.write(batch).await,
         }
     }
 
@@ -77,6 +83,7 @@ impl SinkWriter {
     pub async fn flush(&mut self) -> Result<()> {
         match self {
             SinkWriter::Pulsar(w) => w.flush().await,
+            SinkWriter::Custom(w) => w.flush().await,
             SinkWriter::Memory(_) => Ok(()),
         }
     }
@@ -85,7 +92,7 @@ impl SinkWriter {
     pub fn progress(&self) -> SinkProgress {
         match self {
             SinkWriter::Pulsar(w) => w.progress(),
-            SinkWriter::Memory(_) => SinkProgress::new(),
+            SinkWriter::Memory(_) | SinkWriter::Custom(_) => SinkProgress::new(),
         }
     }
 
@@ -93,6 +100,7 @@ impl SinkWriter {
     pub async fn close(self) -> Result<()> {
         match self {
             SinkWriter::Pulsar(w) => (*w).close().await,
+            SinkWriter::Custom(w) => w.close().await,
             SinkWriter::Memory(_) => Ok(()),
         }
     }

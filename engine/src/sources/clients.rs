@@ -1,5 +1,5 @@
-//! One Pulsar client per service URL, shared by every source of the engine, and the
-//! engine's in-process (memory) tables.
+//! One Pulsar client per service URL, shared by every source of the engine, the engine's
+//! in-process (memory) tables, and the connectors registered from Rust.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,14 +8,17 @@ use magnetar_connectors::memory::MemoryStore;
 use magnetar_connectors::pulsar::{ClientConfig, PositionStore, PulsarClient};
 use tokio::sync::Mutex;
 
+use crate::custom::ConnectorRegistry;
 use crate::error::Result;
 
-/// Clients by service URL, the positions their sources acknowledged, and memory tables.
+/// Clients by service URL, the positions their sources acknowledged, memory tables, and
+/// registered connectors.
 #[derive(Debug)]
 pub struct ClientPool {
     clients: Mutex<HashMap<String, Arc<PulsarClient>>>,
     positions: Arc<dyn PositionStore>,
     memory: Arc<MemoryStore>,
+    custom: ConnectorRegistry,
 }
 
 impl ClientPool {
@@ -25,7 +28,13 @@ impl ClientPool {
             clients: Mutex::new(HashMap::new()),
             positions,
             memory: Arc::new(MemoryStore::default()),
+            custom: ConnectorRegistry::default(),
         }
+    }
+
+    /// The connectors registered from Rust.
+    pub(crate) fn custom(&self) -> &ConnectorRegistry {
+        &self.custom
     }
 
     /// Acknowledged positions of durable subscriptions.

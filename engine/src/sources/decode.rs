@@ -28,6 +28,7 @@ use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::Connector;
 
 use super::event_time::SharedWatermarkExpr;
+use super::reader::ReadChunk;
 use crate::error::{EngineError, Result};
 
 /// Counters of a source, shared with `SHOW JOBS`.
@@ -318,6 +319,7 @@ impl SourceDecoder {
                 "row {} of partition {} of '{topic}'",
                 id.entry_id, id.partition
             ),
+            Connector::Custom(o) => format!("row {} of the {} connector", id.entry_id, o.connector),
         }
     }
 
@@ -420,7 +422,65 @@ impl SourceDecoder {
     }
 
     /// Decodes a chunk; `None` when no row is left (all skipped, or none read).
-    pub async fn decode(&mut self, chunk: &SourceChunk) -> Result<Option<Decoded>> {
+    pub async fn decode(&mut self, chunk: &ReadChunk) -> Result<Option<Decoded>> {
+        match chunk {
+            ReadChunk::Messages(messages) => self.decode_messages(messages).await,
+            ReadChunk::Rows(batch) => self.take_rows(batch),
+        }
+    }
+
+    /// Rows a custom source made: its columns by position, cast to the declared types.
+    fn take_rows(&mut self, batch: &RecordBatch) -> Result<Option<Decoded>> {
+        let rows = batch.num_rows();
+        self.metrics
+            .messages_read
+            .fetch_add(rows as u64, Ordering::Relaxed);
+        if rows == 0 {
+            return Ok(None);
+        }
+        let connector = self.table.connector.name().to_string();
+        let wrong = |reason: String| EngineError::CustomConnector {
+            connector: connector.clone(),
+            table: self.table.name.clone(),
+            source: reason.into(),
+        };
+        if batch.num_columns() != self.table.columns.len() {
+            return Err(wrong(format!(
+                "the source returned {} column(s); the table has {} ({})",
+                batch.num_columns(),
+                self.table.columns.len(),
+                self.table
+                    .columns
+                    .iter()
+                    .map(|c| c.field.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.decoded.len());
+        for &table_index in &self.decoded {
+            let field = &self.table.columns[table_index].field;
+            let array = batch.column(table_index);
+            arrays.push(if array.data_type() == field.data_type() {
+                array.clone()
+            } else {
+                cast(array, field.data_type()).map_err(|e| {
+                    wrong(format!(
+                        "column {} ('{}') is {} and cannot be read as {}: {e}",
+                        table_index + 1,
+                        field.name(),
+                        array.data_type(),
+                        field.data_type()
+                    ))
+                })?
+            });
+        }
+        let decoded = self.assemble(&arrays, rows, vec![0; rows])?;
+        Ok(Some(decoded))
+    }
+
+    /// Decodes Pulsar (or file, or memory) messages.
+    async fn decode_messages(&mut self, chunk: &SourceChunk) -> Result<Option<Decoded>> {
         self.metrics
             .duplicates_dropped
             .fetch_add(chunk.duplicates_dropped, Ordering::Relaxed);
@@ -471,14 +531,24 @@ impl SourceDecoder {
             };
             arrays.push(array);
         }
+        let slots = rows
+            .iter()
+            .map(|&i| chunk.slots.get(i).copied().unwrap_or(0))
+            .collect();
+        self.assemble(&arrays, rows.len(), slots).map(Some)
+    }
+
+    /// The output batch of the decoded columns `arrays` (in `self.decoded` order), with
+    /// each row's event time when watermarks are generated.
+    fn assemble(&self, arrays: &[ArrayRef], rows: usize, slots: Vec<usize>) -> Result<Decoded> {
         let batch = RecordBatch::try_new_with_options(
             self.schema.clone(),
             self.output.iter().map(|&p| arrays[p].clone()).collect(),
-            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
         )
         .map_err(|e| {
             EngineError::BadMessage(format!(
-                "table '{}': decoded rows do not fit the declared columns: {e}",
+                "table '{}': rows do not fit the declared columns: {e}",
                 self.table.name
             ))
         })?;
@@ -488,7 +558,7 @@ impl SourceDecoder {
                 let input = RecordBatch::try_new_with_options(
                     schema.clone(),
                     positions.iter().map(|&p| arrays[p].clone()).collect(),
-                    &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+                    &RecordBatchOptions::new().with_row_count(Some(rows)),
                 )?;
                 Some(expr.evaluate(&input)?)
             }
@@ -496,14 +566,11 @@ impl SourceDecoder {
         self.metrics
             .rows_out
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-        Ok(Some(Decoded {
+        Ok(Decoded {
             batch,
-            slots: rows
-                .iter()
-                .map(|&i| chunk.slots.get(i).copied().unwrap_or(0))
-                .collect(),
+            slots,
             event_times,
-        }))
+        })
     }
 }
 

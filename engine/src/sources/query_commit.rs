@@ -2,11 +2,10 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use magnetar_connectors::pulsar::AckToken;
 use tokio::sync::watch;
 
 use super::decode::SourceMetrics;
-use super::reader::Reader;
+use super::reader::{ReadAck, Reader};
 use crate::error::Result;
 use crate::operators::window::WindowMetrics;
 use crate::runtime::{Epoch, PipelineMetrics};
@@ -16,7 +15,7 @@ use crate::runtime::{Epoch, PipelineMetrics};
 /// Also where they leave their counters.
 #[derive(Default)]
 pub struct QueryCommit {
-    finished: Mutex<Vec<(Reader, AckToken)>>,
+    finished: Mutex<Vec<(Reader, ReadAck)>>,
     /// Completion signal of each finished subplan, and the barrier that covers its input.
     pipelines: Mutex<Vec<(watch::Sender<Epoch>, Epoch)>>,
     metrics: Mutex<Vec<Arc<SourceMetrics>>>,
@@ -35,7 +34,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl QueryCommit {
     /// Keeps a finished scan's reader until the query commits.
-    pub(crate) fn defer(&self, reader: Reader, token: AckToken) {
+    pub(crate) fn defer(&self, reader: Reader, token: ReadAck) {
         lock(&self.finished).push((reader, token));
     }
 

@@ -1,4 +1,5 @@
-//! The readers a source task can run: Pulsar topics, files, or memory logs.
+//! The readers a source task can run: Pulsar topics, files, memory logs, or a connector
+//! registered from Rust.
 
 use std::sync::Arc;
 
@@ -12,14 +13,20 @@ use magnetar_connectors::tiered::{BackfillProgress, TieredStorage};
 use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::Connector;
 
+use datafusion::arrow::array::RecordBatch;
+
 use super::clients::ClientPool;
 use super::pulsar_config::source_config;
 use crate::checkpoint::SourcePositions;
+use crate::custom::{CustomReader, TableContext};
 use crate::error::{EngineError, Result};
 use crate::runtime::service_url_for;
 
 /// The position key of a memory read's round-robin pointer.
 const MEMORY_NEXT_PARTITION: &str = "next";
+
+/// The position key of a custom source's position.
+const CUSTOM_POSITION: &str = "position";
 
 /// An opened reader of a table.
 #[derive(Debug)]
@@ -30,6 +37,29 @@ pub enum Reader {
     File(FileSource),
     /// An in-process log of a memory table.
     Memory(MemorySource),
+    /// A connector registered from Rust.
+    Custom(CustomReader),
+}
+
+/// What a reader read: encoded messages, or rows a custom source made.
+#[derive(Debug)]
+pub enum ReadChunk {
+    /// Messages (and their partitions) to decode.
+    Messages(SourceChunk),
+    /// Rows with the table's columns, from one partition.
+    Rows(RecordBatch),
+}
+
+/// What to acknowledge (or commit) for what a reader read up to some point.
+#[derive(Debug, Default)]
+pub enum ReadAck {
+    /// Nothing to do (files, memory logs, or nothing read).
+    #[default]
+    Nothing,
+    /// Pulsar messages.
+    Pulsar(AckToken),
+    /// A custom source's position.
+    Custom(Option<String>),
 }
 
 impl Reader {
@@ -77,6 +107,32 @@ impl Reader {
                 )))
             }
             Connector::Filesystem(o) => Ok(Reader::File(FileSource::open(&o.path)?)),
+            Connector::Custom(o) => {
+                let connector = clients.custom().get(&o.connector).ok_or_else(|| {
+                    EngineError::Internal(format!(
+                        "table '{}' names connector '{}', which is not registered",
+                        table.name, o.connector
+                    ))
+                })?;
+                let context = TableContext {
+                    table: table.name.clone(),
+                    schema: table.schema.clone(),
+                    options: o.options.clone(),
+                    resume: resume.and_then(|r| r.get(CUSTOM_POSITION)).cloned(),
+                };
+                let source = connector.open_source(context).await.map_err(|source| {
+                    EngineError::CustomConnector {
+                        connector: o.connector.clone(),
+                        table: table.name.clone(),
+                        source,
+                    }
+                })?;
+                Ok(Reader::Custom(CustomReader::start(
+                    source,
+                    &table.name,
+                    &o.connector,
+                )))
+            }
             Connector::Memory(o) => {
                 let log = clients.memory().log(&o.name, o.partitions)?;
                 let mut source = MemorySource::open(log, o.bounded);
@@ -97,12 +153,14 @@ impl Reader {
     }
 
     /// The next chunk of messages; `None` at the end of a bounded read. Cancel-safe.
-    pub async fn next_chunk(&mut self, max: usize) -> Result<Option<SourceChunk>> {
-        Ok(match self {
+    pub async fn next_chunk(&mut self, max: usize) -> Result<Option<ReadChunk>> {
+        let messages = match self {
             Reader::Pulsar(s) => s.next_chunk(max).await?,
             Reader::File(f) => f.next_chunk(max)?,
             Reader::Memory(m) => m.next_chunk(max).await?,
-        })
+            Reader::Custom(c) => return Ok(c.next_batch().await?.map(ReadChunk::Rows)),
+        };
+        Ok(messages.map(ReadChunk::Messages))
     }
 
     /// Entries the broker holds beyond what was read (Pulsar tables); `None` for other
@@ -116,7 +174,7 @@ impl Reader {
                     None
                 }
             },
-            Reader::File(_) | Reader::Memory(_) => None,
+            Reader::File(_) | Reader::Memory(_) | Reader::Custom(_) => None,
         }
     }
 
@@ -126,6 +184,7 @@ impl Reader {
             Reader::Pulsar(s) => s.partition_count(),
             Reader::File(f) => f.partition_count(),
             Reader::Memory(m) => m.partition_count(),
+            Reader::Custom(_) => 1,
         }
     }
 
@@ -135,6 +194,7 @@ impl Reader {
             Reader::Pulsar(s) => s.partition_finished(slot),
             Reader::File(f) => f.partition_finished(slot),
             Reader::Memory(m) => m.partition_finished(slot),
+            Reader::Custom(c) => c.ended(),
         }
     }
 
@@ -156,30 +216,42 @@ impl Reader {
                     m.next_partition().to_string(),
                 )])
                 .collect(),
+            Reader::Custom(c) => c
+                .position()
+                .map(|p| (CUSTOM_POSITION.to_string(), p.to_string()))
+                .into_iter()
+                .collect(),
             Reader::File(_) => SourcePositions::new(),
         }
     }
 
     /// What to acknowledge for what was read so far (nothing for files and memory).
-    pub fn take_ack_token(&mut self) -> AckToken {
+    pub fn take_ack_token(&mut self) -> ReadAck {
         match self {
-            Reader::Pulsar(s) => s.take_ack_token(),
-            Reader::File(_) | Reader::Memory(_) => AckToken::default(),
+            Reader::Pulsar(s) => ReadAck::Pulsar(s.take_ack_token()),
+            Reader::Custom(c) => match c.take_commit_point() {
+                Some(position) => ReadAck::Custom(position),
+                None => ReadAck::Nothing,
+            },
+            Reader::File(_) | Reader::Memory(_) => ReadAck::Nothing,
         }
     }
 
     /// Acknowledges a token.
-    pub fn ack(&mut self, token: AckToken) -> Result<()> {
-        match self {
-            Reader::Pulsar(s) => Ok(s.ack(token)?),
-            Reader::File(_) | Reader::Memory(_) => Ok(()),
+    pub fn ack(&mut self, token: ReadAck) -> Result<()> {
+        match (self, token) {
+            (Reader::Pulsar(s), ReadAck::Pulsar(token)) => Ok(s.ack(token)?),
+            (Reader::Custom(c), ReadAck::Custom(position)) => c.commit(position),
+            _ => Ok(()),
         }
     }
 
-    /// Releases the reader (closes consumers).
+    /// Releases the reader (closes consumers; a custom source makes its last commits).
     pub async fn close(self) {
-        if let Reader::Pulsar(s) = self {
-            (*s).close().await;
+        match self {
+            Reader::Pulsar(s) => (*s).close().await,
+            Reader::Custom(c) => c.close().await,
+            Reader::File(_) | Reader::Memory(_) => {}
         }
     }
 }

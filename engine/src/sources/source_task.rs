@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use magnetar_connectors::pulsar::{AckToken, SourceChunk};
 use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::EmitStrategy;
 use tokio::sync::{mpsc, watch};
 
 use super::decode::{Decoded, SourceDecoder};
-use super::reader::Reader;
+use super::reader::{ReadAck, ReadChunk, Reader};
 use super::watermarks::WatermarkGenerator;
 use crate::checkpoint::{CheckpointPart, PartSender, SourceCheckpoint};
 use crate::error::Result;
@@ -67,7 +66,7 @@ enum Finish {
 
 struct Acks {
     next_epoch: u64,
-    pending: VecDeque<(Epoch, AckToken)>,
+    pending: VecDeque<(Epoch, ReadAck)>,
     checkpoint: Option<(usize, PartSender)>,
 }
 
@@ -172,7 +171,7 @@ async fn send_rows(
 /// when the output is gone.
 async fn forward_chunk(
     out: &mpsc::Sender<StreamMessage>,
-    chunk: &SourceChunk,
+    chunk: &ReadChunk,
     reader: &Reader,
     decoder: &mut SourceDecoder,
     mut event_time: Option<&mut EventTimeSettings>,

@@ -13,7 +13,7 @@ pub use metadata::MetadataKey;
 pub use provider::{MagnetarTable, ScanFactory};
 
 use crate::error::{Result, SqlError};
-use crate::options::{Connector, PulsarTableOptions, ValueFormat};
+use crate::options::{Connector, CustomConnectors, PulsarTableOptions, ValueFormat};
 use crate::statement::{ColumnKind, CreateTable};
 
 /// Where a column's values come from.
@@ -161,7 +161,7 @@ pub struct TableDef {
 impl TableDef {
     /// Validates a `CREATE TABLE`.
     pub fn from_create(create: &CreateTable) -> Result<TableDef> {
-        Self::from_create_with_schema(create, None)
+        Self::from_create_with_schema(create, None, &CustomConnectors::default())
     }
 
     /// Whether a `CREATE TABLE` declares no payload column (only metadata, or nothing), so
@@ -175,13 +175,14 @@ impl TableDef {
 
     /// Validates a `CREATE TABLE` over a topic whose latest registry schema is `registry`:
     /// without declared payload columns they come from it; declared ones must be readable
-    /// from it.
+    /// from it. `custom` are the connectors registered besides the built-in ones.
     pub fn from_create_with_schema(
         create: &CreateTable,
         registry: Option<Arc<SchemaInfo>>,
+        custom: &CustomConnectors,
     ) -> Result<TableDef> {
         let location = Some(create.location);
-        let connector = Connector::parse(&create.name, &create.options, location)?;
+        let connector = Connector::parse(&create.name, &create.options, location, custom)?;
         let is_pulsar = matches!(connector, Connector::Pulsar(_));
         let topic = match &connector {
             Connector::Pulsar(o) => o.topics.first().map(|t| t.to_string()).unwrap_or_default(),
@@ -340,7 +341,7 @@ impl TableDef {
         }
         let key_fields = match &connector {
             Connector::Pulsar(o) => o.key_fields.as_slice(),
-            Connector::Filesystem(_) | Connector::Memory(_) => &[],
+            Connector::Filesystem(_) | Connector::Memory(_) | Connector::Custom(_) => &[],
         };
         if let Connector::Memory(o) = &connector
             && let Some(field) = &o.partition_field

@@ -3,11 +3,13 @@
 //! table all come from these declarations.
 
 pub mod common;
+mod custom;
 mod filesystem;
 mod memory;
 mod pulsar;
 
 pub use common::{EmitStrategy, ValueFormat};
+pub use custom::{CustomConnectorSpec, CustomConnectors, CustomTableOptions};
 pub use filesystem::{FILESYSTEM_OPTIONS, FileTableOptions};
 pub use memory::{MEMORY_OPTIONS, MemoryTableOptions};
 pub use pulsar::{DeliveryGuarantee, KeyFormat, PULSAR_OPTIONS, PulsarTableOptions};
@@ -28,16 +30,25 @@ pub enum Connector {
     Filesystem(FileTableOptions),
     /// In-process rows.
     Memory(MemoryTableOptions),
+    /// A connector the embedding program registered.
+    Custom(CustomTableOptions),
 }
 
 impl Connector {
-    /// Validates a `WITH` clause, choosing the connector by its `'connector'` entry.
-    pub fn parse(table: &str, entries: &[OptionEntry], location: Option<Location>) -> Result<Self> {
+    /// Validates a `WITH` clause, choosing the connector by its `'connector'` entry among
+    /// the built-in ones and those in `custom`.
+    pub fn parse(
+        table: &str,
+        entries: &[OptionEntry],
+        location: Option<Location>,
+        custom: &CustomConnectors,
+    ) -> Result<Self> {
+        let known: Vec<&str> = CONNECTORS.iter().copied().chain(custom.names()).collect();
         let Some(entry) = entries.iter().find(|e| e.key == "connector") else {
             return Err(SqlError::MissingOption {
                 table: table.to_string(),
                 key: "connector".into(),
-                what: format!("one of {}", CONNECTORS.join(", ")),
+                what: format!("one of {}", known.join(", ")),
                 location,
             });
         };
@@ -51,18 +62,23 @@ impl Connector {
             "memory" => Ok(Connector::Memory(MemoryTableOptions::parse(
                 table, entries, location,
             )?)),
-            _ => Err(SqlError::InvalidOption {
-                key: "connector".into(),
-                value: entry.value.clone(),
-                reason: format!(
-                    "expected one of {}{}",
-                    CONNECTORS.join(", "),
-                    nearest(&entry.value, CONNECTORS.iter().copied())
-                        .map(|n| format!("; did you mean '{n}'?"))
-                        .unwrap_or_default()
-                ),
-                location: entry.value_location,
-            }),
+            name => match custom.get(name) {
+                Some(spec) => Ok(Connector::Custom(CustomTableOptions::parse(
+                    spec, table, entries, location,
+                )?)),
+                None => Err(SqlError::InvalidOption {
+                    key: "connector".into(),
+                    value: entry.value.clone(),
+                    reason: format!(
+                        "expected one of {}{}",
+                        known.join(", "),
+                        nearest(&entry.value, known.iter().copied())
+                            .map(|n| format!("; did you mean '{n}'?"))
+                            .unwrap_or_default()
+                    ),
+                    location: entry.value_location,
+                }),
+            },
         }
     }
 
@@ -71,7 +87,8 @@ impl Connector {
         match self {
             Connector::Pulsar(o) => o.format,
             Connector::Filesystem(o) => o.format,
-            Connector::Memory(_) => ValueFormat {
+            // Rows arrive as Arrow batches; JSON only names what a memory log stores.
+            Connector::Memory(_) | Connector::Custom(_) => ValueFormat {
                 kind: magnetar_connectors::format::FormatKind::Json,
                 ignore_parse_errors: false,
                 csv_delimiter: b',',
@@ -85,6 +102,7 @@ impl Connector {
             Connector::Pulsar(o) => (o.emit, o.idle_timeout),
             Connector::Filesystem(o) => (o.emit, o.idle_timeout),
             Connector::Memory(o) => (o.emit, o.idle_timeout),
+            Connector::Custom(o) => (o.emit, o.idle_timeout),
         }
     }
 
@@ -94,15 +112,17 @@ impl Connector {
             Connector::Pulsar(o) => o.is_bounded(),
             Connector::Filesystem(_) => true,
             Connector::Memory(o) => o.bounded,
+            Connector::Custom(o) => o.bounded,
         }
     }
 
     /// The connector's name.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Connector::Pulsar(_) => "pulsar",
             Connector::Filesystem(_) => "filesystem",
             Connector::Memory(_) => "memory",
+            Connector::Custom(o) => &o.connector,
         }
     }
 }
@@ -169,7 +189,7 @@ pub struct OptionSpec {
 #[derive(Debug)]
 pub struct ValidatedOptions<'a> {
     table: String,
-    specs: &'static [OptionSpec],
+    specs: &'a [OptionSpec],
     entries: &'a [OptionEntry],
     table_location: Option<Location>,
 }
@@ -179,7 +199,7 @@ impl<'a> ValidatedOptions<'a> {
     pub fn new(
         connector: &str,
         table: &str,
-        specs: &'static [OptionSpec],
+        specs: &'a [OptionSpec],
         entries: &'a [OptionEntry],
         table_location: Option<Location>,
     ) -> Result<Self> {
@@ -249,7 +269,7 @@ impl<'a> ValidatedOptions<'a> {
         }
     }
 
-    fn spec(&self, key: &str) -> Option<&'static OptionSpec> {
+    fn spec(&self, key: &str) -> Option<&'a OptionSpec> {
         self.specs.iter().find(|s| s.key == key)
     }
 

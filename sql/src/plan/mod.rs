@@ -241,6 +241,9 @@ impl StreamNode {
                             "MemorySource",
                             format!("storage={} partitions={}", m.name, m.partitions),
                         ),
+                        Connector::Custom(c) => {
+                            ("CustomSource", format!("connector={}", c.connector))
+                        }
                         _ => (
                             "FileSource",
                             format!("format={}", s.table.format().kind.name()),

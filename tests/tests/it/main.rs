@@ -3,6 +3,7 @@
 mod broker_facts;
 mod checkpoint_store_s3;
 mod cli;
+mod custom_connector;
 mod e2e_checkpoints;
 mod e2e_insert;
 mod e2e_schemas;
