@@ -250,6 +250,8 @@ impl Engine {
             .options_mut()
             .sql_parser
             .map_string_types_to_utf8view = false;
+        // Planning errors then carry the position of what they name (a column, a function).
+        session.options_mut().sql_parser.collect_spans = true;
         let ctx = SessionContext::new_with_config(session);
         let tables: Arc<RwLock<BTreeMap<String, Arc<TableDef>>>> = Arc::default();
         let settings: Arc<RwLock<Settings>> = Arc::default();

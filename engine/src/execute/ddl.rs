@@ -178,7 +178,7 @@ pub(crate) fn show_tables(shared: &Shared) -> Result<StatementOutput> {
                 .join(";"),
             Connector::Filesystem(o) => o.path.display().to_string(),
             Connector::Memory(o) => format!("memory:{}", o.name),
-            Connector::Custom(o) => format!("{}:", o.connector),
+            Connector::Custom(o) => format!("custom:{}", o.connector),
         })
         .collect();
     let bounded: Vec<String> = tables

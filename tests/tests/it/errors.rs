@@ -48,6 +48,28 @@ async fn bad_sql_is_located_in_the_script() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_misspelled_column_names_the_nearest_one_and_points_at_itself() {
+    let engine = Engine::new(EngineConfig::default());
+    engine
+        .execute("CREATE TABLE clicks (user_id STRING, url STRING) WITH ('connector' = 'memory')")
+        .await
+        .expect("create");
+    let err = engine
+        .execute("SET 'pipeline.name' = 'x';\nSELECT user_id\nFROM clicks WHERE urll = 'a'")
+        .await
+        .expect_err("unknown column");
+    let text = err.to_string();
+    assert!(text.contains("No field named urll"), "{text}");
+    assert!(text.contains("Did you mean 'clicks.url'?"), "{text}");
+    // At the misspelled name, not at the start of the statement.
+    assert_eq!(
+        (err.location().line, err.location().column),
+        (3, 19),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_broker_is_a_clear_error() {
     let port = magnetar_connectors::pulsar::lite::free_port().expect("port");
     let engine = Engine::new(EngineConfig::with_service_url(format!(
