@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use magnetar_sql::options::{CONNECTORS, CustomConnectorSpec, CustomConnectors};
+use magnetar_sql::catalog::TableDef;
+use magnetar_sql::options::{CONNECTORS, Connector, CustomConnectorSpec, CustomConnectors};
 
-use super::CustomConnector;
+use super::{CustomConnector, TableContext};
 use crate::error::{EngineError, Result};
 
 /// Registered connectors by name.
@@ -77,8 +78,36 @@ impl ConnectorRegistry {
         self.read().specs.clone()
     }
 
-    /// The connector named `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<Arc<dyn CustomConnector>> {
-        self.read().connectors.get(name).cloned()
+    /// The connector of a custom table, and what it is told of the table (`resume`: a
+    /// restored source's position).
+    pub(crate) fn for_table(
+        &self,
+        table: &TableDef,
+        resume: Option<String>,
+    ) -> Result<(Arc<dyn CustomConnector>, TableContext)> {
+        let Connector::Custom(options) = &table.connector else {
+            return Err(EngineError::Internal(format!(
+                "table '{}' is not a custom connector's",
+                table.name
+            )));
+        };
+        let connector = self
+            .read()
+            .connectors
+            .get(&options.connector)
+            .cloned()
+            .ok_or_else(|| {
+                EngineError::Internal(format!(
+                    "table '{}' names connector '{}', which is not registered",
+                    table.name, options.connector
+                ))
+            })?;
+        let context = TableContext {
+            table: table.name.clone(),
+            schema: table.schema.clone(),
+            options: options.options.clone(),
+            resume,
+        };
+        Ok((connector, context))
     }
 }

@@ -5,10 +5,9 @@ use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::RecordBatch;
 use magnetar_sql::catalog::TableDef;
-use magnetar_sql::options::Connector;
 
 use super::SinkMetrics;
-use crate::custom::{BoxError, CustomSink, TableContext};
+use crate::custom::{BoxError, CustomSink};
 use crate::error::{EngineError, Result};
 use crate::sources::ClientPool;
 
@@ -36,37 +35,21 @@ impl CustomSinkWriter {
         clients: &ClientPool,
         metrics: Arc<SinkMetrics>,
     ) -> Result<Self> {
-        let Connector::Custom(options) = &table.connector else {
-            return Err(EngineError::Internal(format!(
-                "table '{}' is not a custom connector's",
-                table.name
-            )));
-        };
-        let connector = clients.custom().get(&options.connector).ok_or_else(|| {
-            EngineError::Internal(format!(
-                "table '{}' names connector '{}', which is not registered",
-                table.name, options.connector
-            ))
-        })?;
-        let context = TableContext {
-            table: table.name.clone(),
-            schema: table.schema.clone(),
-            options: options.options.clone(),
-            resume: None,
-        };
+        let (connector, context) = clients.custom().for_table(table, None)?;
+        let name = connector.name().to_string();
         let sink =
             connector
                 .open_sink(context)
                 .await
                 .map_err(|source| EngineError::CustomConnector {
-                    connector: options.connector.clone(),
+                    connector: name.clone(),
                     table: table.name.clone(),
                     source,
                 })?;
         Ok(Self {
             sink,
             table: table.name.clone(),
-            connector: options.connector.clone(),
+            connector: name,
             metrics,
         })
     }

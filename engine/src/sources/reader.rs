@@ -18,7 +18,7 @@ use datafusion::arrow::array::RecordBatch;
 use super::clients::ClientPool;
 use super::pulsar_config::source_config;
 use crate::checkpoint::SourcePositions;
-use crate::custom::{CustomReader, TableContext};
+use crate::custom::CustomReader;
 use crate::error::{EngineError, Result};
 use crate::runtime::service_url_for;
 
@@ -108,18 +108,8 @@ impl Reader {
             }
             Connector::Filesystem(o) => Ok(Reader::File(FileSource::open(&o.path)?)),
             Connector::Custom(o) => {
-                let connector = clients.custom().get(&o.connector).ok_or_else(|| {
-                    EngineError::Internal(format!(
-                        "table '{}' names connector '{}', which is not registered",
-                        table.name, o.connector
-                    ))
-                })?;
-                let context = TableContext {
-                    table: table.name.clone(),
-                    schema: table.schema.clone(),
-                    options: o.options.clone(),
-                    resume: resume.and_then(|r| r.get(CUSTOM_POSITION)).cloned(),
-                };
+                let position = resume.and_then(|r| r.get(CUSTOM_POSITION)).cloned();
+                let (connector, context) = clients.custom().for_table(table, position)?;
                 let source = connector.open_source(context).await.map_err(|source| {
                     EngineError::CustomConnector {
                         connector: o.connector.clone(),
