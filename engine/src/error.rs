@@ -82,6 +82,15 @@ pub enum EngineError {
         reason: String,
     },
 
+    /// A connector could not be registered.
+    #[error("cannot register connector '{name}': {reason}")]
+    InvalidConnector {
+        /// Its name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+
     /// A connector registered from Rust failed.
     #[error("table '{table}' ({connector} connector): {source}")]
     CustomConnector {

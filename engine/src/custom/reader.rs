@@ -127,10 +127,9 @@ impl CustomReader {
     }
 
     /// Asks the source to commit up to `position`.
-    pub(crate) fn commit(&mut self, position: Option<String>) -> Result<()> {
+    pub(crate) fn commit(&mut self, position: Option<String>) {
         // A source whose task has ended reported why on its event channel already.
         let _ = self.commits.send(position);
-        Ok(())
     }
 
     /// Lets the source make its queued commits and close; waits for it.

@@ -38,9 +38,8 @@ impl ConnectorRegistry {
     /// Adds `connector`; its name must not be a built-in connector's or taken already.
     pub(crate) fn register(&self, connector: Arc<dyn CustomConnector>) -> Result<()> {
         let name = connector.name().to_string();
-        let invalid = |reason: String| EngineError::InvalidSetting {
-            key: "connector".into(),
-            value: name.clone(),
+        let invalid = |reason: String| EngineError::InvalidConnector {
+            name: name.clone(),
             reason,
         };
         if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '\'') {

@@ -231,7 +231,10 @@ impl Reader {
     pub fn ack(&mut self, token: ReadAck) -> Result<()> {
         match (self, token) {
             (Reader::Pulsar(s), ReadAck::Pulsar(token)) => Ok(s.ack(token)?),
-            (Reader::Custom(c), ReadAck::Custom(position)) => c.commit(position),
+            (Reader::Custom(c), ReadAck::Custom(position)) => {
+                c.commit(position);
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
