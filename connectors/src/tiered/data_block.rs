@@ -113,7 +113,19 @@ impl BlockScanner {
                     self.state = State::Entries;
                 }
                 State::Entries => {
-                    if pos == self.end || data.len() < 4 {
+                    if pos == self.end {
+                        break;
+                    }
+                    // No room for another entry's framing: the rest is padding, which may
+                    // be cut mid-pattern (fewer than 4 bytes, so no negative length to see).
+                    if self.end - pos < ENTRY_HEADER_SIZE {
+                        if self.entries == 0 {
+                            return Err(self.error(pos, "block holds no entries".into()));
+                        }
+                        self.state = State::Padding(pos);
+                        continue;
+                    }
+                    if data.len() < 4 {
                         break;
                     }
                     let len = i32::from_be_bytes([data[0], data[1], data[2], data[3]]);
@@ -244,5 +256,69 @@ impl BlockScanner {
             return Err(self.error(self.position, "block holds no entries".into()));
         }
         Ok(self.next_entry_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: u64 = 128;
+
+    /// A block of `entries` (payload sizes) from entry 7, padded to `block_length`.
+    fn block(entries: &[usize], block_length: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&DATA_BLOCK_MAGIC.to_be_bytes());
+        b.extend_from_slice(&(HEADER as i64).to_be_bytes());
+        b.extend_from_slice(&(block_length as i64).to_be_bytes());
+        b.extend_from_slice(&7i64.to_be_bytes());
+        b.resize(HEADER as usize, 0);
+        for (i, len) in entries.iter().enumerate() {
+            b.extend_from_slice(&(*len as i32).to_be_bytes());
+            b.extend_from_slice(&(7 + i as i64).to_be_bytes());
+            b.extend(std::iter::repeat_n(i as u8, *len));
+        }
+        let mut phase = 0;
+        while (b.len() as u64) < block_length {
+            b.push(BLOCK_PADDING[phase % 4]);
+            phase += 1;
+        }
+        b
+    }
+
+    /// Feeds `bytes` in pieces of `piece` bytes; the ids framed, or the error.
+    fn scan(bytes: &[u8], piece: usize) -> Result<Vec<u64>, TieredError> {
+        let mut scanner = BlockScanner::new("obj".into(), (0, bytes.len() as u64), HEADER, 7, 0);
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(piece) {
+            scanner.feed(Bytes::copy_from_slice(chunk), &mut out)?;
+        }
+        assert_eq!(scanner.finish()?, 7 + out.len() as u64);
+        Ok(out.iter().map(|e| e.entry_id).collect())
+    }
+
+    #[test]
+    fn padding_cut_mid_pattern_ends_the_block() {
+        let entries = [100, 50];
+        let used = HEADER + 2 * ENTRY_HEADER_SIZE + 150;
+        for extra in [0, 1, 2, 3, 4, 6, 11, 12, 40] {
+            let bytes = block(&entries, used + extra);
+            for piece in [1, 3, 7, 64, bytes.len()] {
+                assert_eq!(
+                    scan(&bytes, piece).map_err(|e| e.to_string()),
+                    Ok(vec![7, 8]),
+                    "{extra} padding bytes, fed {piece} at a time"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_padding_after_the_last_entry_are_an_error() {
+        let used = HEADER + ENTRY_HEADER_SIZE + 10;
+        let mut bytes = block(&[10], used + 2);
+        bytes[used as usize + 1] = 0x00;
+        let error = scan(&bytes, 5).expect_err("not padding").to_string();
+        assert!(error.contains("inside the block's end padding"), "{error}");
     }
 }
