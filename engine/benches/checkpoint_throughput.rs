@@ -5,9 +5,12 @@
 //!
 //! `cargo bench -p magnetar --bench checkpoint_throughput` (`-- --events N`, `--runs N`).
 
+mod common;
+
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 
+use common::arg;
 use magnetar::{Engine, EngineConfig};
 
 const USERS: u64 = 100_000;
@@ -15,13 +18,6 @@ const USERS: u64 = 100_000;
 const EVENTS_PER_SECOND: u64 = 20_000;
 /// 2025-11-24 10:00:00 UTC.
 const START_MS: u64 = 1_763_978_400_000;
-
-fn arg(args: &[String], name: &str) -> Option<u64> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}
 
 /// `user,dwell,ts` lines: users drawn from a fixed sequence, event time in order.
 fn generate(path: &std::path::Path, events: u64) -> std::io::Result<()> {
@@ -89,8 +85,8 @@ async fn run_job(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let events = arg(&args, "--events").unwrap_or(20_000_000);
-    let runs = arg(&args, "--runs").unwrap_or(3).max(1);
+    let events: u64 = arg(&args, "--events")?.unwrap_or(20_000_000);
+    let runs: u64 = arg(&args, "--runs")?.unwrap_or(3).max(1);
     let dir = tempfile::tempdir()?;
     let csv = dir.path().join("clicks.csv");
     generate(&csv, events)?;

@@ -5,10 +5,13 @@
 //!
 //! `cargo bench -p magnetar --bench custom_source` (`-- --rows N`, `--runs N`).
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use common::arg;
 use futures::StreamExt;
 use magnetar::arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
 use magnetar::arrow::datatypes::SchemaRef;
@@ -23,13 +26,6 @@ const USERS: u64 = 10_000;
 const EVENTS_PER_SECOND: u64 = 20_000;
 /// 2025-11-24 10:00:00 UTC.
 const START_MS: u64 = 1_763_978_400_000;
-
-fn arg(args: &[String], name: &str) -> Option<u64> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}
 
 /// Rows `first..first + n` of the generated clicks: (user_id, ts).
 fn clicks(schema: &SchemaRef, first: u64, n: u64) -> Result<RecordBatch, BoxError> {
@@ -207,8 +203,8 @@ async fn run(rows: u64) -> Result<[f64; 4], BoxError> {
 
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
-    let rows = arg(&args, "--rows").unwrap_or(10_000_000);
-    let runs = arg(&args, "--runs").unwrap_or(3).max(1) as usize;
+    let rows: u64 = arg(&args, "--rows")?.unwrap_or(10_000_000);
+    let runs: usize = arg(&args, "--runs")?.unwrap_or(3).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -6,11 +6,14 @@
 //! process, so its peak RSS is its own; the table gives the median run's events per second of
 //! wall time and per CPU-second (per core), the peak RSS, and the rows each query produced.
 
+mod common;
+
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use common::arg;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::prelude::{CsvReadOptions, SessionContext};
 use futures::StreamExt;
@@ -163,29 +166,19 @@ fn usage() -> (f64, u64) {
     (cpu, rss_kb)
 }
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    if let (Some(case), Some(file)) = (arg(&args, "--case"), arg(&args, "--file")) {
+    if let (Some(case), Some(file)) = (
+        arg::<String>(&args, "--case")?,
+        arg::<String>(&args, "--file")?,
+    ) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
         return runtime.block_on(run_case(&case, Path::new(&file)));
     }
-    let events: u64 = arg(&args, "--events")
-        .map(|e| e.parse())
-        .transpose()?
-        .unwrap_or(10_000_000);
-    let runs_per_case: usize = arg(&args, "--runs")
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(3)
-        .max(1);
+    let events: u64 = arg(&args, "--events")?.unwrap_or(10_000_000);
+    let runs_per_case: usize = arg(&args, "--runs")?.unwrap_or(3).max(1);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let file = dir.join(format!("bench-clicks-{events}.csv"));
     if !file.exists() {
