@@ -13,8 +13,7 @@ use futures::StreamExt;
 use magnetar_connectors::EntryPosition;
 use magnetar_connectors::object_url::object_store_for;
 use magnetar_connectors::pulsar::{
-    ClientConfig, PulsarClient, PulsarSource, SourceConfig, StartPosition, StopPosition,
-    SubscriptionType, TopicName,
+    ClientConfig, PulsarClient, PulsarSource, SourceConfig, TopicName,
 };
 use magnetar_connectors::tiered::backfill::{IO_CONCURRENCY, RANGE_SIZE};
 use magnetar_connectors::tiered::{
@@ -105,16 +104,8 @@ async fn through_broker(url: &str, topic: &TopicName) -> (Duration, u64) {
     let mut source = PulsarSource::open(
         client,
         SourceConfig {
-            topics: vec![topic.clone()],
-            subscription_name: None,
-            subscription_type: SubscriptionType::Exclusive,
-            start: StartPosition::Earliest,
-            stop: StopPosition::Latest,
             receiver_queue_size: 10_000,
-            consumer_name: None,
-            positions: None,
-            resume: Default::default(),
-            tiered: None,
+            ..SourceConfig::reading(vec![topic.clone()])
         },
     )
     .await

@@ -89,6 +89,25 @@ pub struct SourceConfig {
     pub tiered: Option<TieredSource>,
 }
 
+impl SourceConfig {
+    /// A read of `topics` from their earliest message to the last one present when it
+    /// starts, through a temporary subscription; change fields to read otherwise.
+    pub fn reading(topics: Vec<TopicName>) -> SourceConfig {
+        SourceConfig {
+            topics,
+            subscription_name: None,
+            subscription_type: SubscriptionType::Exclusive,
+            start: StartPosition::Earliest,
+            stop: StopPosition::Latest,
+            receiver_queue_size: 1000,
+            consumer_name: None,
+            positions: None,
+            resume: HashMap::new(),
+            tiered: None,
+        }
+    }
+}
+
 /// Where a source finds offloaded ledgers, and where it reports backfill progress.
 #[derive(Clone, Debug)]
 pub struct TieredSource {

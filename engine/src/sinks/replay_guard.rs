@@ -15,10 +15,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use magnetar_connectors::EntryPosition;
-use magnetar_connectors::pulsar::{
-    PulsarClient, PulsarSource, SourceConfig, StartPosition, StopPosition, SubscriptionType,
-    TopicName,
-};
+use magnetar_connectors::pulsar::{PulsarClient, PulsarSource, SourceConfig, TopicName};
 
 use crate::checkpoint::SinkProgress;
 use crate::error::{EngineError, Result};
@@ -69,16 +66,8 @@ pub fn progress_entries(progress: &SinkProgress) -> Result<HashMap<String, Entry
 
 fn reader_config(topic: &TopicName, resume: HashMap<String, EntryPosition>) -> SourceConfig {
     SourceConfig {
-        topics: vec![topic.clone()],
-        subscription_name: None,
-        subscription_type: SubscriptionType::Exclusive,
-        start: StartPosition::Earliest,
-        stop: StopPosition::Latest,
-        receiver_queue_size: 1000,
-        consumer_name: None,
-        positions: None,
         resume,
-        tiered: None,
+        ..SourceConfig::reading(vec![topic.clone()])
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use magnetar_connectors::pulsar::{
-    AckToken, ClientConfig, ConsumerEvent, PulsarClient, PulsarSource, SourceConfig, StartPosition,
-    StopPosition, SubscriptionType, TopicName, parse_entry,
+    AckToken, ClientConfig, ConsumerEvent, PulsarClient, PulsarSource, SourceConfig,
+    SubscriptionType, TopicName, parse_entry,
 };
 use magnetar_tests::*;
 
@@ -165,16 +165,9 @@ async fn redelivered_entries_are_dropped_by_position() {
     let mut source = PulsarSource::open(
         client,
         SourceConfig {
-            topics: vec![TopicName::parse(&topic).expect("topic")],
             subscription_name: Some("redelivery".into()),
-            subscription_type: SubscriptionType::Exclusive,
-            start: StartPosition::Earliest,
-            stop: StopPosition::Latest,
             receiver_queue_size: 500,
-            consumer_name: None,
-            positions: None,
-            resume: Default::default(),
-            tiered: None,
+            ..SourceConfig::reading(vec![TopicName::parse(&topic).expect("topic")])
         },
     )
     .await

@@ -5,8 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use magnetar::{Engine, EngineConfig, StatementOutput};
 use magnetar_connectors::pulsar::{
-    ClientConfig, PulsarClient, PulsarSource, SourceConfig, StartPosition, StopPosition,
-    SubscriptionType, TopicName,
+    ClientConfig, PulsarClient, PulsarSource, SourceConfig, StopPosition, TopicName,
 };
 use magnetar_tests::clicks::format_ts;
 use magnetar_tests::*;
@@ -50,16 +49,10 @@ async fn the_backlog_counts_the_entries_not_read_yet() {
     let mut source = PulsarSource::open(
         client,
         SourceConfig {
-            topics: vec![TopicName::parse(&topic).expect("topic")],
             subscription_name: Some("backlog".into()),
-            subscription_type: SubscriptionType::Exclusive,
-            start: StartPosition::Earliest,
             stop: StopPosition::Never,
             receiver_queue_size: 10,
-            consumer_name: None,
-            positions: None,
-            resume: Default::default(),
-            tiered: None,
+            ..SourceConfig::reading(vec![TopicName::parse(&topic).expect("topic")])
         },
     )
     .await

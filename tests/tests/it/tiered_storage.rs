@@ -11,8 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use magnetar::{Engine, EngineConfig, QueryStream};
 use magnetar_connectors::pulsar::{
-    ClientConfig, PulsarClient, PulsarSource, SourceConfig, StartPosition, StopPosition,
-    SubscriptionType, TieredSource, TopicName,
+    ClientConfig, PulsarClient, PulsarSource, SourceConfig, StartPosition, TieredSource, TopicName,
 };
 use magnetar_connectors::tiered::{
     BackfillEvent, BackfillProgress, BackfillRequest, TieredStorage, spawn_backfill,
@@ -461,19 +460,14 @@ async fn read_with_storage(
     let mut source = PulsarSource::open(
         client,
         SourceConfig {
-            topics: vec![topic.clone()],
             subscription_name: Some(format!("read-{}", uuid::Uuid::new_v4().simple())),
-            subscription_type: SubscriptionType::Exclusive,
             start,
-            stop: StopPosition::Latest,
-            receiver_queue_size: 1000,
-            consumer_name: None,
-            positions: None,
             resume,
             tiered: Some(TieredSource {
                 storage: Arc::new(TieredStorage::open(bucket_url, None).expect("open")),
                 progress: Arc::new(BackfillProgress::default()),
             }),
+            ..SourceConfig::reading(vec![topic.clone()])
         },
     )
     .await
