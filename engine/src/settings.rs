@@ -129,7 +129,8 @@ impl Settings {
         }
         match spec.key {
             "sql-client.execution.max-table-result.rows"
-            | "sql-client.display.max-column-width" => {
+            | "sql-client.display.max-column-width"
+            | "execution.checkpointing.num-retained" => {
                 let n: usize = value
                     .trim()
                     .parse()
@@ -156,15 +157,6 @@ impl Settings {
                     return Err(invalid(
                         "expected a positive duration; RESET it to turn checkpoints off",
                     ));
-                }
-            }
-            "execution.checkpointing.num-retained" => {
-                let n: usize = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| invalid("expected a positive whole number"))?;
-                if n == 0 {
-                    return Err(invalid("expected at least 1"));
                 }
             }
             "pulsar.service-url"

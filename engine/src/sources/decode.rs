@@ -438,9 +438,8 @@ impl SourceDecoder {
         if rows == 0 {
             return Ok(None);
         }
-        let connector = self.table.connector.name().to_string();
         let wrong = |reason: String| EngineError::CustomConnector {
-            connector: connector.clone(),
+            connector: self.table.connector.name().to_string(),
             table: self.table.name.clone(),
             source: reason.into(),
         };
