@@ -1,9 +1,10 @@
-//! Reading a file, or the files of a directory, line by line: each file is a partition and
-//! each non-empty line a message (a JSON object or a CSV record), so files go through the
-//! same decoding, error policy and watermarks as Pulsar messages.
+//! Reading a file, or the files of a directory, line by line: each file (or byte range of a
+//! large file, split at line boundaries) is a partition and each non-empty line a message (a
+//! JSON object or a CSV record), so files go through the same decoding, error policy and
+//! watermarks as Pulsar messages. Several readers share the splits of a table.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,9 +17,102 @@ use crate::pulsar::{ReceivedMessage, SourceChunk};
 /// How much of a file is read at once; lines are slices of these blocks, never copied.
 const BLOCK: usize = 1 << 20;
 
+/// Files smaller than this are never split: splitting pays a seek and a partial line.
+pub const MIN_SPLIT_BYTES: u64 = 8 << 20;
+
+/// The ledger id of message ids that number lines; line numbers of a split that starts
+/// inside a file are unknown, so its message ids hold byte offsets (ledger [`BYTE_OFFSETS`]).
+pub const LINE_NUMBERS: u64 = 0;
+/// See [`LINE_NUMBERS`].
+pub const BYTE_OFFSETS: u64 = 1;
+
+/// A part of a file read as one partition: the lines that start in `start..end`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSplit {
+    /// The file.
+    pub path: PathBuf,
+    /// First byte (a line starting before it belongs to the previous split).
+    pub start: u64,
+    /// End byte, exclusive (`u64::MAX`: the end of the file).
+    pub end: u64,
+}
+
+impl FileSplit {
+    /// The split's name: the path, with the byte range when it is part of the file.
+    pub fn name(&self) -> String {
+        if self.start == 0 && self.end == u64::MAX {
+            self.path.display().to_string()
+        } else {
+            format!("{}@{}", self.path.display(), self.start)
+        }
+    }
+}
+
+/// The splits of `path` (a file, or a directory's files in name order) for `readers`
+/// readers: whole files, and files of at least `min_split` bytes cut into byte ranges of
+/// about a reader's share of the total, so that a single large file is read by every reader.
+pub fn plan_splits(path: &Path, readers: usize, min_split: u64) -> Result<Vec<FileSplit>> {
+    let files = list(path)?;
+    let sizes = files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f).map(|m| m.len()).map_err(|e| {
+                ConnectorError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot read '{}': {e}", f.display()),
+                ))
+            })
+        })
+        .collect::<Result<Vec<u64>>>()?;
+    let total: u64 = sizes.iter().sum();
+    let share = total.div_ceil(readers.max(1) as u64).max(min_split.max(1));
+    let mut splits = Vec::new();
+    for (file, size) in files.into_iter().zip(sizes) {
+        let pieces = if readers <= 1 {
+            1
+        } else {
+            size.div_ceil(share).max(1)
+        };
+        if pieces == 1 {
+            splits.push(FileSplit {
+                path: file,
+                start: 0,
+                end: u64::MAX,
+            });
+            continue;
+        }
+        let step = size.div_ceil(pieces);
+        for i in 0..pieces {
+            let start = i * step;
+            if start >= size {
+                break;
+            }
+            splits.push(FileSplit {
+                path: file.clone(),
+                start,
+                end: if i + 1 == pieces {
+                    u64::MAX
+                } else {
+                    (i + 1) * step
+                },
+            });
+        }
+    }
+    Ok(splits)
+}
+
 struct FilePartition {
+    /// The split's name.
     name: Arc<str>,
+    /// The file's path, as messages name their topic.
+    path: Arc<str>,
     file: File,
+    /// Byte offset of the start of `buf` in the file.
+    offset: u64,
+    /// Lines starting at or after this offset belong to the next split.
+    end: u64,
+    /// Whether ids number lines (the split starts at the file's start).
+    numbered: bool,
     /// Read but not yet returned bytes; starts at the beginning of a line.
     buf: BytesMut,
     /// How much of `buf` is known to hold no newline.
@@ -29,16 +123,58 @@ struct FilePartition {
 }
 
 impl FilePartition {
-    /// The next line, with its terminator; `None` at the end of the file.
+    /// Opens a split: positioned at the first line that starts in its range.
+    fn open(split: &FileSplit) -> Result<FilePartition> {
+        let failed = |e: std::io::Error| {
+            ConnectorError::Io(std::io::Error::new(
+                e.kind(),
+                format!("cannot open '{}': {e}", split.path.display()),
+            ))
+        };
+        let mut file = File::open(&split.path).map_err(failed)?;
+        if split.start > 0 {
+            file.seek(SeekFrom::Start(split.start - 1))
+                .map_err(failed)?;
+        }
+        let mut partition = FilePartition {
+            name: Arc::from(split.name()),
+            path: Arc::from(split.path.display().to_string()),
+            file,
+            offset: split.start.saturating_sub(1),
+            end: split.end,
+            numbered: split.start == 0,
+            buf: BytesMut::new(),
+            scanned: 0,
+            eof: false,
+            line: 0,
+            finished: false,
+        };
+        if split.start > 0 {
+            // The line holding byte `start - 1` belongs to the previous split: skip past its
+            // newline.
+            let partial = partition.next_line().map_err(failed)?;
+            if partial.is_none() {
+                partition.finished = true;
+            }
+        }
+        Ok(partition)
+    }
+
+    /// The next line, with its terminator; `None` at the end of the file or of the split.
     fn next_line(&mut self) -> std::io::Result<Option<Bytes>> {
+        if self.offset >= self.end {
+            return Ok(None);
+        }
         loop {
             if let Some(at) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
                 let end = self.scanned + at + 1;
                 self.scanned = 0;
+                self.offset += end as u64;
                 return Ok(Some(self.buf.split_to(end).freeze()));
             }
             if self.eof {
                 self.scanned = 0;
+                self.offset += self.buf.len() as u64;
                 return Ok((!self.buf.is_empty()).then(|| self.buf.split().freeze()));
             }
             self.scanned = self.buf.len();
@@ -105,26 +241,17 @@ fn list(path: &Path) -> Result<Vec<PathBuf>> {
 }
 
 impl FileSource {
-    /// Opens `path` (a file or a directory of files).
+    /// Opens `path` (a file or a directory of files), each file whole.
     pub fn open(path: &Path) -> Result<FileSource> {
-        let mut partitions = Vec::new();
-        for file in list(path)? {
-            let handle = File::open(&file).map_err(|e| {
-                ConnectorError::Io(std::io::Error::new(
-                    e.kind(),
-                    format!("cannot open '{}': {e}", file.display()),
-                ))
-            })?;
-            partitions.push(FilePartition {
-                name: Arc::from(file.display().to_string()),
-                file: handle,
-                buf: BytesMut::new(),
-                scanned: 0,
-                eof: false,
-                line: 0,
-                finished: false,
-            });
-        }
+        Self::open_splits(&plan_splits(path, 1, MIN_SPLIT_BYTES)?)
+    }
+
+    /// Opens splits (see [`plan_splits`]), each a partition.
+    pub fn open_splits(splits: &[FileSplit]) -> Result<FileSource> {
+        let partitions = splits
+            .iter()
+            .map(FilePartition::open)
+            .collect::<Result<Vec<_>>>()?;
         Ok(FileSource {
             partitions,
             next: 0,
@@ -132,9 +259,14 @@ impl FileSource {
         })
     }
 
-    /// Number of partitions (files).
+    /// Number of partitions (files or splits).
     pub fn partition_count(&self) -> usize {
         self.partitions.len()
+    }
+
+    /// Each partition's name (see [`FileSplit::name`]).
+    pub fn partition_names(&self) -> Vec<String> {
+        self.partitions.iter().map(|p| p.name.to_string()).collect()
     }
 
     /// Whether partition `slot` has been read to its end.
@@ -144,7 +276,8 @@ impl FileSource {
 
     /// Up to `max` lines of the next unfinished file; `None` when every file is read.
     ///
-    /// Message ids are `0:line:file` (line numbers from 1); the topic is the file's path.
+    /// Message ids are `0:line:partition` (line numbers from 1), or `1:byte offset:partition`
+    /// for a split that starts inside its file; the topic is the file's path.
     pub fn next_chunk(&mut self, max: usize) -> Result<Option<SourceChunk>> {
         let count = self.partitions.len();
         for _ in 0..count {
@@ -165,14 +298,21 @@ impl FileSource {
                 let line = partition.next_line().map_err(|e| {
                     ConnectorError::Io(std::io::Error::new(
                         e.kind(),
-                        format!("reading '{}': {e}", partition.name),
+                        format!("reading '{}': {e}", partition.path),
                     ))
                 })?;
                 let Some(line) = line else {
                     partition.finished = true;
                     break;
                 };
+                // The read moved the offset past the line.
+                let line_start = partition.offset - line.len() as u64;
                 partition.line += 1;
+                let id = if partition.numbered {
+                    MessageId::new(LINE_NUMBERS, partition.line, slot as i32)
+                } else {
+                    MessageId::new(BYTE_OFFSETS, line_start, slot as i32)
+                };
                 let mut end = line.len();
                 while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
                     end -= 1;
@@ -181,8 +321,8 @@ impl FileSource {
                     continue;
                 }
                 chunk.messages.push(ReceivedMessage::local(
-                    MessageId::new(0, partition.line, slot as i32),
-                    partition.name.clone(),
+                    id,
+                    partition.path.clone(),
                     self.producer.clone(),
                     line.slice(..end),
                 ));
@@ -249,6 +389,44 @@ mod tests {
         for (i, (got, want)) in seen.iter().zip(&lines).enumerate() {
             assert!(got[..] == *want.as_bytes(), "line {} differs", i + 1);
         }
+    }
+
+    #[test]
+    fn splits_of_a_file_read_every_line_once_whatever_the_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lines.csv");
+        let lines: Vec<String> = (0..500)
+            .map(|i| format!("{i},{}", "y".repeat(i % 37)))
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+        for readers in [1, 2, 3, 7, 50] {
+            let splits = plan_splits(&path, readers, 1).expect("plan");
+            assert_eq!(splits.len(), readers, "{readers} readers");
+            let mut seen = Vec::new();
+            for split in &splits {
+                let mut source =
+                    FileSource::open_splits(std::slice::from_ref(split)).expect("open");
+                while let Some(chunk) = source.next_chunk(13).expect("chunk") {
+                    for m in &chunk.messages {
+                        let text = String::from_utf8_lossy(&m.payload).into_owned();
+                        if split.start > 0 {
+                            // Ids hold the line's byte offset.
+                            let at = m.id.entry_id as usize;
+                            let file = std::fs::read(&path).expect("read");
+                            assert!(file[at..].starts_with(text.as_bytes()), "offset of {text}");
+                            assert_eq!(m.id.ledger_id, BYTE_OFFSETS);
+                        }
+                        seen.push(text);
+                    }
+                }
+            }
+            assert_eq!(seen, lines, "{readers} readers");
+        }
+        // Below the minimum size a file stays whole.
+        assert_eq!(
+            plan_splits(&path, 4, MIN_SPLIT_BYTES).expect("plan").len(),
+            1
+        );
     }
 
     #[test]

@@ -94,10 +94,13 @@ impl MemoryLog {
     }
 }
 
-/// A read of a memory log: continuous, or up to the rows present when it opened.
+/// A read of a memory log (or of some of its partitions): continuous, or up to the rows
+/// present when it opened. Slots are indices into the partitions it reads.
 #[derive(Debug)]
 pub struct MemorySource {
     log: Arc<MemoryLog>,
+    /// The log's partition each slot reads.
+    partitions: Vec<usize>,
     cursors: Vec<usize>,
     /// Bounded reads end here.
     end: Option<Vec<usize>>,
@@ -108,12 +111,25 @@ pub struct MemorySource {
 }
 
 impl MemorySource {
-    /// Opens a read from the first row; `bounded` reads end at the rows present now.
+    /// Opens a read of every partition from the first row; `bounded` reads end at the rows
+    /// present now.
     pub fn open(log: Arc<MemoryLog>, bounded: bool) -> Self {
+        let all = (0..log.partitions).collect();
+        Self::open_partitions(log, bounded, all)
+    }
+
+    /// Opens a read of some partitions of the log (those that exist).
+    pub fn open_partitions(log: Arc<MemoryLog>, bounded: bool, partitions: Vec<usize>) -> Self {
         let appended = log.appended.subscribe();
+        let partitions: Vec<usize> = partitions
+            .into_iter()
+            .filter(|p| *p < log.partitions)
+            .collect();
+        let lengths = log.lengths();
         Self {
-            cursors: vec![0; log.partitions],
-            end: bounded.then(|| log.lengths()),
+            cursors: vec![0; partitions.len()],
+            end: bounded.then(|| partitions.iter().map(|&p| lengths[p]).collect()),
+            partitions,
             next: 0,
             appended,
             producer: Arc::from("memory"),
@@ -121,12 +137,17 @@ impl MemorySource {
         }
     }
 
-    /// Number of partitions.
+    /// Number of partitions read.
     pub fn partition_count(&self) -> usize {
-        self.log.partitions
+        self.partitions.len()
     }
 
-    /// Rows consumed from each partition so far.
+    /// The log's partition each slot reads.
+    pub fn partitions(&self) -> &[usize] {
+        &self.partitions
+    }
+
+    /// Rows consumed from each slot's partition so far.
     pub fn cursors(&self) -> &[usize] {
         &self.cursors
     }
@@ -139,14 +160,17 @@ impl MemorySource {
     /// Takes the next chunk from partition `slot`: a restored read interleaves its
     /// partitions as the original one would have.
     pub fn resume_round_robin(&mut self, slot: usize) {
-        self.next = slot % self.log.partitions.max(1);
+        self.next = slot % self.partitions.len().max(1);
     }
 
-    /// Continues after `consumed` rows of partition `slot` (a checkpoint's position).
-    pub fn resume(&mut self, slot: usize, consumed: usize) {
-        if let Some(cursor) = self.cursors.get_mut(slot) {
-            *cursor = consumed.min(self.log.rows().get(slot).map_or(0, Vec::len));
-        }
+    /// Continues after `consumed` rows of the log's partition `partition` (a checkpoint's
+    /// position), if this read has it.
+    pub fn resume(&mut self, partition: usize, consumed: usize) {
+        let Some(slot) = self.partitions.iter().position(|p| *p == partition) else {
+            return;
+        };
+        let available = self.log.rows().get(partition).map_or(0, Vec::len);
+        self.cursors[slot] = consumed.min(available);
     }
 
     /// Whether a bounded read has consumed partition `slot`.
@@ -161,13 +185,14 @@ impl MemorySource {
     /// available now (or a bounded read is complete).
     pub fn try_next_chunk(&mut self, max: usize) -> Option<SourceChunk> {
         let rows = self.log.rows();
-        let count = self.log.partitions;
+        let count = self.partitions.len();
         for _ in 0..count {
             let slot = self.next;
             self.next = (self.next + 1) % count;
+            let partition = self.partitions[slot];
             let limit = match &self.end {
                 Some(end) => end[slot],
-                None => rows[slot].len(),
+                None => rows[partition].len(),
             };
             let from = self.cursors[slot];
             if from >= limit {
@@ -175,10 +200,10 @@ impl MemorySource {
             }
             let to = limit.min(from + max.max(1));
             let mut chunk = SourceChunk::default();
-            for (offset, payload) in rows[slot][from..to].iter().enumerate() {
+            for (offset, payload) in rows[partition][from..to].iter().enumerate() {
                 let index = (from + offset) as u64;
                 chunk.messages.push(ReceivedMessage::local(
-                    MessageId::new(0, index, slot as i32),
+                    MessageId::new(0, index, partition as i32),
                     self.log.topic.clone(),
                     self.producer.clone(),
                     payload.clone(),
@@ -193,7 +218,7 @@ impl MemorySource {
 
     /// Whether a bounded read is complete.
     fn exhausted(&self) -> bool {
-        self.end.is_some() && (0..self.log.partitions).all(|s| self.partition_finished(s))
+        self.end.is_some() && (0..self.partitions.len()).all(|s| self.partition_finished(s))
     }
 
     /// The next chunk, waiting for rows in a continuous read; `None` at the end of a bounded
@@ -260,6 +285,34 @@ mod tests {
         let chunk = waiting.await.expect("join").expect("read").expect("chunk");
         assert_eq!(payloads(&chunk), vec![(1, "d".into())]);
         assert_eq!(store.appended(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_read_of_some_partitions_sees_only_theirs() {
+        let store = MemoryStore::default();
+        let log = store.log("t", 3).expect("log");
+        log.append(vec![
+            (0, Bytes::from("a")),
+            (1, Bytes::from("b")),
+            (2, Bytes::from("c")),
+        ])
+        .expect("append");
+        let mut odd = MemorySource::open_partitions(log.clone(), true, vec![1]);
+        let mut rest = MemorySource::open_partitions(log, true, vec![0, 2]);
+        rest.resume(2, 1);
+        let chunk = odd.next_chunk(10).await.expect("read").expect("chunk");
+        assert_eq!(payloads(&chunk), vec![(0, "b".into())]);
+        assert_eq!(
+            chunk.messages[0].id.partition, 1,
+            "ids name the log's partition"
+        );
+        assert!(odd.next_chunk(10).await.expect("read").is_none());
+        let chunk = rest.next_chunk(10).await.expect("read").expect("chunk");
+        assert_eq!(payloads(&chunk), vec![(0, "a".into())]);
+        assert!(
+            rest.next_chunk(10).await.expect("read").is_none(),
+            "2 was resumed past c"
+        );
     }
 
     #[test]

@@ -75,7 +75,7 @@ fn operator() -> SlicedWindowAggregate {
         vec![
             GroupItem::WindowStart,
             GroupItem::WindowEnd,
-            GroupItem::Key(user),
+            GroupItem::Key(user, "user_id".into()),
         ],
         output,
         2,
@@ -108,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )),
             ],
         )?;
-        op.process(batch)?;
+        op.process(0, batch)?;
     }
     op.on_watermark(Watermark(EventTime(1_000)))?;
     let live = op.state_size();

@@ -19,7 +19,7 @@ use magnetar_sql::{Location, ScriptStatement, Statement};
 
 use crate::error::{EngineError, Result};
 use crate::execute;
-use crate::jobs::{JobInfo, JobRegistry, JobState, JobsTable};
+use crate::jobs::{JobInfo, JobRegistry, JobState, JobTasksTable, JobsTable};
 use crate::runtime::{Clock, QueryStream};
 use crate::settings::Settings;
 use crate::sources::{BoundedScan, ClientPool};
@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub data_dir: Option<PathBuf>,
     /// Processing time (for idle partitions); tests use a manual clock.
     pub clock: Clock,
+    /// Instances of keyed operators when `parallelism.default` is not set (`None`: the
+    /// number of cores).
+    pub parallelism: Option<usize>,
 }
 
 impl EngineConfig {
@@ -94,6 +97,7 @@ impl Shared {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+            .with_default_parallelism(self.config.parallelism)
     }
 
     pub fn default_service_url(&self) -> Option<String> {
@@ -123,11 +127,15 @@ impl Shared {
     }
 }
 
-/// `system.jobs`, next to the user's tables.
+/// `system.jobs` and `system.job_tasks`, next to the user's tables.
 fn register_system_tables(ctx: &SessionContext, jobs: &Arc<JobRegistry>) {
     let schema = Arc::new(MemorySchemaProvider::new());
     // Registering into a fresh in-memory schema cannot clash with anything.
     let _ = schema.register_table("jobs".into(), Arc::new(JobsTable { jobs: jobs.clone() }));
+    let _ = schema.register_table(
+        "job_tasks".into(),
+        Arc::new(JobTasksTable { jobs: jobs.clone() }),
+    );
     if let Some(catalog) = ctx.catalog("datafusion") {
         let _ = catalog.register_schema("system", schema);
     }
@@ -370,9 +378,18 @@ impl Engine {
             Statement::Query(q) => Ok(StatementOutput::Query(
                 execute::query::run_query(shared, *q).await?,
             )),
-            Statement::Insert(insert) => {
+            Statement::Insert(_) | Statement::StatementSet(_) => {
                 // Boxed: starting a job is a deep future; keep it off the caller's stack.
-                let job = Box::pin(execute::insert::start_insert(shared, *insert, text)).await?;
+                let job = match statement {
+                    Statement::Insert(insert) => {
+                        Box::pin(execute::insert::start_insert(shared, *insert, text)).await?
+                    }
+                    Statement::StatementSet(inserts) => {
+                        Box::pin(execute::insert::start_statement_set(shared, inserts, text))
+                            .await?
+                    }
+                    _ => return Err(EngineError::Internal("not an INSERT".into())),
+                };
                 if shared.settings().dml_sync() {
                     let done = self.wait_for_job(&job.id).await?;
                     if let JobState::Failed(e) = &done.state {

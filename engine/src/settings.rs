@@ -35,6 +35,18 @@ pub const SETTINGS: &[SettingSpec] = &[
         values: &[],
     },
     SettingSpec {
+        key: "parallelism.default",
+        default: None,
+        description: "Instances of each keyed operator (window aggregates, Top-N) of the next query or job (Flink's key); sources run at most one per partition or file split. Unset: the number of cores. Operators without a key (a global aggregate, `LIMIT`) run one instance; `EXPLAIN` shows each node's.",
+        values: &[],
+    },
+    SettingSpec {
+        key: "pipeline.max-parallelism",
+        default: Some("128"),
+        description: "Key groups of the next job (Flink's key and default): keys hash to key groups, key groups to instances, and state is checkpointed per key group, so a job restored at another parallelism (up to this) redistributes it. A checkpoint restores only with the same value.",
+        values: &[],
+    },
+    SettingSpec {
         key: "table.dml-sync",
         default: Some("false"),
         description: "`true`: `INSERT INTO` returns when its job has ended (Flink's key); for a bounded job, when everything is written. `false`: it returns once the job runs.",
@@ -100,6 +112,8 @@ pub const SETTINGS: &[SettingSpec] = &[
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     values: BTreeMap<String, String>,
+    /// The engine's parallelism when `parallelism.default` is not set (`None`: the cores).
+    default_parallelism: Option<usize>,
 }
 
 impl Settings {
@@ -137,6 +151,25 @@ impl Settings {
                     .map_err(|_| invalid("expected a positive whole number"))?;
                 if n == 0 {
                     return Err(invalid("expected at least 1"));
+                }
+            }
+            "parallelism.default" | "pipeline.max-parallelism" => {
+                let n: usize = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("expected a positive whole number"))?;
+                if n == 0 || n > usize::from(u16::MAX / 2) {
+                    return Err(invalid("expected 1 to 32767"));
+                }
+                let (parallelism, max) = if key == "parallelism.default" {
+                    (n, self.max_parallelism())
+                } else {
+                    (self.parallelism(), n as u16)
+                };
+                if parallelism > usize::from(max) {
+                    return Err(invalid(&format!(
+                        "'parallelism.default' ({parallelism}) cannot exceed 'pipeline.max-parallelism' ({max}): each instance owns at least one key group"
+                    )));
                 }
             }
             "execution.batch-size" => {
@@ -203,6 +236,33 @@ impl Settings {
             .iter()
             .map(|s| (s.key, self.get(s.key).map(str::to_string)))
             .collect()
+    }
+
+    /// These settings with the engine's own default parallelism.
+    pub fn with_default_parallelism(mut self, parallelism: Option<usize>) -> Self {
+        self.default_parallelism = parallelism;
+        self
+    }
+
+    /// `parallelism.default`: the instances of keyed operators (default: the engine's, or
+    /// the number of cores).
+    pub fn parallelism(&self) -> usize {
+        self.get("parallelism.default")
+            .and_then(|v| v.trim().parse().ok())
+            .or(self.default_parallelism)
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(usize::from)
+                    .unwrap_or(1)
+            })
+            .clamp(1, usize::from(self.max_parallelism()))
+    }
+
+    /// `pipeline.max-parallelism`: the number of key groups.
+    pub fn max_parallelism(&self) -> u16 {
+        self.get("pipeline.max-parallelism")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(crate::runtime::DEFAULT_MAX_PARALLELISM)
     }
 
     /// `execution.batch-size`.
@@ -306,5 +366,21 @@ mod tests {
             s.set("sql-client.execution.max-table-result.rows", "0")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn parallelism_stays_within_the_key_groups() {
+        let mut s = Settings::default();
+        assert!(s.parallelism() >= 1);
+        assert_eq!(s.max_parallelism(), 128);
+        s.set("parallelism.default", "4").expect("ok");
+        assert_eq!(s.parallelism(), 4);
+        assert!(s.set("parallelism.default", "0").is_err());
+        let err = s
+            .set("pipeline.max-parallelism", "2")
+            .expect_err("fewer key groups than instances");
+        assert!(err.to_string().contains("cannot exceed"), "{err}");
+        s.set("pipeline.max-parallelism", "16").expect("ok");
+        assert!(s.set("parallelism.default", "17").is_err());
     }
 }

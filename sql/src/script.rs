@@ -4,7 +4,7 @@
 //! comment does not end a statement.
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{Location, Result, SqlError, parser_message};
 
@@ -63,14 +63,61 @@ impl<'a> LineIndex<'a> {
     }
 }
 
+/// Decides which semicolons end a statement: all of them, except those between the
+/// `BEGIN` and the `END` of Flink's `EXECUTE STATEMENT SET BEGIN ...; ...; END`.
+#[derive(Default)]
+struct StatementEnds {
+    /// The first words of the current statement, upper-cased (up to four).
+    opening: Vec<String>,
+    /// Inside a statement set's `BEGIN ... END`.
+    in_set: bool,
+    /// The last significant token was a `;` inside the set.
+    after_semicolon: bool,
+    /// The set's `END` was seen: the next `;` ends the statement.
+    closing: bool,
+}
+
+const STATEMENT_SET: [&str; 4] = ["EXECUTE", "STATEMENT", "SET", "BEGIN"];
+
+impl StatementEnds {
+    /// Feeds a significant token; true when it is a `;` that ends the statement.
+    fn ends(&mut self, token: &Token) -> bool {
+        if *token == Token::SemiColon {
+            if self.in_set && !self.closing {
+                self.after_semicolon = true;
+                return false;
+            }
+            *self = Self::default();
+            return true;
+        }
+        if let Token::Word(w) = token {
+            if self.in_set && self.after_semicolon && w.value.eq_ignore_ascii_case("END") {
+                self.closing = true;
+            }
+            let explain = self.opening.is_empty() && w.value.eq_ignore_ascii_case("EXPLAIN");
+            if self.opening.len() < STATEMENT_SET.len() && !self.in_set && !explain {
+                self.opening.push(w.value.to_ascii_uppercase());
+                self.in_set = self.opening == STATEMENT_SET;
+            }
+        } else if self.opening.len() < STATEMENT_SET.len() {
+            // Not a statement set: stop looking.
+            self.opening.push(String::new());
+        }
+        self.after_semicolon = false;
+        false
+    }
+}
+
 /// Splits `script` at top-level semicolons. Blank statements (and comment-only ones) are
-/// dropped; a last statement without `;` is kept.
+/// dropped; a last statement without `;` is kept. A statement set (`EXECUTE STATEMENT SET
+/// BEGIN ...; ...; END;`) is one statement.
 pub fn split_statements(script: &str) -> Result<Vec<ScriptStatement>> {
     let tokens = tokenize(script)?;
     let index = LineIndex::new(script);
     let mut statements = Vec::new();
     let mut first: Option<&TokenWithSpan> = None;
     let mut last: Option<&TokenWithSpan> = None;
+    let mut ends = StatementEnds::default();
     let mut flush = |first: Option<&TokenWithSpan>, last: Option<&TokenWithSpan>| {
         if let (Some(first), Some(last)) = (first, last) {
             let start = Location {
@@ -90,10 +137,10 @@ pub fn split_statements(script: &str) -> Result<Vec<ScriptStatement>> {
     };
     for token in &tokens {
         match &token.token {
-            Token::SemiColon => {
+            t if is_blank(t) => {}
+            t if ends.ends(t) => {
                 flush(first.take(), last.take());
             }
-            t if is_blank(t) => {}
             _ => {
                 if first.is_none() {
                     first = Some(token);
@@ -113,11 +160,12 @@ pub fn ends_statement(input: &str) -> bool {
         // An unterminated string or comment: keep reading lines.
         return false;
     };
-    tokens
-        .iter()
-        .rev()
-        .find(|t| !is_blank(&t.token) && !matches!(t.token, Token::Whitespace(Whitespace::Newline)))
-        .is_some_and(|t| t.token == Token::SemiColon)
+    let mut ends = StatementEnds::default();
+    let mut ended = false;
+    for token in tokens.iter().filter(|t| !is_blank(&t.token)) {
+        ended = ends.ends(&token.token);
+    }
+    ended
 }
 
 #[cfg(test)]
@@ -164,6 +212,35 @@ mod tests {
         assert!(!ends_statement("SELECT 'a;"));
         assert!(!ends_statement("SELECT 1 /* ; */"));
         assert!(!ends_statement(""));
+    }
+
+    #[test]
+    fn a_statement_set_is_one_statement() {
+        let script = "SET 'a' = 'b';\nEXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO x SELECT 1;\n  INSERT INTO y SELECT ';';\nEND;\nSELECT 2;";
+        let stmts = split_statements(script).expect("split");
+        let texts: Vec<&str> = stmts.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "SET 'a' = 'b'",
+                "EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO x SELECT 1;\n  INSERT INTO y SELECT ';';\nEND",
+                "SELECT 2"
+            ]
+        );
+        assert!(!ends_statement(
+            "execute statement set begin insert into x select 1;"
+        ));
+        assert!(!ends_statement(
+            "EXECUTE STATEMENT SET BEGIN INSERT INTO x SELECT 1; END"
+        ));
+        assert!(ends_statement(
+            "EXECUTE STATEMENT SET BEGIN INSERT INTO x SELECT 1; END;"
+        ));
+        assert!(!ends_statement(
+            "EXPLAIN EXECUTE STATEMENT SET BEGIN INSERT INTO x SELECT 1;"
+        ));
+        // A column named `end` in a plain statement changes nothing.
+        assert!(ends_statement("SELECT a AS end FROM t;"));
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub enum Statement {
     Query(Box<ast::Statement>),
     /// `INSERT INTO table SELECT ...`.
     Insert(Box<ast::Statement>),
+    /// `EXECUTE STATEMENT SET BEGIN INSERT ...; INSERT ...; END`: one job for them all.
+    StatementSet(Vec<ast::Statement>),
 }
 
 /// `CREATE TABLE` as written.

@@ -1,5 +1,9 @@
-//! One test per `.slt` file in `sqllogictest/test_files`, each with its own pulsar-lite
-//! broker. Runs under `cargo test` and `cargo nextest` (libtest-compatible).
+//! Tests of the `.slt` files in `sqllogictest/test_files`, each run with its own pulsar-lite
+//! broker: every file at parallelism 1, 2 and 4 (`<file>::p1`, ...), and the files of
+//! continuous jobs also in checkpoint-restore mode at each parallelism
+//! (`<file>::checkpoint_restore::p2`) and restored at other parallelisms than they ran at
+//! (`<file>::checkpoint_restore::rescaled`: run at 2, restored at 1, then 3, then 1...). Runs
+//! under `cargo test` and `cargo nextest` (libtest-compatible).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,9 +15,21 @@ use magnetar_sqllogictest::{CHECKPOINT_RESTORE_LABEL, MagnetarDb};
 use magnetar_tests::TestBroker;
 
 /// Files of continuous jobs, run a second time in checkpoint-restore mode.
-const STREAMING_FILES: &[&str] = &["streaming", "windows"];
+const STREAMING_FILES: &[&str] = &["streaming", "windows", "union"];
 
-fn run_file(path: &Path, restore: bool) -> Result<(), Failed> {
+/// The parallelisms every file runs at.
+const PARALLELISMS: &[usize] = &[1, 2, 4];
+
+/// How a file runs.
+#[derive(Clone, Debug)]
+struct Mode {
+    parallelism: usize,
+    /// Checkpoint-restore mode, restoring at these parallelisms in turn (empty: the same).
+    restore: Option<Vec<usize>>,
+}
+
+fn run_file(path: &Path, mode: Mode) -> Result<(), Failed> {
+    let restore = mode.restore.is_some();
     // Engine futures are deep in debug builds: run the file on a worker with a roomy stack
     // rather than on the test thread's.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -34,18 +50,19 @@ fn run_file(path: &Path, restore: bool) -> Result<(), Failed> {
             let url = url.clone();
             let data_dir = data_dir.clone();
             let counter = counter.clone();
+            let mode = mode.clone();
             async move {
                 let (clock, manual) = Clock::manual();
                 let config = EngineConfig {
                     clock,
                     data_dir: Some(data_dir),
+                    parallelism: Some(mode.parallelism),
                     ..EngineConfig::with_service_url(url)
                 };
                 let db = MagnetarDb::new(Engine::new(config), Some(manual));
-                if restore {
-                    db.with_checkpoint_restore(counter).await
-                } else {
-                    Ok(db)
+                match mode.restore {
+                    Some(rescale) => db.with_checkpoint_restore(counter, rescale).await,
+                    None => Ok(db),
                 }
             }
         });
@@ -87,17 +104,43 @@ fn main() {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let mut trials = vec![Trial::test(name.clone(), {
-                let path = path.clone();
-                move || run_file(&path, false)
-            })];
+            let mut modes: Vec<(String, Mode)> = PARALLELISMS
+                .iter()
+                .map(|&p| {
+                    (
+                        format!("{name}::p{p}"),
+                        Mode {
+                            parallelism: p,
+                            restore: None,
+                        },
+                    )
+                })
+                .collect();
             if STREAMING_FILES.contains(&name.as_str()) {
-                trials.push(Trial::test(
-                    format!("{name}::checkpoint_restore"),
-                    move || run_file(&path, true),
+                modes.extend(PARALLELISMS.iter().map(|&p| {
+                    (
+                        format!("{name}::checkpoint_restore::p{p}"),
+                        Mode {
+                            parallelism: p,
+                            restore: Some(Vec::new()),
+                        },
+                    )
+                }));
+                modes.push((
+                    format!("{name}::checkpoint_restore::rescaled"),
+                    Mode {
+                        parallelism: 2,
+                        restore: Some(vec![1, 3]),
+                    },
                 ));
             }
-            trials
+            modes
+                .into_iter()
+                .map(|(trial, mode)| {
+                    let path = path.clone();
+                    Trial::test(trial, move || run_file(&path, mode))
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

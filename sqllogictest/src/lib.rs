@@ -14,8 +14,14 @@
 //! with every unbounded job checkpointed (each settle is a barrier, hence a checkpoint); as
 //! soon as a job has completed two checkpoints it is aborted as a crash would end it (no
 //! final checkpoint, output in flight dropped) and started again from its statement, which
-//! restores it. Every expected output must come out the same as in the uninterrupted run.
-//! Records about job counters, which a restart resets, carry `skipif checkpoint-restore`.
+//! restores it — at another parallelism if the mode rescales (state then moves between
+//! instances by key group). Every expected output must come out the same as in the
+//! uninterrupted run. Records about job counters, which a restart resets, carry
+//! `skipif checkpoint-restore`.
+//!
+//! Every file runs at several parallelisms (the engine's default, which a file's own `SET
+//! 'parallelism.default'` overrides); results whose order the query does not define are
+//! compared with `rowsort`.
 
 use std::time::Duration;
 
@@ -57,6 +63,8 @@ struct RestoreMode {
     generated: usize,
     /// Restores done (shared with whoever made the database).
     restores: Arc<std::sync::atomic::AtomicUsize>,
+    /// Parallelisms to restore jobs at, in turn (empty: the one they ran at).
+    rescale: Vec<usize>,
 }
 
 fn setting_value(sql: &str, key: &str) -> Option<String> {
@@ -68,10 +76,14 @@ fn setting_value(sql: &str, key: &str) -> Option<String> {
     (k.trim().trim_matches('\'') == key).then(|| v.trim().trim_matches('\'').to_string())
 }
 
+/// An `INSERT` or a statement set: what starts a job.
 fn is_insert(sql: &str) -> bool {
-    sql.trim_start()
-        .get(..6)
-        .is_some_and(|w| w.eq_ignore_ascii_case("insert"))
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(3)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    words.first().is_some_and(|w| w == "INSERT") || words == ["EXECUTE", "STATEMENT", "SET"]
 }
 
 impl MagnetarDb {
@@ -87,9 +99,11 @@ impl MagnetarDb {
     /// Checkpoint-restore mode (see the module documentation); the engine needs a data
     /// directory for its checkpoints.
     /// directory for its checkpoints. `restores` counts the jobs restored.
+    /// With `rescale`, each restore starts the job at the next of those parallelisms.
     pub async fn with_checkpoint_restore(
         mut self,
         restores: Arc<std::sync::atomic::AtomicUsize>,
+        rescale: Vec<usize>,
     ) -> Result<Self, SltError> {
         self.engine
             .execute("SET 'execution.checkpointing.interval' = '1 h'")
@@ -97,6 +111,7 @@ impl MagnetarDb {
             .map_err(|e| SltError(e.to_string()))?;
         self.restore = Some(RestoreMode {
             restores,
+            rescale,
             ..RestoreMode::default()
         });
         Ok(self)
@@ -109,6 +124,8 @@ impl MagnetarDb {
             return Ok(());
         };
         let jobs = restore.jobs.clone();
+        let rescale = restore.rescale.clone();
+        let done_before = restore.restores.load(std::sync::atomic::Ordering::Relaxed);
         let mut restarted = 0;
         for (name, sql) in jobs {
             let Some(info) = self
@@ -133,13 +150,29 @@ impl MagnetarDb {
                 .execute(&format!("SET 'pipeline.name' = '{name}'"))
                 .await
                 .map_err(|e| err(&e))?;
+            let parallelism =
+                (!rescale.is_empty()).then(|| rescale[(done_before + restarted) % rescale.len()]);
+            if let Some(p) = parallelism {
+                self.engine
+                    .execute(&format!("SET 'parallelism.default' = '{p}'"))
+                    .await
+                    .map_err(|e| err(&e))?;
+            }
             let outputs = self.engine.execute(&sql).await.map_err(|e| err(&e))?;
+            if parallelism.is_some() {
+                self.engine
+                    .execute("RESET 'parallelism.default'")
+                    .await
+                    .map_err(|e| err(&e))?;
+            }
             let resumed = outputs.iter().find_map(|o| match o {
                 StatementOutput::JobStarted(job) => job.restored_from,
                 _ => None,
             });
             if std::env::var_os("MAGNETAR_SLT_TRACE").is_some() {
-                eprintln!("restored '{name}' from checkpoint {resumed:?}");
+                eprintln!(
+                    "restored '{name}' from checkpoint {resumed:?} at parallelism {parallelism:?}"
+                );
             }
             if resumed.is_none() {
                 return Err(SltError(format!(
@@ -175,18 +208,15 @@ impl MagnetarDb {
         if !is_insert(sql) {
             return self.execute(sql).await;
         }
-        let name = match restore.pending_name.take() {
-            Some(name) => name,
-            None => {
-                restore.generated += 1;
-                let name = format!("slt-job-{}", restore.generated);
-                self.engine
-                    .execute(&format!("SET 'pipeline.name' = '{name}'"))
-                    .await
-                    .map_err(|e| SltError(e.to_string()))?;
-                name
-            }
-        };
+        let name = restore.pending_name.take().unwrap_or_else(|| {
+            restore.generated += 1;
+            format!("slt-job-{}", restore.generated)
+        });
+        // Set (again): restoring another job in between uses the setting too.
+        self.engine
+            .execute(&format!("SET 'pipeline.name' = '{name}'"))
+            .await
+            .map_err(|e| SltError(e.to_string()))?;
         let output = self.execute(sql).await?;
         let unbounded = self
             .engine

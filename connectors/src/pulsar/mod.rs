@@ -23,7 +23,7 @@ pub use lite::{LiteOptions, PulsarLite};
 pub use positions::{PositionFile, PositionKey, PositionStore};
 pub use sink::{OutgoingMessage, PulsarSink, RoutingMode, SinkConfig, java_key_partition};
 pub use source::{
-    AckToken, MalformedEntry, PartitionPosition, PulsarSource, SourceChunk, SourceConfig,
-    StartPosition, StopPosition, TieredSource,
+    AckToken, MalformedEntry, PartitionPosition, PartitionShare, PulsarSource, SourceChunk,
+    SourceConfig, StartPosition, StopPosition, TieredSource,
 };
 pub use topic::TopicName;

@@ -87,6 +87,25 @@ pub struct SourceConfig {
     pub resume: HashMap<String, EntryPosition>,
     /// Offloaded ledgers to read from object storage before the broker, if any.
     pub tiered: Option<TieredSource>,
+    /// Which of the partitions this reader takes, when several read the table together.
+    pub share: Option<PartitionShare>,
+}
+
+/// One of several readers of a table's partitions: numbering every partition of every
+/// topic in order, this one takes those whose number modulo `readers` is `reader`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionShare {
+    /// This reader.
+    pub reader: usize,
+    /// How many there are.
+    pub readers: usize,
+}
+
+impl PartitionShare {
+    /// Whether partition number `partition` is this reader's.
+    pub fn owns(&self, partition: usize) -> bool {
+        partition % self.readers.max(1) == self.reader
+    }
 }
 
 impl SourceConfig {
@@ -104,6 +123,7 @@ impl SourceConfig {
             positions: None,
             resume: HashMap::new(),
             tiered: None,
+            share: None,
         }
     }
 }
@@ -296,6 +316,7 @@ impl PulsarSource {
 
         let (tx, events) = mpsc::unbounded_channel();
         let mut slots: Vec<Slot> = Vec::new();
+        let mut numbered = 0usize;
         for topic in &config.topics {
             let partitions = client.partitions(topic).await?;
             let targets: Vec<(TopicName, i32)> = if partitions == 0 {
@@ -306,6 +327,10 @@ impl PulsarSource {
                     .collect()
             };
             for (partition_topic, partition) in targets {
+                numbered += 1;
+                if config.share.is_some_and(|s| !s.owns(numbered - 1)) {
+                    continue;
+                }
                 let slot = slots.len();
                 let subscribed = Consumer::subscribe(
                     client.clone(),

@@ -1,67 +1,77 @@
-//! Gathers the parts of each checkpoint as its barrier passes through the pipeline (source
-//! positions, operator states, sink progress), writes them, and only then lets the sources
-//! acknowledge their input.
-//!
-//! Sources and operators send their part before they forward the barrier, and the sink
-//! sends its part last, so when the sink's part of an epoch arrives every other part of that
-//! epoch is already in the channel ahead of it.
+//! Completes a job's barriers. Every task instance that takes part reports its part of
+//! each epoch (a source's positions, an operator's state, a sink's progress) once the
+//! barrier has passed it; when every instance has reported an epoch (an instance that has
+//! finished counts with its last part), the coordinator writes the checkpoint (in a
+//! checkpointed job) and then reports the epoch complete, which lets the sources acknowledge
+//! their input. Without checkpoints only the sinks report: an epoch completes once every
+//! sink instance has flushed it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 
-use super::metadata::{CheckpointMetadata, SinkProgress, SourceCheckpoint};
+use super::metadata::{
+    CheckpointMetadata, METADATA_FORMAT, OperatorBlob, SinkCheckpoint, SourceCheckpoint,
+};
 use super::{CheckpointId, CheckpointStore, OperatorState};
 use crate::error::{EngineError, Result};
-use crate::runtime::Epoch;
+use crate::runtime::{Epoch, KeyGroupRange, TaskId};
 
-/// One task's share of a checkpoint.
-#[derive(Debug)]
+/// One task instance's share of an epoch.
+#[derive(Debug, Clone)]
 pub enum CheckpointPart {
     /// A source's positions (per partition, the last message it sent downstream) and
     /// watermark state.
-    Source {
-        /// The source's index in the pipeline.
-        index: usize,
-        /// Its part.
-        part: SourceCheckpoint,
-    },
-    /// An operator's state.
+    Source(SourceCheckpoint),
+    /// An operator's state and the key groups it owns.
     Operator {
-        /// The operator's index in the pipeline.
-        index: usize,
         /// Its state.
         state: OperatorState,
+        /// Its key groups.
+        key_groups: KeyGroupRange,
     },
     /// The sink flushed everything before the barrier; this is what the broker confirmed.
-    Sink(SinkProgress),
+    Sink(SinkCheckpoint),
 }
 
-/// Where a task sends its parts.
+#[derive(Debug)]
+enum Report {
+    Part(Epoch, TaskId, CheckpointPart),
+    Finished(TaskId),
+}
+
+/// Where tasks send their parts.
 #[derive(Debug, Clone)]
 pub struct PartSender {
-    tx: mpsc::UnboundedSender<(Epoch, CheckpointPart)>,
+    tx: mpsc::UnboundedSender<Report>,
 }
 
 /// Where the coordinator receives them.
 #[derive(Debug)]
 pub struct PartReceiver {
-    rx: mpsc::UnboundedReceiver<(Epoch, CheckpointPart)>,
+    rx: mpsc::UnboundedReceiver<Report>,
 }
 
-/// A channel for the parts of a pipeline's checkpoints.
+/// A channel for the parts of a job's epochs.
 pub fn part_channel() -> (PartSender, PartReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     (PartSender { tx }, PartReceiver { rx })
 }
 
 impl PartSender {
-    /// Sends a part of the checkpoint of `epoch`; false when the coordinator is gone.
-    pub fn send(&self, epoch: Epoch, part: CheckpointPart) -> bool {
-        self.tx.send((epoch, part)).is_ok()
+    /// Sends a task's part of `epoch`; false when the coordinator is gone.
+    pub fn send(&self, epoch: Epoch, task: &TaskId, part: CheckpointPart) -> bool {
+        self.tx
+            .send(Report::Part(epoch, task.clone(), part))
+            .is_ok()
+    }
+
+    /// The task has ended: it reports nothing more, and its last part stands for it.
+    pub fn finished(&self, task: &TaskId) {
+        let _ = self.tx.send(Report::Finished(task.clone()));
     }
 }
 
@@ -87,10 +97,8 @@ pub struct CheckpointPlan {
     pub store: CheckpointStore,
     /// The job's statement, checked on restore.
     pub sql: String,
-    /// Sources in the pipeline.
-    pub sources: usize,
-    /// Operators in the pipeline.
-    pub operators: usize,
+    /// The number of key groups.
+    pub max_parallelism: u16,
     /// The checkpoint restored from; epochs count on from it.
     pub restored: CheckpointId,
     /// Test hook: abort the process after writing this checkpoint's states, before its
@@ -105,96 +113,158 @@ impl CheckpointPlan {
     }
 }
 
-/// The coordinator of one pipeline run.
+/// What completing an epoch takes.
+#[derive(Debug)]
+pub enum Completion {
+    /// Every reporting instance flushed it (the sinks).
+    Flush,
+    /// A checkpoint was written.
+    Checkpoint(CheckpointPlan),
+}
+
+/// The coordinator of one run of a job's graph.
 #[derive(Debug)]
 pub struct CheckpointCoordinator {
-    plan: CheckpointPlan,
+    completion: Completion,
+    /// The instances whose reports an epoch needs.
+    expected: BTreeSet<TaskId>,
     parts: PartReceiver,
     metrics: Arc<CheckpointMetrics>,
 }
 
-#[derive(Default)]
-struct Gathered {
-    sources: BTreeMap<usize, SourceCheckpoint>,
-    operators: BTreeMap<usize, OperatorState>,
-}
-
 impl CheckpointCoordinator {
-    /// A coordinator of the parts arriving on `parts`.
-    pub fn new(plan: CheckpointPlan, parts: PartReceiver, metrics: Arc<CheckpointMetrics>) -> Self {
+    /// A coordinator of the parts arriving on `parts`, from the `expected` instances.
+    pub fn new(
+        completion: Completion,
+        expected: BTreeSet<TaskId>,
+        parts: PartReceiver,
+        metrics: Arc<CheckpointMetrics>,
+    ) -> Self {
         Self {
-            plan,
+            completion,
+            expected,
             parts,
             metrics,
         }
     }
 
-    /// Writes each checkpoint once its sink part arrives and then reports its epoch on
-    /// `completed`; ends when every sender is gone. A checkpoint that cannot be written
-    /// fails the run (dropping `completed`, so nothing more is acknowledged).
+    /// Completes each epoch once every expected instance has reported it (or finished),
+    /// reporting it on `completed`; ends when every sender is gone. A checkpoint that cannot
+    /// be written fails the run (dropping `completed`, so nothing more is acknowledged).
     pub async fn run(mut self, completed: watch::Sender<Epoch>) -> Result<()> {
-        let mut pending: BTreeMap<Epoch, Gathered> = BTreeMap::new();
-        while let Some((epoch, part)) = self.parts.rx.recv().await {
-            let gathered = pending.entry(epoch).or_default();
-            match part {
-                CheckpointPart::Source { index, part } => {
-                    gathered.sources.insert(index, part);
+        let mut pending: BTreeMap<Epoch, HashMap<TaskId, CheckpointPart>> = BTreeMap::new();
+        let mut finished: HashSet<TaskId> = HashSet::new();
+        // The last part of every source and sink instance: a finished one's stands for it.
+        let mut last: HashMap<TaskId, CheckpointPart> = HashMap::new();
+        while let Some(report) = self.parts.rx.recv().await {
+            match report {
+                Report::Part(epoch, task, part) => {
+                    if !matches!(part, CheckpointPart::Operator { .. }) {
+                        last.insert(task.clone(), part.clone());
+                    }
+                    pending.entry(epoch).or_default().insert(task, part);
                 }
-                CheckpointPart::Operator { index, state } => {
-                    gathered.operators.insert(index, state);
+                Report::Finished(task) => {
+                    finished.insert(task);
                 }
-                CheckpointPart::Sink(progress) => {
-                    let gathered = pending.remove(&epoch).unwrap_or_default();
-                    // Epochs before this one that never reached the sink cannot complete.
-                    pending.retain(|e, _| *e > epoch);
-                    self.write(epoch, gathered, progress).await?;
-                    completed.send_replace(epoch);
+            }
+            while let Some((&epoch, parts)) = pending.first_key_value() {
+                let complete = self
+                    .expected
+                    .iter()
+                    .all(|t| parts.contains_key(t) || finished.contains(t));
+                if !complete {
+                    break;
                 }
+                let mut parts = pending.remove(&epoch).unwrap_or_default();
+                for task in &self.expected {
+                    if !parts.contains_key(task)
+                        && let Some(part) = last.get(task)
+                    {
+                        parts.insert(task.clone(), part.clone());
+                    }
+                }
+                if let Completion::Checkpoint(plan) = &self.completion {
+                    self.write(plan, epoch, parts).await?;
+                }
+                completed.send_replace(epoch);
             }
         }
         Ok(())
     }
 
-    async fn write(&self, epoch: Epoch, gathered: Gathered, sink: SinkProgress) -> Result<()> {
+    async fn write(
+        &self,
+        plan: &CheckpointPlan,
+        epoch: Epoch,
+        parts: HashMap<TaskId, CheckpointPart>,
+    ) -> Result<()> {
         let started = Instant::now();
-        let id = self.plan.id_of(epoch);
-        if gathered.sources.len() != self.plan.sources
-            || gathered.operators.len() != self.plan.operators
-        {
-            return Err(EngineError::Internal(format!(
-                "checkpoint {id}: {} of {} source part(s) and {} of {} operator part(s) arrived before the sink's",
-                gathered.sources.len(),
-                self.plan.sources,
-                gathered.operators.len(),
-                self.plan.operators
-            )));
-        }
-        let mut writer = self.plan.store.begin(id);
-        let mut operators = Vec::with_capacity(gathered.operators.len());
+        let id = plan.id_of(epoch);
+        let mut writer = plan.store.begin(id);
+        let mut sources: BTreeMap<String, BTreeMap<usize, SourceCheckpoint>> = BTreeMap::new();
+        let mut sinks: BTreeMap<String, BTreeMap<usize, SinkCheckpoint>> = BTreeMap::new();
+        let mut operators: BTreeMap<String, Vec<OperatorBlob>> = BTreeMap::new();
         let mut bytes_written = 0u64;
-        for (index, state) in gathered.operators {
-            if state == OperatorState::default() {
-                operators.push(None);
-                continue;
+        let mut ordered: Vec<(TaskId, CheckpointPart)> = parts.into_iter().collect();
+        ordered.sort_by(|a, b| a.0.cmp(&b.0));
+        for (task, part) in ordered {
+            match part {
+                CheckpointPart::Source(s) => {
+                    sources
+                        .entry(task.node.to_string())
+                        .or_default()
+                        .insert(task.instance, s);
+                }
+                CheckpointPart::Sink(s) => {
+                    sinks
+                        .entry(task.node.to_string())
+                        .or_default()
+                        .insert(task.instance, s);
+                }
+                CheckpointPart::Operator { state, key_groups } => {
+                    let blob = if state == OperatorState::default() {
+                        None
+                    } else {
+                        // Encoding a large state takes tens of milliseconds: off the workers.
+                        let encoded = tokio::task::spawn_blocking(move || state.encode())
+                            .await
+                            .map_err(|e| {
+                            EngineError::Internal(format!("encoding operator state: {e}"))
+                        })??;
+                        let name = blob_name(&task);
+                        bytes_written += encoded.len() as u64;
+                        writer.put(&name, encoded).await?;
+                        Some(name)
+                    };
+                    operators
+                        .entry(task.node.to_string())
+                        .or_default()
+                        .push(OperatorBlob {
+                            instance: task.instance,
+                            key_groups,
+                            blob,
+                        });
+                }
             }
-            // Encoding a large state takes tens of milliseconds: off the async workers.
-            let encoded = tokio::task::spawn_blocking(move || state.encode())
-                .await
-                .map_err(|e| EngineError::Internal(format!("encoding operator state: {e}")))??;
-            let name = format!("operator-{index}");
-            bytes_written += encoded.len() as u64;
-            writer.put(&name, encoded).await?;
-            operators.push(Some(name));
         }
-        if self.plan.abort_before_manifest == Some(id) {
+        if plan.abort_before_manifest == Some(id) {
             tracing::error!(checkpoint = %id, "test hook: aborting before the manifest");
             std::process::abort();
         }
         let metadata = CheckpointMetadata {
-            sql: self.plan.sql.clone(),
-            sources: gathered.sources.into_values().collect(),
+            format: METADATA_FORMAT,
+            sql: plan.sql.clone(),
+            max_parallelism: plan.max_parallelism,
+            sources: sources
+                .into_iter()
+                .map(|(k, v)| (k, v.into_values().collect()))
+                .collect(),
             operators,
-            sink,
+            sinks: sinks
+                .into_iter()
+                .map(|(k, v)| (k, v.into_values().collect()))
+                .collect(),
         };
         writer.commit(metadata.to_json()?).await?;
         let millis = started.elapsed().as_millis() as u64;
@@ -212,5 +282,62 @@ impl CheckpointCoordinator {
             .store(now_ms, Ordering::Relaxed);
         tracing::debug!(checkpoint = %id, bytes = bytes_written, millis, "checkpoint complete");
         Ok(())
+    }
+}
+
+/// A blob name for an instance's state: its node's id (anything but letters, digits, `-`,
+/// `_`, `.` and `~` replaced) and its index.
+fn blob_name(task: &TaskId) -> String {
+    let node: String = task
+        .node
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{node}-{}", task.instance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(node: &str, instance: usize) -> TaskId {
+        TaskId {
+            node: Arc::from(node),
+            instance,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_epoch_completes_once_every_instance_reported_or_finished() {
+        let (parts, receiver) = part_channel();
+        let expected: BTreeSet<TaskId> = [task("sink", 0), task("sink", 1)].into_iter().collect();
+        let coordinator =
+            CheckpointCoordinator::new(Completion::Flush, expected, receiver, Arc::default());
+        let (completed, mut done) = watch::channel(Epoch(0));
+        let running = tokio::spawn(coordinator.run(completed));
+        let sink = |_: usize| CheckpointPart::Sink(SinkCheckpoint::default());
+        assert!(parts.send(Epoch(1), &task("sink", 0), sink(0)));
+        tokio::task::yield_now().await;
+        assert_eq!(
+            *done.borrow_and_update(),
+            Epoch(0),
+            "instance 1 has not flushed"
+        );
+        assert!(parts.send(Epoch(1), &task("sink", 1), sink(1)));
+        done.changed().await.expect("completes");
+        assert_eq!(*done.borrow_and_update(), Epoch(1));
+        // Instance 0 ends; epoch 2 needs only instance 1.
+        parts.finished(&task("sink", 0));
+        assert!(parts.send(Epoch(2), &task("sink", 1), sink(1)));
+        done.changed().await.expect("completes");
+        assert_eq!(*done.borrow_and_update(), Epoch(2));
+        drop(parts);
+        running.await.expect("joins").expect("runs");
     }
 }

@@ -9,10 +9,13 @@ mod state;
 mod store;
 
 pub use coordinator::{
-    CheckpointCoordinator, CheckpointMetrics, CheckpointPart, CheckpointPlan, PartReceiver,
-    PartSender, part_channel,
+    CheckpointCoordinator, CheckpointMetrics, CheckpointPart, CheckpointPlan, Completion,
+    PartReceiver, PartSender, part_channel,
 };
-pub use metadata::{CheckpointMetadata, SinkProgress, SourceCheckpoint, SourcePositions};
+pub use metadata::{
+    CarriedReplays, CheckpointMetadata, OperatorBlob, SinkCheckpoint, SinkProgress,
+    SourceCheckpoint, SourcePositions,
+};
 pub use recovery::{Restored, load_latest};
 pub use state::OperatorState;
 pub use store::{CheckpointId, CheckpointStore, CheckpointWriter, CompleteCheckpoint};

@@ -9,7 +9,11 @@ use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 
+use datafusion::arrow::array::{BooleanArray, UInt16Array};
+use datafusion::arrow::compute::filter_record_batch;
+
 use crate::error::{EngineError, Result};
+use crate::runtime::{KEY_GROUP_COLUMN, KeyGroup, KeyGroupRange};
 
 /// An operator's state at a barrier.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -39,6 +43,39 @@ fn take<'a>(bytes: &'a [u8], at: &mut usize, n: usize, what: &str) -> Result<&'a
 }
 
 impl OperatorState {
+    /// Only the rows of `key_groups`, without their tag column, from batches tagged with
+    /// [`KEY_GROUP_COLUMN`]; untagged batches (an operator without keys) stay whole.
+    pub fn for_key_groups(self, key_groups: KeyGroupRange) -> Result<OperatorState> {
+        let mut batches = Vec::with_capacity(self.batches.len());
+        for batch in self.batches {
+            let tagged =
+                batch.num_columns() > 0 && batch.schema().field(0).name() == KEY_GROUP_COLUMN;
+            if !tagged {
+                batches.push(batch);
+                continue;
+            }
+            let groups = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt16Array>()
+                .ok_or_else(|| corrupt("key groups are not UInt16"))?;
+            let mask: BooleanArray = groups
+                .iter()
+                .map(|g| g.map(|g| key_groups.contains(KeyGroup(g))))
+                .collect();
+            let kept = filter_record_batch(&batch, &mask)?;
+            if kept.num_rows() == 0 {
+                continue;
+            }
+            let untagged: Vec<usize> = (1..kept.num_columns()).collect();
+            batches.push(kept.project(&untagged)?);
+        }
+        Ok(OperatorState {
+            meta: self.meta,
+            batches,
+        })
+    }
+
     /// The state's bytes.
     pub fn encode(&self) -> Result<Bytes> {
         let meta = serde_json::to_vec(&self.meta).map_err(corrupt)?;

@@ -281,6 +281,7 @@ const SHOW_JOBS_COLUMNS: &[&str] = &[
     "name",
     "state",
     "sink",
+    "parallelism",
     "input_rate",
     "backlog",
     "watermark_lag_s",

@@ -11,11 +11,11 @@ use datafusion::sql::sqlparser::ast;
 use futures::StreamExt;
 use magnetar_sql::SqlError;
 use magnetar_sql::catalog::TableDef;
-use magnetar_sql::plan::{QueryBoundedness, boundedness, lower};
+use magnetar_sql::plan::{JobGraph, PlanTarget, QueryBoundedness, boundedness, lower};
 use tokio::sync::watch;
 
 use super::plan_error;
-use super::query::{pipeline_context, state_with_commit};
+use super::query::{graph_context, state_with_commit};
 use super::streaming_job::{JobCheckpointing, Run, StreamingJob};
 use super::window_subplans::embed_window_subplans;
 use crate::engine::Shared;
@@ -150,6 +150,54 @@ pub(crate) async fn start_insert(
     sql: &str,
 ) -> Result<JobInfo> {
     let (job, started) = prepare_insert(shared, statement, sql).await?;
+    launch(shared, job, started)
+}
+
+/// Plans `EXECUTE STATEMENT SET BEGIN ... END` and starts one job for all its INSERTs: a
+/// table several of them read is read once. It runs on the streaming runtime whether its
+/// tables are bounded or not (so each is read once); it ends when every input has.
+pub(crate) async fn start_statement_set(
+    shared: &Shared,
+    inserts: Vec<ast::Statement>,
+    sql: &str,
+) -> Result<JobInfo> {
+    let mut planned = Vec::with_capacity(inserts.len());
+    for insert in inserts {
+        planned.push(insert_plan(shared, insert).await?);
+    }
+    let name = take_job_name(shared)?;
+    let id = new_job_id();
+    let bounded = planned
+        .iter()
+        .all(|(_, plan)| boundedness(plan) == QueryBoundedness::Bounded);
+    let sinks = planned
+        .iter()
+        .map(|(sink, _)| sink.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let job = Job::new(
+        id.clone(),
+        name.clone(),
+        sql.trim().to_string(),
+        sinks,
+        bounded,
+    );
+    let state = shared.ctx.state();
+    let mut plans = Vec::with_capacity(planned.len());
+    for (sink, plan) in planned {
+        plans.push((lower(&plan, &state)?, PlanTarget::Sink(sink)));
+    }
+    let streaming = streaming_job(shared, job.clone(), &plans, &id, name.as_deref())?;
+    let run = streaming.start_first_run().await?;
+    launch(
+        shared,
+        job,
+        Started::Streaming(Box::new(streaming), Box::new(run)),
+    )
+}
+
+/// Registers a prepared job and starts running it.
+fn launch(shared: &Shared, job: Arc<Job>, started: Started) -> Result<JobInfo> {
     shared.jobs.add(job.clone());
     match started {
         Started::Streaming(streaming, run) => {
@@ -202,30 +250,9 @@ async fn prepare_insert(
     sql: &str,
 ) -> Result<(Arc<Job>, Started)> {
     let (sink, plan) = insert_plan(shared, statement).await?;
-    let name = shared
-        .settings
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .take("pipeline.name");
-    // Two runs of one pipeline would share its checkpoints, producer and subscriptions.
-    if let Some(name) = &name
-        && let Some(running) = shared
-            .jobs
-            .all()
-            .into_iter()
-            .find(|j| j.name.as_deref() == Some(name.as_str()) && !j.state().is_terminal())
-    {
-        return Err(EngineError::Sql(SqlError::unsupported(
-            format!(
-                "a job named '{name}' is running ({}); STOP JOB '{name}' first, or choose another 'pipeline.name'",
-                running.id
-            ),
-            None,
-        )));
-    }
-    let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let name = take_job_name(shared)?;
+    let id = new_job_id();
     let bounded = boundedness(&plan) == QueryBoundedness::Bounded;
-    let settings = shared.settings();
     let job = Job::new(
         id.clone(),
         name.clone(),
@@ -236,29 +263,8 @@ async fn prepare_insert(
     let started = match bounded {
         false => {
             let state = shared.ctx.state();
-            let stream_plan = lower(&plan, &state)?;
-            let checkpoint_interval = settings.checkpoint_interval();
-            let checkpointing = match checkpoint_interval {
-                Some(_) => Some(JobCheckpointing::new(
-                    &settings,
-                    shared.config.data_dir.as_deref(),
-                    &id,
-                    name.as_deref(),
-                    &sink,
-                )?),
-                None => None,
-            };
-            // A checkpoint at every barrier: barriers come at the checkpoint interval.
-            let barriers = checkpoint_interval.unwrap_or_else(|| settings.flush_interval());
-            let streaming = StreamingJob {
-                job: job.clone(),
-                plan: stream_plan,
-                ctx: pipeline_context(shared, BarrierPolicy::Every(barriers)),
-                sink,
-                clients: shared.clients.clone(),
-                default_service_url: shared.default_service_url(),
-                checkpointing,
-            };
+            let plans = [(lower(&plan, &state)?, PlanTarget::Sink(sink))];
+            let streaming = streaming_job(shared, job.clone(), &plans, &id, name.as_deref())?;
             let run = streaming.start_first_run().await?;
             Started::Streaming(Box::new(streaming), Box::new(run))
         }
@@ -283,6 +289,66 @@ async fn prepare_insert(
         }
     };
     Ok((job, started))
+}
+
+/// A new job's short id.
+fn new_job_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// The next job's `pipeline.name` (a one-shot setting), unless a job of that name runs.
+fn take_job_name(shared: &Shared) -> Result<Option<String>> {
+    let name = shared
+        .settings
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .take("pipeline.name");
+    // Two runs of one pipeline would share its checkpoints, producers and subscriptions.
+    if let Some(name) = &name
+        && let Some(running) = shared
+            .jobs
+            .all()
+            .into_iter()
+            .find(|j| j.name.as_deref() == Some(name.as_str()) && !j.state().is_terminal())
+    {
+        return Err(EngineError::Sql(SqlError::unsupported(
+            format!(
+                "a job named '{name}' is running ({}); STOP JOB '{name}' first, or choose another 'pipeline.name'",
+                running.id
+            ),
+            None,
+        )));
+    }
+    Ok(name)
+}
+
+/// The streaming job that runs `plans` (each into its sink) as one graph.
+fn streaming_job(
+    shared: &Shared,
+    job: Arc<Job>,
+    plans: &[(magnetar_sql::plan::StreamPlan, PlanTarget)],
+    id: &str,
+    name: Option<&str>,
+) -> Result<StreamingJob> {
+    let settings = shared.settings();
+    let checkpoint_interval = settings.checkpoint_interval();
+    let checkpointing = match checkpoint_interval {
+        Some(_) => Some(JobCheckpointing::new(
+            &settings,
+            shared.config.data_dir.as_deref(),
+            id,
+            name,
+        )?),
+        None => None,
+    };
+    // A checkpoint at every barrier: barriers come at the checkpoint interval.
+    let barriers = checkpoint_interval.unwrap_or_else(|| settings.flush_interval());
+    Ok(StreamingJob {
+        job,
+        graph: JobGraph::build(plans),
+        ctx: graph_context(shared, BarrierPolicy::Every(barriers)),
+        checkpointing,
+    })
 }
 
 /// Sets a job's final state from how it ended.

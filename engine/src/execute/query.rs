@@ -9,13 +9,14 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast;
-use magnetar_sql::plan::{QueryBoundedness, boundedness, lower};
+use magnetar_sql::plan::{JobGraph, QueryBoundedness, boundedness, lower};
+use tokio::sync::watch;
 
 use super::plan_error;
 use super::window_subplans::embed_window_subplans;
 use crate::engine::Shared;
 use crate::error::Result;
-use crate::runtime::{PipelineContext, QueryStream, build_pipeline};
+use crate::runtime::{Epoch, GraphContext, GraphMode, QueryStream, start_graph};
 use crate::sources::{BarrierPolicy, QueryCommit};
 
 /// Plans a parsed query into DataFusion's optimised logical plan.
@@ -42,9 +43,10 @@ pub(crate) fn state_with_commit(shared: &Shared, commit: Arc<QueryCommit>) -> Se
         .build()
 }
 
-pub(crate) fn pipeline_context(shared: &Shared, barriers: BarrierPolicy) -> PipelineContext {
+/// How graphs run, from the session's settings.
+pub(crate) fn graph_context(shared: &Shared, barriers: BarrierPolicy) -> GraphContext {
     let settings = shared.settings();
-    PipelineContext {
+    GraphContext {
         clients: shared.clients.clone(),
         default_service_url: shared.default_service_url(),
         batch_size: settings.batch_size(),
@@ -52,7 +54,8 @@ pub(crate) fn pipeline_context(shared: &Shared, barriers: BarrierPolicy) -> Pipe
         clock: shared.config.clock.clone(),
         idle_timeout: settings.idle_timeout(),
         state: shared.ctx.state(),
-        checkpoint: None,
+        parallelism: settings.parallelism(),
+        max_parallelism: settings.max_parallelism(),
     }
 }
 
@@ -74,9 +77,17 @@ pub(crate) async fn run_query(shared: &Shared, query: ast::Statement) -> Result<
         QueryBoundedness::Unbounded { .. } => {
             let state = shared.ctx.state();
             let stream_plan = lower(&plan, &state)?;
-            let ctx = pipeline_context(shared, BarrierPolicy::AfterEachBatch);
-            let pipeline = build_pipeline(&stream_plan, &ctx).await?;
-            Ok(QueryStream::from_pipeline(stream_plan.schema(), pipeline))
+            let ctx = graph_context(shared, BarrierPolicy::AfterEachBatch);
+            let (completed, completed_rx) = watch::channel(Epoch(0));
+            let graph = start_graph(
+                &JobGraph::of_query(&stream_plan),
+                &ctx,
+                GraphMode::Query,
+                completed_rx,
+                Arc::default(),
+            )
+            .await?;
+            QueryStream::from_graph(stream_plan.schema(), graph, completed)
         }
     }
 }

@@ -1,23 +1,21 @@
-//! Running an unbounded `INSERT INTO` job: its pipeline, its checkpoints, and restarts from
-//! the latest checkpoint after broker trouble.
+//! Running an unbounded `INSERT INTO` job (or statement set): its graph, its checkpoints,
+//! and restarts from the latest checkpoint after broker trouble.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use magnetar_sql::catalog::TableDef;
-use magnetar_sql::options::DeliveryGuarantee;
-use magnetar_sql::plan::StreamPlan;
+use magnetar_sql::plan::JobGraph;
+use tokio::sync::watch;
 
 use super::insert::finish;
 use crate::checkpoint::{
-    CheckpointCoordinator, CheckpointId, CheckpointPlan, CheckpointStore, load_latest, part_channel,
+    CheckpointCoordinator, CheckpointId, CheckpointPlan, CheckpointStore, Completion, load_latest,
+    part_channel,
 };
 use crate::error::{EngineError, Result};
-use crate::jobs::{Job, JobState};
-use crate::runtime::{Pipeline, PipelineCheckpoint, PipelineContext, build_pipeline};
-use crate::sinks::{BarrierReport, SinkWriter, run_sink_task};
-use crate::sources::ClientPool;
+use crate::jobs::{GraphSettle, Job, JobState};
+use crate::runtime::{Epoch, GraphContext, GraphMode, RunningGraph, start_graph};
 
 /// Environment variable of a test hook: the process aborts after writing that checkpoint's
 /// states and before its manifest, as if killed in the middle of a checkpoint.
@@ -28,10 +26,8 @@ pub const ABORT_BEFORE_MANIFEST_ENV: &str = "MAGNETAR_TEST_ABORT_BEFORE_MANIFEST
 pub(crate) struct JobCheckpointing {
     /// Where its checkpoints go.
     pub store: CheckpointStore,
-    /// The job's name in the store and on its producer, the same in every run.
+    /// The job's name in the store and on its producers, the same in every run.
     pub durable_name: String,
-    /// Whether the sink drops what a crashed run already wrote.
-    pub exactly_once: bool,
     /// Named jobs: prefix of the durable subscriptions of sources whose table names none.
     /// (An unnamed job cannot be resumed by a later process; it reads through temporary
     /// subscriptions, which leave nothing behind on the broker.)
@@ -39,14 +35,12 @@ pub(crate) struct JobCheckpointing {
 }
 
 impl JobCheckpointing {
-    /// The checkpointing of job `id` (named `name`, if it is) writing to `sink`, from the
-    /// settings.
+    /// The checkpointing of job `id` (named `name`, if it is), from the settings.
     pub fn new(
         settings: &crate::settings::Settings,
         data_dir: Option<&std::path::Path>,
         id: &str,
         name: Option<&str>,
-        sink: &TableDef,
     ) -> Result<Self> {
         let dir = match (settings.checkpoint_dir(), data_dir) {
             (Some(dir), _) => dir.to_string(),
@@ -72,15 +66,11 @@ impl JobCheckpointing {
             })
             .collect();
         let store = CheckpointStore::open(&dir, &durable_name, settings.checkpoints_retained())?;
-        let exactly_once = sink
-            .pulsar()
-            .is_some_and(|o| o.delivery_guarantee == DeliveryGuarantee::ExactlyOnce);
         Ok(Self {
             subscription_prefix: name
                 .map(|_| Arc::new(std::sync::Mutex::new(format!("magnetar-{durable_name}")))),
             store,
             durable_name,
-            exactly_once,
         })
     }
 
@@ -103,76 +93,71 @@ impl JobCheckpointing {
     }
 }
 
-/// Everything needed to start (and restart) a streaming job's pipeline.
+/// Everything needed to start (and restart) a streaming job's graph.
 pub(crate) struct StreamingJob {
     pub job: Arc<Job>,
-    pub plan: StreamPlan,
-    pub ctx: PipelineContext,
-    pub sink: Arc<TableDef>,
-    pub clients: Arc<ClientPool>,
-    pub default_service_url: Option<String>,
+    pub graph: JobGraph,
+    pub ctx: GraphContext,
     pub checkpointing: Option<JobCheckpointing>,
 }
 
-/// One run of a job's pipeline.
+/// One run of a job's graph.
 pub(crate) struct Run {
-    pipeline: Pipeline,
-    writer: SinkWriter,
-    coordinator: Option<CheckpointCoordinator>,
-    report: Option<crate::checkpoint::PartSender>,
+    graph: RunningGraph,
+    coordinator: CheckpointCoordinator,
+    completed: watch::Sender<Epoch>,
 }
 
 impl StreamingJob {
     /// Starts a run: from the latest complete checkpoint, if the job checkpoints and has one.
     pub async fn start_run(&self) -> Result<Run> {
-        let Some(checkpointing) = &self.checkpointing else {
-            let writer = self.open_writer(None).await?;
-            let pipeline = build_pipeline(&self.plan, &self.ctx).await?;
-            return Ok(Run {
-                pipeline,
-                writer,
-                coordinator: None,
-                report: None,
-            });
-        };
-        let restored = load_latest(&checkpointing.store, &self.job.sql)
-            .await?
-            .map(Arc::new);
-        let restored_id = restored.as_ref().map_or(CheckpointId(0), |r| r.id);
-        let exactly_once = checkpointing.exactly_once.then(|| {
-            (
-                format!("magnetar-{}", checkpointing.durable_name),
-                restored.as_ref().map(|r| r.sink.clone()),
-            )
-        });
-        // The sink reads what a crashed run wrote before anything new is emitted.
-        let writer = self.open_writer(exactly_once).await?;
         let (parts, receiver) = part_channel();
-        let ctx = PipelineContext {
-            checkpoint: Some(PipelineCheckpoint {
-                parts: parts.clone(),
-                restored,
-                subscription_prefix: checkpointing
-                    .subscription_prefix
-                    .as_ref()
-                    .map(|p| p.lock().unwrap_or_else(|p| p.into_inner()).clone()),
-            }),
-            ..self.ctx.clone()
+        let (completed, completed_rx) = watch::channel(Epoch(0));
+        let (mode, completion, restored_id) = match &self.checkpointing {
+            None => (
+                GraphMode::Flush { parts },
+                Completion::Flush,
+                CheckpointId(0),
+            ),
+            Some(checkpointing) => {
+                let restored = load_latest(&checkpointing.store, &self.job.sql)
+                    .await?
+                    .map(Arc::new);
+                let restored_id = restored.as_ref().map_or(CheckpointId(0), |r| r.id);
+                let abort_before_manifest = std::env::var(ABORT_BEFORE_MANIFEST_ENV)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .map(CheckpointId);
+                let plan = CheckpointPlan {
+                    store: checkpointing.store.clone(),
+                    sql: self.job.sql.clone(),
+                    max_parallelism: self.ctx.max_parallelism,
+                    restored: restored_id,
+                    abort_before_manifest,
+                };
+                let mode = GraphMode::Checkpoint {
+                    parts,
+                    restored,
+                    subscription_prefix: checkpointing
+                        .subscription_prefix
+                        .as_ref()
+                        .map(|p| p.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+                    exactly_once: Some(checkpointing.durable_name.clone()),
+                };
+                (mode, Completion::Checkpoint(plan), restored_id)
+            }
         };
-        let pipeline = build_pipeline(&self.plan, &ctx).await?;
-        let abort_before_manifest = std::env::var(ABORT_BEFORE_MANIFEST_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .map(CheckpointId);
+        let graph = start_graph(
+            &self.graph,
+            &self.ctx,
+            mode,
+            completed_rx,
+            self.job.sink.clone(),
+        )
+        .await?;
         let coordinator = CheckpointCoordinator::new(
-            CheckpointPlan {
-                store: checkpointing.store.clone(),
-                sql: self.job.sql.clone(),
-                sources: pipeline.sources,
-                operators: pipeline.operators,
-                restored: restored_id,
-                abort_before_manifest,
-            },
+            completion,
+            graph.reporting.clone(),
             receiver,
             self.job.checkpoints.clone(),
         );
@@ -187,15 +172,14 @@ impl StreamingJob {
             tracing::info!(job = %self.job.id, checkpoint = %restored_id, "resumed from checkpoint");
         }
         Ok(Run {
-            pipeline,
-            writer,
-            coordinator: Some(coordinator),
-            report: Some(parts),
+            graph,
+            coordinator,
+            completed,
         })
     }
 
     /// Starts the first run. A checkpointed job may find its previous process's consumers
-    /// and producer still registered (a broker notices a killed client only when its
+    /// and producers still registered (a broker notices a killed client only when its
     /// connection drops): broker trouble is retried for a while before it is reported.
     pub async fn start_first_run(&self) -> Result<Run> {
         const ATTEMPTS: u32 = 8;
@@ -221,27 +205,19 @@ impl StreamingJob {
         }
     }
 
-    async fn open_writer(
-        &self,
-        exactly_once: Option<(String, Option<crate::checkpoint::SinkProgress>)>,
-    ) -> Result<SinkWriter> {
-        SinkWriter::open(
-            self.sink.clone(),
-            &self.clients,
-            self.default_service_url.as_deref(),
-            self.job.sink.clone(),
-            exactly_once,
-        )
-        .await
-    }
-
     /// Publishes a run's counters on the job.
     pub fn expose(&self, run: &Run) {
-        let metrics = &run.pipeline.metrics;
+        let metrics = &run.graph.metrics;
         *self.job.sources.lock().unwrap_or_else(|p| p.into_inner()) = metrics.sources.clone();
         *self.job.windows.lock().unwrap_or_else(|p| p.into_inner()) = metrics.windows.clone();
-        *self.job.settle.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(run.pipeline.settle.clone());
+        *self.job.tasks.lock().unwrap_or_else(|p| p.into_inner()) = metrics.tasks.clone();
+        self.job
+            .parallelism
+            .store(self.ctx.parallelism, Ordering::Relaxed);
+        *self.job.settle.lock().unwrap_or_else(|p| p.into_inner()) = Some(GraphSettle {
+            injector: run.graph.injector.clone(),
+            completed: run.completed.subscribe(),
+        });
     }
 
     /// Runs until the job ends. A checkpointed job that hits broker trouble restarts from
@@ -302,30 +278,32 @@ impl StreamingJob {
     }
 }
 
-/// Drives one run to its end: the sink task, the checkpoint coordinator, and STOP JOB.
+/// Waits for every sink instance; the first failure ends the wait.
+async fn all_sinks(sinks: Vec<tokio::task::JoinHandle<Result<()>>>) -> Result<()> {
+    let waits = sinks.into_iter().map(|handle| async move {
+        match handle.await {
+            Ok(result) => result,
+            Err(e) if e.is_cancelled() => Err(EngineError::Pipeline("aborted".into())),
+            Err(e) => Err(EngineError::Internal(format!("sink task: {e}"))),
+        }
+    });
+    futures::future::try_join_all(waits).await.map(|_| ())
+}
+
+/// Drives one run to its end: the sinks, the checkpoint coordinator, and STOP JOB.
 async fn drive(job: &Job, run: Run) -> Result<()> {
     let Run {
-        pipeline,
-        writer,
+        mut graph,
         coordinator,
-        report,
-    } = run;
-    let Pipeline {
-        output,
         completed,
-        stop,
-        tasks,
-        ..
-    } = pipeline;
-    let (report, coordinator) = match (report, coordinator) {
-        (Some(parts), Some(coordinator)) => (
-            BarrierReport::Checkpoint(parts),
-            Some(tokio::spawn(coordinator.run(completed))),
-        ),
-        _ => (BarrierReport::Complete(completed), None),
-    };
-    // Boxed, so that an abort can drop it (and the channel it reads) on the spot.
-    let mut sink = Box::pin(run_sink_task(writer, output, report));
+    } = run;
+    let coordinator = tokio::spawn(coordinator.run(completed));
+    let sink_handles = std::mem::take(&mut graph.sinks);
+    let aborts: Vec<tokio::task::AbortHandle> =
+        sink_handles.iter().map(|h| h.abort_handle()).collect();
+    // Boxed, so that an abort can drop it on the spot.
+    let mut sinks = Box::pin(all_sinks(sink_handles));
+    let injector = graph.injector.clone();
     // A STOP or abort sent before this run subscribed must still count.
     let mut job_stop = job.stop.subscribe();
     job_stop.mark_changed();
@@ -333,57 +311,55 @@ async fn drive(job: &Job, run: Run) -> Result<()> {
     job_abort.mark_changed();
     let result = loop {
         tokio::select! {
-            result = &mut sink => break result,
+            result = &mut sinks => break result,
             changed = job_abort.changed() => {
                 if changed.is_err() || !*job_abort.borrow_and_update() {
                     continue;
                 }
-                // As a crash: whatever is in flight is dropped. Without their consumer the
-                // operators end, then the sources (which close their subscriptions).
-                if let Some(handle) = &coordinator {
-                    handle.abort();
+                // As a crash: whatever is in flight is dropped. Without their sinks the
+                // operators end, then the sources (which close their subscriptions); the
+                // last barrier the stop asks of idle sources completes nothing.
+                coordinator.abort();
+                for sink in &aborts {
+                    sink.abort();
                 }
-                drop(sink);
-                // Idle sources would otherwise only notice at their next message; their last
-                // barrier finds no coordinator and so completes nothing.
-                stop.send_replace(true);
-                for task in tasks {
+                drop(sinks);
+                injector.stop();
+                for task in std::mem::take(&mut graph.tasks) {
                     let _ = task.await;
                 }
                 return Err(EngineError::Pipeline("aborted".into()));
             }
             changed = job_stop.changed() => {
                 if changed.is_err() || *job_stop.borrow_and_update() {
-                    // Sources drain: a last barrier (a final checkpoint), the sink flushes,
+                    // Sources drain: a last barrier (a final checkpoint), the sinks flush,
                     // input is acknowledged.
-                    stop.send_replace(true);
+                    injector.stop();
                 }
             }
         }
     };
     if result.is_err() {
-        stop.send_replace(true);
+        injector.stop();
         // The barrier the sources send as they stop can no longer complete: without the
         // coordinator (and its `completed` sender) they stop waiting for it.
-        if let Some(handle) = &coordinator {
-            handle.abort();
+        coordinator.abort();
+        for sink in &aborts {
+            sink.abort();
         }
     }
-    for task in tasks {
+    for task in std::mem::take(&mut graph.tasks) {
         let _ = task.await;
     }
-    let checkpoints = match coordinator {
-        Some(handle) => match handle.await {
-            Ok(written) => written,
-            // Aborted above, after the sink failed: the sink's error is the cause.
-            Err(e) if e.is_cancelled() => Ok(()),
-            Err(e) => Err(EngineError::Internal(format!(
-                "checkpoint coordinator: {e}"
-            ))),
-        },
-        None => Ok(()),
+    let checkpoints = match coordinator.await {
+        Ok(written) => written,
+        // Aborted above, after a sink failed: the sink's error is the cause.
+        Err(e) if e.is_cancelled() => Ok(()),
+        Err(e) => Err(EngineError::Internal(format!(
+            "checkpoint coordinator: {e}"
+        ))),
     };
-    // A failed checkpoint is the cause when the sink then lost its coordinator.
+    // A failed checkpoint is the cause when a sink then lost its coordinator.
     checkpoints.and(result)
 }
 

@@ -13,7 +13,7 @@ use magnetar_sql::SqlError;
 use magnetar_sql::plan::{StreamPlan, lower, uses_window_tvf};
 
 use super::plan_error;
-use super::query::pipeline_context;
+use super::query::graph_context;
 use crate::engine::Shared;
 use crate::error::{EngineError, Result};
 use crate::runtime::SubplanTable;
@@ -36,7 +36,7 @@ pub(crate) fn embed_window_subplans(shared: &Shared, plan: LogicalPlan) -> Resul
         });
     }
     let state = shared.ctx.state();
-    let ctx = pipeline_context(shared, BarrierPolicy::AfterEachBatch);
+    let ctx = graph_context(shared, BarrierPolicy::AfterEachBatch);
     let mut subplans = Vec::new();
     let mut refused: Option<SqlError> = None;
     let mut failed: Option<EngineError> = None;
@@ -88,7 +88,7 @@ fn scan_of(
     node: &LogicalPlan,
     name: &str,
     stream_plan: &StreamPlan,
-    ctx: &crate::runtime::PipelineContext,
+    ctx: &crate::runtime::GraphContext,
 ) -> Result<LogicalPlan> {
     let output = node.schema();
     // Positional names: the node's columns may repeat a name under different qualifiers.

@@ -11,13 +11,13 @@ mod system_table;
 
 use input_rate::InputRate;
 
-pub(crate) use system_table::JobsTable;
 pub use system_table::jobs_batch;
+pub(crate) use system_table::{JobTasksTable, JobsTable};
 
 use crate::checkpoint::CheckpointMetrics;
 use crate::error::{EngineError, Result};
 use crate::operators::window::WindowMetrics;
-use crate::runtime::{SettleHandle, Settled};
+use crate::runtime::{BarrierInjector, Epoch, TaskMetrics};
 use crate::sinks::SinkMetrics;
 use crate::sources::{QueryCommit, ReadStats, SourceMetrics};
 
@@ -103,10 +103,20 @@ pub struct JobInfo {
     pub restarts: u64,
     /// Results re-emitted after a restart and dropped because they were already written.
     pub replays_dropped: u64,
+    /// Instances of its keyed operators (`parallelism.default` when it started).
+    pub parallelism: usize,
     /// Start time.
     pub started: SystemTime,
     /// The statement.
     pub sql: String,
+}
+
+/// What settling a running graph takes: a barrier injected after the sources have taken
+/// what is available to them, and the completion of that barrier.
+#[derive(Debug, Clone)]
+pub(crate) struct GraphSettle {
+    pub injector: Arc<BarrierInjector>,
+    pub completed: watch::Receiver<Epoch>,
 }
 
 /// A job's shared state.
@@ -129,8 +139,12 @@ pub(crate) struct Job {
     /// Bounded jobs: their scans register counters here as they start.
     pub scans: Mutex<Option<Arc<QueryCommit>>>,
     pub sink: Arc<SinkMetrics>,
-    /// Streaming jobs: settles their pipeline.
-    pub settle: Mutex<Option<Arc<SettleHandle>>>,
+    /// Streaming jobs: settles their graph.
+    pub settle: Mutex<Option<GraphSettle>>,
+    /// Streaming jobs: their task instances' counters.
+    pub tasks: Mutex<Vec<Arc<TaskMetrics>>>,
+    /// Instances of keyed operators.
+    pub parallelism: std::sync::atomic::AtomicUsize,
     /// Checkpoint counters (the last complete one, over every run).
     pub checkpoints: Arc<CheckpointMetrics>,
     /// The checkpoint the current run restored (0: none).
@@ -165,6 +179,8 @@ impl Job {
             scans: Mutex::new(None),
             sink: Arc::new(SinkMetrics::default()),
             settle: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            parallelism: std::sync::atomic::AtomicUsize::new(1),
             checkpoints: Arc::default(),
             restored_from: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
@@ -215,8 +231,9 @@ impl Job {
         self.state()
     }
 
-    /// Waits until the job has processed what is available to it (see
-    /// [`SettleHandle`]), or has ended if it is ending.
+    /// Waits until the job has processed what is available to it (its sources took every
+    /// row available now and a barrier injected after them completed), or has ended if it
+    /// is ending.
     pub async fn settle(&self) {
         if self.bounded || self.state() != JobState::Running {
             self.wait().await;
@@ -227,10 +244,25 @@ impl Job {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        match handle {
-            Some(h) if h.settle().await == Settled::Running => {}
-            _ => {
-                self.wait().await;
+        let Some(GraphSettle {
+            injector,
+            mut completed,
+        }) = handle
+        else {
+            self.wait().await;
+            return;
+        };
+        let epoch = injector.inject_drained();
+        loop {
+            if *completed.borrow_and_update() >= epoch {
+                return;
+            }
+            if completed.changed().await.is_err() {
+                // The run ended (or restarts): wait for the job if it is ending.
+                if self.state() != JobState::Running {
+                    self.wait().await;
+                }
+                return;
             }
         }
     }
@@ -286,6 +318,7 @@ impl Job {
                 .filter(|id| *id > 0),
             restarts: self.restarts.load(Ordering::Relaxed),
             replays_dropped: self.sink.replays_dropped.load(Ordering::Relaxed),
+            parallelism: self.parallelism.load(Ordering::Relaxed),
             started: self.started,
             sql: self.sql.clone(),
         }

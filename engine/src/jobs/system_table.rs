@@ -29,6 +29,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("name", DataType::Utf8, true),
         Field::new("state", DataType::Utf8, false),
         Field::new("sink", DataType::Utf8, false),
+        Field::new("parallelism", DataType::UInt64, false),
         Field::new("input_rate", DataType::Float64, true),
         Field::new("backlog", DataType::UInt64, true),
         Field::new("watermark", time(), true),
@@ -85,6 +86,7 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
             strings(|j| j.name.clone()),
             strings(|j| Some(j.state.name().to_string())),
             strings(|j| Some(j.sink_table.clone())),
+            u64s(|j| j.parallelism as u64),
             Arc::new(Float64Array::from(
                 jobs.iter()
                     .map(|j| j.input_rate.map(|r| (r * 10.0).round() / 10.0))
@@ -146,6 +148,110 @@ impl TableProvider for JobsTable {
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             SCHEMA.clone(),
+            projection.cloned(),
+        )?)
+    }
+}
+
+static TASK_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("job", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("node", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("instance", DataType::UInt64, false),
+        Field::new("parallelism", DataType::UInt64, false),
+        Field::new("rows_in", DataType::UInt64, false),
+        Field::new("rows_out", DataType::UInt64, false),
+        Field::new(
+            "watermark",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("state_bytes", DataType::UInt64, false),
+    ]))
+});
+
+/// Every task instance of every streaming job, one row each: what `system.job_tasks` holds.
+pub(crate) fn job_tasks_batch(jobs: &JobRegistry) -> Result<RecordBatch> {
+    let mut rows = Vec::new();
+    for job in jobs.all() {
+        let tasks = job.tasks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for task in tasks {
+            rows.push((job.id.clone(), job.name.clone(), task));
+        }
+    }
+    let u64s = |f: &dyn Fn(&crate::runtime::TaskMetrics) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from(
+            rows.iter().map(|(_, _, t)| f(t)).collect::<Vec<_>>(),
+        ))
+    };
+    use std::sync::atomic::Ordering::Relaxed;
+    Ok(RecordBatch::try_new(
+        TASK_SCHEMA.clone(),
+        vec![
+            Arc::new(StringArray::from(
+                rows.iter().map(|(id, _, _)| id.clone()).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter()
+                    .map(|(_, name, _)| name.clone())
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter()
+                    .map(|(_, _, t)| t.task.node.to_string())
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter()
+                    .map(|(_, _, t)| t.kind.clone())
+                    .collect::<Vec<_>>(),
+            )),
+            u64s(&|t| t.task.instance as u64),
+            u64s(&|t| t.parallelism as u64),
+            u64s(&|t| t.rows_in.load(Relaxed)),
+            u64s(&|t| t.rows_out.load(Relaxed)),
+            Arc::new(
+                TimestampMillisecondArray::from(
+                    rows.iter()
+                        .map(|(_, _, t)| t.watermark().map(|w| w.0.0))
+                        .collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
+            ),
+            u64s(&|t| t.state_bytes.load(Relaxed)),
+        ],
+    )?)
+}
+
+/// `system.job_tasks`: per task instance of every streaming job, read fresh by every query.
+#[derive(Debug)]
+pub(crate) struct JobTasksTable {
+    pub jobs: Arc<JobRegistry>,
+}
+
+#[async_trait]
+impl TableProvider for JobTasksTable {
+    fn schema(&self) -> SchemaRef {
+        TASK_SCHEMA.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let batch = job_tasks_batch(&self.jobs)?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            TASK_SCHEMA.clone(),
             projection.cloned(),
         )?)
     }

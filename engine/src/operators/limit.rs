@@ -28,7 +28,7 @@ impl Operator for LimitOperator {
         "Limit"
     }
 
-    fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn process(&mut self, _input: usize, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         let mut batch = batch;
         if self.skip > 0 {
             let skipped = self.skip.min(batch.num_rows());
@@ -79,20 +79,20 @@ mod tests {
     #[test]
     fn skips_and_takes_across_batches() {
         let mut limit = LimitOperator::new(3, Some(4));
-        let a = limit.process(batch(vec![1, 2])).expect("ok");
+        let a = limit.process(0, batch(vec![1, 2])).expect("ok");
         assert!(a.is_none());
         let b = limit
-            .process(batch(vec![3, 4, 5]))
+            .process(0, batch(vec![3, 4, 5]))
             .expect("ok")
             .expect("rows");
         assert_eq!(b.num_rows(), 2);
         assert!(!limit.is_done());
         let c = limit
-            .process(batch(vec![6, 7, 8, 9]))
+            .process(0, batch(vec![6, 7, 8, 9]))
             .expect("ok")
             .expect("rows");
         assert_eq!(c.num_rows(), 2);
         assert!(limit.is_done());
-        assert!(limit.process(batch(vec![10])).expect("ok").is_none());
+        assert!(limit.process(0, batch(vec![10])).expect("ok").is_none());
     }
 }

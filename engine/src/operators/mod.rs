@@ -1,29 +1,29 @@
-//! Streaming operators. Each runs as a task between two bounded channels; the driver in
-//! this file forwards control messages and calls the operator for data.
+//! Streaming operators. An operator is called with `(input, batch)`, with the watermark when
+//! its task's watermark advances (the least over its inputs), and at barriers for a snapshot;
+//! the task around it (`runtime::task`) does the receiving, aligning and sending.
 
 mod limit;
+mod registry;
 mod stateless;
 pub mod window;
 
-use std::sync::Arc;
-
 use datafusion::arrow::record_batch::RecordBatch;
-use tokio::sync::mpsc;
 
 pub use limit::LimitOperator;
+pub use registry::{OperatorContext, instantiate};
 pub use stateless::StatelessOperator;
 
-use crate::checkpoint::{CheckpointPart, OperatorState, PartSender};
+use crate::checkpoint::OperatorState;
 use crate::error::Result;
-use crate::runtime::{StreamMessage, Watermark};
+use crate::runtime::Watermark;
 
-/// An operator's reaction to a batch.
+/// An operator's reaction to its input.
 pub trait Operator: Send + 'static {
     /// Short name for logs and errors.
     fn name(&self) -> &'static str;
 
-    /// Processes one batch; `None` when nothing comes out of it.
-    fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>>;
+    /// Processes one batch of input `input`; `None` when nothing comes out of it.
+    fn process(&mut self, input: usize, batch: RecordBatch) -> Result<Option<RecordBatch>>;
 
     /// Event time has advanced: returns what this releases (fired windows), which is sent
     /// before the watermark is passed on.
@@ -37,91 +37,21 @@ pub trait Operator: Send + 'static {
     }
 
     /// The operator's state at a barrier, for a checkpoint (stateless operators have none).
+    /// A keyed operator tags each row of its batches with its key group (see
+    /// `runtime::key_groups`), so that a restore at another parallelism can split it.
     fn snapshot(&mut self) -> Result<OperatorState> {
         Ok(OperatorState::default())
     }
 
-    /// Puts back a state [`Operator::snapshot`] took, into a fresh operator, before any input.
+    /// Puts back a state [`Operator::snapshot`] took, into a fresh operator, before any
+    /// input. Called once per snapshot that holds some of this instance's key groups (after
+    /// a rescale, several), with only those key groups' rows and without the tag column.
     fn restore(&mut self, _state: OperatorState) -> Result<()> {
         Ok(())
     }
-}
 
-/// Runs `operator` between `input` and `output` until the end of the stream. In a
-/// checkpointed job (`checkpoint` is its index and where parts go) it snapshots its state
-/// at each barrier, before forwarding the barrier.
-///
-/// When the operator is done early, it keeps reading until the next barrier and forwards it
-/// before ending, so the source can acknowledge what the query consumed; then it drops its
-/// input, which stops everything upstream.
-pub async fn run_operator(
-    mut operator: impl Operator,
-    mut input: mpsc::Receiver<StreamMessage>,
-    output: mpsc::Sender<StreamMessage>,
-    checkpoint: Option<(usize, PartSender)>,
-) {
-    while let Some(message) = input.recv().await {
-        let forward = match message {
-            StreamMessage::Batch(batch) => {
-                if operator.is_done() {
-                    continue;
-                }
-                match operator.process(batch) {
-                    Ok(Some(out)) if out.num_rows() > 0 => Some(StreamMessage::Batch(out)),
-                    Ok(_) => None,
-                    Err(e) => Some(StreamMessage::Error(Arc::new(e))),
-                }
-            }
-            StreamMessage::Watermark(watermark) => match operator.on_watermark(watermark) {
-                Ok(outputs) => {
-                    for out in outputs {
-                        if out.num_rows() > 0
-                            && output.send(StreamMessage::Batch(out)).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Some(StreamMessage::Watermark(watermark))
-                }
-                Err(e) => Some(StreamMessage::Error(Arc::new(e))),
-            },
-            StreamMessage::Barrier(epoch) => {
-                if let Some((index, parts)) = &checkpoint {
-                    match operator.snapshot() {
-                        Ok(state) => {
-                            let part = CheckpointPart::Operator {
-                                index: *index,
-                                state,
-                            };
-                            if !parts.send(epoch, part) {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = output.send(StreamMessage::Error(Arc::new(e))).await;
-                            return;
-                        }
-                    }
-                }
-                if output.send(StreamMessage::Barrier(epoch)).await.is_err() {
-                    return;
-                }
-                if operator.is_done() {
-                    let _ = output.send(StreamMessage::End).await;
-                    return;
-                }
-                None
-            }
-            end @ (StreamMessage::End | StreamMessage::Error(_)) => {
-                let _ = output.send(end).await;
-                return;
-            }
-        };
-        if let Some(message) = forward {
-            let failed = matches!(message, StreamMessage::Error(_));
-            if output.send(message).await.is_err() || failed {
-                return;
-            }
-        }
+    /// Approximate bytes of state held (for `SHOW JOBS` and `system.job_tasks`).
+    fn state_bytes(&self) -> usize {
+        0
     }
 }

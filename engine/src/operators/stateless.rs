@@ -38,7 +38,7 @@ impl Operator for StatelessOperator {
         "Stateless"
     }
 
-    fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn process(&mut self, _input: usize, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         let batch = match &self.predicate {
             None => batch,
             Some(predicate) => {

@@ -9,14 +9,23 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream};
+use tokio::sync::{mpsc, watch};
 
-use super::{Pipeline, StreamMessage};
+use super::{Epoch, RunningGraph, StreamMessage};
 use crate::error::{EngineError, Result};
 use crate::sources::{QueryCommit, ReadStats, SourceMetrics};
 
+/// A continuous query's graph, and where its rows arrive.
+struct GraphRun {
+    graph: RunningGraph,
+    output: mpsc::Receiver<StreamMessage>,
+    /// Barriers whose rows were handed out: the sources acknowledge their input up to them.
+    completed: watch::Sender<Epoch>,
+}
+
 enum Inner {
     /// A continuous query on the streaming runtime.
-    Pipeline(Option<Pipeline>),
+    Graph(Option<GraphRun>),
     /// A bounded query executed by DataFusion.
     Bounded {
         stream: SendableRecordBatchStream,
@@ -53,12 +62,25 @@ impl std::fmt::Debug for QueryStream {
 }
 
 impl QueryStream {
-    pub(crate) fn from_pipeline(schema: SchemaRef, pipeline: Pipeline) -> Self {
-        Self {
+    /// The rows of a started query graph; `completed` is what its sources watch.
+    pub(crate) fn from_graph(
+        schema: SchemaRef,
+        mut graph: RunningGraph,
+        completed: watch::Sender<Epoch>,
+    ) -> Result<Self> {
+        let output = graph
+            .output
+            .take()
+            .ok_or_else(|| EngineError::Internal("a query graph without an output".into()))?;
+        Ok(Self {
             schema,
-            stats: StatsOf::Sources(pipeline.metrics.sources.clone()),
-            inner: Inner::Pipeline(Some(pipeline)),
-        }
+            stats: StatsOf::Sources(graph.metrics.sources.clone()),
+            inner: Inner::Graph(Some(GraphRun {
+                graph,
+                output,
+                completed,
+            })),
+        })
     }
 
     pub(crate) fn from_bounded(
@@ -101,25 +123,22 @@ impl QueryStream {
     /// and closed (so the same subscription can be used again at once).
     pub async fn close(mut self) {
         match std::mem::replace(&mut self.inner, Inner::Done) {
-            Inner::Pipeline(Some(pipeline)) => {
-                let Pipeline {
+            Inner::Graph(Some(run)) => {
+                let GraphRun {
+                    mut graph,
                     output,
                     completed,
-                    stop,
-                    tasks,
-                    ..
-                } = pipeline;
-                // Dropping the output makes the sources stop without acknowledging more than
-                // the completed barriers (what was delivered).
+                } = run;
+                // Dropping the output and the completion makes the sources stop without
+                // acknowledging more than the completed barriers (what was delivered).
                 drop(output);
                 drop(completed);
-                drop(stop);
-                for task in tasks {
+                for task in std::mem::take(&mut graph.tasks) {
                     let _ = task.await;
                 }
             }
             Inner::Bounded { commit, .. } => commit.abandon().await,
-            Inner::Pipeline(None) | Inner::Done => {}
+            Inner::Graph(None) | Inner::Done => {}
         }
     }
 }
@@ -150,20 +169,22 @@ impl Stream for QueryStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         match &mut this.inner {
-            Inner::Done | Inner::Pipeline(None) => Poll::Ready(None),
-            Inner::Pipeline(Some(pipeline)) => loop {
-                match pipeline.output.poll_recv(cx) {
+            Inner::Done | Inner::Graph(None) => Poll::Ready(None),
+            Inner::Graph(Some(run)) => loop {
+                match run.output.poll_recv(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Some(StreamMessage::Batch(batch))) => {
                         return Poll::Ready(Some(Ok(batch)));
                     }
-                    Poll::Ready(Some(StreamMessage::Watermark(_))) => {}
+                    Poll::Ready(Some(StreamMessage::Watermark(_) | StreamMessage::Idle)) => {}
                     Poll::Ready(Some(StreamMessage::Barrier(epoch))) => {
                         // Everything before the barrier has been handed out.
-                        pipeline.completed.send_replace(epoch);
+                        run.completed.send_replace(epoch);
                     }
                     Poll::Ready(Some(StreamMessage::End)) | Poll::Ready(None) => {
-                        this.inner = Inner::Pipeline(None);
+                        // The sources wait for the last barrier's completion before they
+                        // acknowledge and close; keep the graph until they have.
+                        this.inner = Inner::Graph(None);
                         return Poll::Ready(None);
                     }
                     Poll::Ready(Some(StreamMessage::Error(e))) => {

@@ -15,11 +15,11 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
-use magnetar_sql::plan::StreamPlan;
-use tokio::sync::mpsc;
+use magnetar_sql::plan::{JobGraph, StreamPlan};
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{Epoch, Pipeline, PipelineContext, StreamMessage, build_pipeline};
+use super::{Epoch, GraphContext, GraphMode, StreamMessage, start_graph};
 use crate::error::{EngineError, Result};
 use crate::sources::QueryCommit;
 
@@ -29,12 +29,12 @@ use crate::sources::QueryCommit;
 pub struct SubplanTable {
     schema: SchemaRef,
     plan: Arc<StreamPlan>,
-    ctx: PipelineContext,
+    ctx: GraphContext,
 }
 
 impl SubplanTable {
     /// A table over `plan` (which must end by itself), with `schema` (same types).
-    pub fn new(schema: SchemaRef, plan: StreamPlan, ctx: PipelineContext) -> Self {
+    pub fn new(schema: SchemaRef, plan: StreamPlan, ctx: GraphContext) -> Self {
         Self {
             schema,
             plan: Arc::new(plan),
@@ -80,7 +80,7 @@ impl TableProvider for SubplanTable {
 struct SubplanPartition {
     schema: SchemaRef,
     plan: Arc<StreamPlan>,
-    ctx: PipelineContext,
+    ctx: GraphContext,
 }
 
 impl SubplanPartition {
@@ -89,15 +89,23 @@ impl SubplanPartition {
         tx: &mpsc::Sender<DFResult<RecordBatch>>,
         commit: Option<Arc<QueryCommit>>,
     ) -> Result<()> {
-        let pipeline = build_pipeline(&self.plan, &self.ctx).await?;
+        let graph = JobGraph::of_query(&self.plan);
+        let (completed, completed_rx) = watch::channel(Epoch(0));
+        let mut running = start_graph(
+            &graph,
+            &self.ctx,
+            GraphMode::Query,
+            completed_rx,
+            Arc::default(),
+        )
+        .await?;
         if let Some(commit) = &commit {
-            commit.register_pipeline(&pipeline.metrics);
+            commit.register_graph(&running.metrics);
         }
-        let Pipeline {
-            mut output,
-            completed,
-            ..
-        } = pipeline;
+        let mut output = running
+            .output
+            .take()
+            .ok_or_else(|| EngineError::Internal("a subplan without an output".into()))?;
         let mut last = Epoch(0);
         loop {
             // Dropping `output` when nobody reads the result any more ends the sources.
@@ -113,7 +121,7 @@ impl SubplanPartition {
                         return Ok(());
                     }
                 }
-                Some(StreamMessage::Watermark(_)) => {}
+                Some(StreamMessage::Watermark(_) | StreamMessage::Idle) => {}
                 Some(StreamMessage::Barrier(epoch)) => last = epoch,
                 Some(StreamMessage::End) => break,
                 Some(StreamMessage::Error(e)) => return Err(EngineError::from_shared(e)),

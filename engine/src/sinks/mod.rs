@@ -4,10 +4,12 @@ mod custom;
 mod memory;
 mod pulsar;
 mod replay_guard;
+mod task;
 mod writer;
 
 pub use custom::CustomSinkWriter;
 pub use memory::MemorySinkWriter;
 pub use pulsar::{ExactlyOnce, PulsarSinkWriter, SinkMetrics};
-pub use replay_guard::ReplayGuard;
-pub use writer::{BarrierReport, SinkWriter, run_sink_task};
+pub use replay_guard::{ReplayGuard, SharedReplayGuard};
+pub use task::SinkTask;
+pub use writer::{ExactlyOnceInstance, SinkWriter};

@@ -20,9 +20,10 @@ use magnetar_connectors::schema::binary::to_protocol;
 use magnetar_sql::catalog::{ColumnSource, MetadataKey, TableDef};
 use magnetar_sql::options::KeyFormat;
 
-use super::replay_guard::{ReplayGuard, fingerprint, progress_entries, topic_ends};
-use crate::checkpoint::SinkProgress;
+use super::replay_guard::{SharedReplayGuard, fingerprint, topic_ends};
+use crate::checkpoint::{SinkCheckpoint, SinkProgress};
 use crate::error::{EngineError, Result};
+use crate::runtime::Epoch;
 
 /// Counters of a sink, shared with `SHOW JOBS`.
 #[derive(Debug, Default)]
@@ -33,15 +34,18 @@ pub struct SinkMetrics {
     pub replays_dropped: AtomicU64,
 }
 
-/// How a checkpointed job's sink writes exactly once (see [`super::replay_guard`]).
+/// How a checkpointed job's sink instance writes exactly once (see
+/// [`super::replay_guard`]).
 #[derive(Debug, Clone)]
 pub struct ExactlyOnce {
-    /// The job's producer name, the same in every run, which marks its messages.
+    /// The instance's producer name, the same in every run, which marks its messages.
     pub producer_name: String,
-    /// For reading the output topic.
+    /// For reading the output topic's ends.
     pub client: Arc<PulsarClient>,
-    /// The restored checkpoint's sink progress; `None` for a fresh start.
-    pub restored: Option<SinkProgress>,
+    /// The replays of a crashed run, shared by the sink's instances.
+    pub guard: SharedReplayGuard,
+    /// This instance's index.
+    pub instance: usize,
 }
 
 /// Where a written message's key comes from: a non-NULL `key` metadata column wins, else
@@ -64,7 +68,9 @@ pub struct PulsarSinkWriter {
     event_time: Option<usize>,
     properties: Option<usize>,
     metrics: Arc<SinkMetrics>,
-    replay: Option<ReplayGuard>,
+    /// Exactly-once: the shared guard and this instance's index.
+    replay: Option<(SharedReplayGuard, usize)>,
+    producer: Option<String>,
 }
 
 impl std::fmt::Debug for PulsarSinkWriter {
@@ -181,25 +187,18 @@ impl PulsarSinkWriter {
                 .map(|(kind, definition)| to_protocol(&kind, &table.name, &definition)),
         })
         .await?;
-        let replay = match exactly_once {
-            None => None,
-            Some(e) => match &e.restored {
-                Some(progress) => {
-                    sink.assume_confirmed(&progress_entries(progress)?);
-                    Some(
-                        ReplayGuard::read_tail(e.client, &topic_name, progress, &e.producer_name)
-                            .await?,
-                    )
-                }
-                None => {
-                    // Where the job's own output begins: a later restart reads from here.
-                    sink.assume_confirmed(&topic_ends(e.client, &topic_name).await?);
-                    None
-                }
-            },
+        let (replay, producer) = match exactly_once {
+            None => (None, None),
+            Some(e) => {
+                // Where this run's output begins: a later restart reads its tail from here
+                // (what earlier runs wrote after the checkpoint is in the shared guard).
+                sink.assume_confirmed(&topic_ends(e.client, &topic_name).await?);
+                (Some((e.guard, e.instance)), Some(e.producer_name))
+            }
         };
         Ok(Self {
             replay,
+            producer,
             table,
             sink,
             encoder,
@@ -269,24 +268,22 @@ impl PulsarSinkWriter {
                     .unwrap_or_default(),
                 event_time,
             };
-            if let Some(guard) = self.replay.as_mut().filter(|g| g.remaining() > 0) {
-                let fp = fingerprint(
-                    &message.payload,
-                    message.key.as_deref(),
-                    message.event_time.map(|t| t.0),
-                    message
-                        .properties
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str())),
-                );
-                if guard.take(fp) {
-                    self.metrics.replays_dropped.fetch_add(1, Ordering::Relaxed);
-                    if guard.remaining() == 0 {
-                        // All re-emitted: later checkpoints' progress starts past the tail.
-                        self.sink.assume_confirmed(&guard.tail_end);
-                        self.replay = None;
+            if let Some((guard, instance)) = &self.replay {
+                let mut guard = guard.lock().unwrap_or_else(|p| p.into_inner());
+                if guard.remaining() > 0 {
+                    let fp = fingerprint(
+                        &message.payload,
+                        message.key.as_deref(),
+                        message.event_time.map(|t| t.0),
+                        message
+                            .properties
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str())),
+                    );
+                    if guard.take(*instance, fp) {
+                        self.metrics.replays_dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
                     }
-                    continue;
                 }
             }
             self.sink.send(message).await?;
@@ -343,6 +340,31 @@ impl PulsarSinkWriter {
             .collect()
     }
 
+    /// The instance's part of barrier `epoch` (after [`Self::flush`]).
+    pub fn checkpoint(&self, epoch: Epoch) -> SinkCheckpoint {
+        let replays = self.replay.as_ref().and_then(|(guard, instance)| {
+            guard
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .barrier(*instance, epoch)
+        });
+        SinkCheckpoint {
+            producer: self.producer.clone(),
+            progress: self.progress(),
+            replays,
+        }
+    }
+
+    /// The instance ended: the shared guard no longer waits for its barriers.
+    fn leave_guard(&self) {
+        if let Some((guard, instance)) = &self.replay {
+            guard
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .finished(*instance);
+        }
+    }
+
     /// Waits until the broker confirmed every queued message.
     pub async fn flush(&mut self) -> Result<()> {
         let n = self.sink.flush().await?;
@@ -354,6 +376,7 @@ impl PulsarSinkWriter {
 
     /// Flushes and closes the producer.
     pub async fn close(mut self) -> Result<()> {
+        self.leave_guard();
         self.flush().await?;
         Ok(self.sink.close().await?)
     }

@@ -1,18 +1,29 @@
-//! The writer of a job's sink table, whatever its connector, and the task that drives it
-//! from the end of a streaming pipeline.
+//! The writer of a job's sink table, whatever its connector.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::Connector;
-use tokio::sync::{mpsc, watch};
 
+use super::replay_guard::SharedReplayGuard;
 use super::{CustomSinkWriter, ExactlyOnce, MemorySinkWriter, PulsarSinkWriter, SinkMetrics};
-use crate::checkpoint::{CheckpointPart, PartSender, SinkProgress};
+use crate::checkpoint::SinkCheckpoint;
 use crate::error::{EngineError, Result};
-use crate::runtime::{Epoch, StreamMessage, service_url_for};
+use crate::runtime::{Epoch, service_url_for};
 use crate::sources::ClientPool;
+
+/// How a sink instance of a checkpointed job writes exactly once: its producer's name, the
+/// guard its sink's instances share, and its index.
+#[derive(Debug, Clone)]
+pub struct ExactlyOnceInstance {
+    /// The instance's producer name.
+    pub producer_name: String,
+    /// The shared replay guard.
+    pub guard: SharedReplayGuard,
+    /// The instance's index.
+    pub instance: usize,
+}
 
 /// Writes a sink table's rows.
 #[derive(Debug)]
@@ -27,23 +38,24 @@ pub enum SinkWriter {
 
 impl SinkWriter {
     /// Opens the writer of `table` (connecting a producer for Pulsar tables). With
-    /// `exactly_once` (the job's producer name, and the restored sink progress if any), a
-    /// Pulsar sink drops what a crashed run already wrote (see [`super::replay_guard`]).
+    /// `exactly_once`, a Pulsar sink drops what a crashed run already wrote (see
+    /// [`super::replay_guard`]).
     pub async fn open(
         table: Arc<TableDef>,
         clients: &ClientPool,
         default_service_url: Option<&str>,
         metrics: Arc<SinkMetrics>,
-        exactly_once: Option<(String, Option<SinkProgress>)>,
+        exactly_once: Option<ExactlyOnceInstance>,
     ) -> Result<Self> {
         match &table.connector {
             Connector::Pulsar(_) => {
                 let url = service_url_for(&table, default_service_url)?;
                 let exactly_once = match exactly_once {
-                    Some((producer_name, restored)) => Some(ExactlyOnce {
-                        producer_name,
+                    Some(e) => Some(ExactlyOnce {
+                        producer_name: e.producer_name,
                         client: clients.get(&url).await?,
-                        restored,
+                        guard: e.guard,
+                        instance: e.instance,
                     }),
                     None => None,
                 };
@@ -88,11 +100,11 @@ impl SinkWriter {
         }
     }
 
-    /// What a checkpoint records of the sink (after [`Self::flush`]).
-    pub fn progress(&self) -> SinkProgress {
+    /// What a checkpoint records of the sink at barrier `epoch` (after [`Self::flush`]).
+    pub fn checkpoint(&self, epoch: Epoch) -> SinkCheckpoint {
         match self {
-            SinkWriter::Pulsar(w) => w.progress(),
-            SinkWriter::Memory(_) | SinkWriter::Custom(_) => SinkProgress::new(),
+            SinkWriter::Pulsar(w) => w.checkpoint(epoch),
+            SinkWriter::Memory(_) | SinkWriter::Custom(_) => SinkCheckpoint::default(),
         }
     }
 
@@ -104,52 +116,4 @@ impl SinkWriter {
             SinkWriter::Memory(_) => Ok(()),
         }
     }
-}
-
-/// What the sink does once everything before a barrier is durable.
-#[derive(Debug)]
-pub enum BarrierReport {
-    /// Reports the barrier complete: the sources acknowledge their input (at-least-once).
-    Complete(watch::Sender<Epoch>),
-    /// Hands its progress to the checkpoint coordinator, which completes the barrier once
-    /// the checkpoint is written.
-    Checkpoint(PartSender),
-}
-
-/// Drives a sink from the end of a streaming pipeline: writes batches, flushes at barriers
-/// and reports them, closes at the end.
-pub async fn run_sink_task(
-    mut writer: SinkWriter,
-    mut input: mpsc::Receiver<StreamMessage>,
-    report: BarrierReport,
-) -> Result<()> {
-    while let Some(message) = input.recv().await {
-        match message {
-            StreamMessage::Batch(batch) => writer.write(&batch).await?,
-            StreamMessage::Watermark(_) => {}
-            StreamMessage::Barrier(epoch) => {
-                writer.flush().await?;
-                match &report {
-                    BarrierReport::Complete(completed) => {
-                        completed.send_replace(epoch);
-                    }
-                    BarrierReport::Checkpoint(parts) => {
-                        if !parts.send(epoch, CheckpointPart::Sink(writer.progress())) {
-                            return Err(EngineError::Pipeline(
-                                "the checkpoint coordinator is gone".into(),
-                            ));
-                        }
-                    }
-                }
-            }
-            StreamMessage::End => {
-                writer.close().await?;
-                return Ok(());
-            }
-            StreamMessage::Error(e) => return Err(EngineError::from_shared(e)),
-        }
-    }
-    Err(EngineError::Internal(
-        "the pipeline ended without an end-of-stream".into(),
-    ))
 }

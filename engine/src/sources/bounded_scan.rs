@@ -78,6 +78,7 @@ impl BoundedScan {
             &self.clients,
             self.service_url.as_deref(),
             self.batch_size,
+            super::SplitAssignment::WHOLE,
             None,
             None,
             self.metrics.backfill.clone(),

@@ -314,6 +314,9 @@ impl SourceDecoder {
     fn place(&self, topic: &str, id: MessageId) -> String {
         match &self.table.connector {
             Connector::Pulsar(_) => format!("message {id} on topic '{topic}'"),
+            Connector::Filesystem(_) if id.ledger_id == magnetar_connectors::file::BYTE_OFFSETS => {
+                format!("the line at byte {} of '{topic}'", id.entry_id)
+            }
             Connector::Filesystem(_) => format!("line {} of '{topic}'", id.entry_id),
             Connector::Memory(_) => format!(
                 "row {} of partition {} of '{topic}'",

@@ -18,6 +18,6 @@ pub use event_time::{SharedWatermarkExpr, WatermarkExpr};
 pub use pulsar_config::source_config;
 pub use query_commit::QueryCommit;
 pub use read_stats::ReadStats;
-pub use reader::{ReadAck, ReadChunk, Reader};
+pub use reader::{ReadAck, ReadChunk, Reader, SplitAssignment};
 pub use source_task::{BarrierPolicy, EventTimeSettings, SourceTask};
 pub use watermarks::WatermarkGenerator;

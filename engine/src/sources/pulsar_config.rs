@@ -25,6 +25,7 @@ pub fn source_config(
             positions: Some(positions),
             resume: Default::default(),
             tiered: None,
+            share: None,
         },
         None => SourceConfig {
             topics: Vec::new(),
@@ -37,6 +38,7 @@ pub fn source_config(
             positions: None,
             resume: Default::default(),
             tiered: None,
+            share: None,
         },
     }
 }

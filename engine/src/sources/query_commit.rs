@@ -8,7 +8,7 @@ use super::decode::SourceMetrics;
 use super::reader::{ReadAck, Reader};
 use crate::error::Result;
 use crate::operators::window::WindowMetrics;
-use crate::runtime::{Epoch, PipelineMetrics};
+use crate::runtime::{Epoch, GraphMetrics};
 
 /// The reads of one bounded query, acknowledged together when the query's output is safe:
 /// finished scans, and streaming subplans (window TVFs) whose last barrier waits for it.
@@ -50,7 +50,7 @@ impl QueryCommit {
     }
 
     /// Counts a subplan's reads and late rows with the query's.
-    pub(crate) fn register_pipeline(&self, metrics: &PipelineMetrics) {
+    pub(crate) fn register_graph(&self, metrics: &GraphMetrics) {
         lock(&self.metrics).extend(metrics.sources.iter().cloned());
         lock(&self.windows).extend(metrics.windows.iter().cloned());
     }

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use magnetar_connectors::EntryPosition;
-use magnetar_connectors::file::FileSource;
+use magnetar_connectors::file::{FileSource, MIN_SPLIT_BYTES, plan_splits};
 use magnetar_connectors::memory::MemorySource;
 use magnetar_connectors::pulsar::{
-    AckToken, PositionStore, PulsarSource, SourceChunk, TieredSource,
+    AckToken, PartitionShare, PositionStore, PulsarSource, SourceChunk, TieredSource,
 };
 use magnetar_connectors::tiered::{BackfillProgress, TieredStorage};
 use magnetar_sql::catalog::TableDef;
@@ -22,8 +22,9 @@ use crate::custom::CustomReader;
 use crate::error::{EngineError, Result};
 use crate::runtime::service_url_for;
 
-/// The position key of a memory read's round-robin pointer.
-const MEMORY_NEXT_PARTITION: &str = "next";
+/// The position key of a memory read's round-robin pointer, followed by the first
+/// partition the read has (several instances each keep their own).
+const MEMORY_NEXT_PARTITION: &str = "next@";
 
 /// The position key of a custom source's position.
 const CUSTOM_POSITION: &str = "position";
@@ -62,15 +63,65 @@ pub enum ReadAck {
     Custom(Option<String>),
 }
 
+/// Which of a table's partitions (or file splits) a source instance reads: numbering them
+/// in order, those whose number modulo `instances` is `instance`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitAssignment {
+    /// This instance.
+    pub instance: usize,
+    /// The source's instances.
+    pub instances: usize,
+}
+
+impl SplitAssignment {
+    /// One instance reading everything.
+    pub const WHOLE: SplitAssignment = SplitAssignment {
+        instance: 0,
+        instances: 1,
+    };
+
+    /// Whether split number `split` is this instance's.
+    pub fn owns(&self, split: usize) -> bool {
+        split % self.instances.max(1) == self.instance
+    }
+}
+
 impl Reader {
-    /// Opens `table`: subscribes to its topics, or opens its files; `resume` continues
-    /// after a checkpoint's positions; `subscription` is the durable subscription to use
-    /// when the table names none.
+    /// How many partitions (or file splits) `table` has for `parallelism` readers: at most
+    /// that many instances of its source read in parallel.
+    pub async fn splits(
+        table: &TableDef,
+        clients: &ClientPool,
+        default_service_url: Option<&str>,
+        parallelism: usize,
+    ) -> Result<usize> {
+        Ok(match &table.connector {
+            Connector::Pulsar(options) => {
+                let url = service_url_for(table, default_service_url)?;
+                let client = clients.get(&url).await?;
+                let mut n = 0usize;
+                for topic in &options.topics {
+                    n += (client.partitions(topic).await? as usize).max(1);
+                }
+                n
+            }
+            Connector::Filesystem(o) => plan_splits(&o.path, parallelism, MIN_SPLIT_BYTES)?.len(),
+            Connector::Memory(o) => o.partitions,
+            Connector::Custom(_) => 1,
+        })
+    }
+
+    /// Opens `table` for one source instance: subscribes to its share of the topics'
+    /// partitions, or opens its files or splits; `resume` continues after a checkpoint's
+    /// positions (of any instance: each takes its partitions'); `subscription` is the
+    /// durable subscription to use when the table names none.
+    #[allow(clippy::too_many_arguments)]
     pub async fn open(
         table: &TableDef,
         clients: &ClientPool,
         default_service_url: Option<&str>,
         batch_size: usize,
+        assignment: SplitAssignment,
         resume: Option<&SourcePositions>,
         subscription: Option<String>,
         backfill: Arc<BackfillProgress>,
@@ -89,6 +140,12 @@ impl Reader {
                 if config.subscription_name.is_none() {
                     config.subscription_name = subscription;
                 }
+                if assignment.instances > 1 {
+                    config.share = Some(PartitionShare {
+                        reader: assignment.instance,
+                        readers: assignment.instances,
+                    });
+                }
                 for (partition, text) in resume.into_iter().flatten() {
                     let entry = text
                         .parse::<EntryPosition>()
@@ -106,7 +163,15 @@ impl Reader {
                     PulsarSource::open(client, config).await?,
                 )))
             }
-            Connector::Filesystem(o) => Ok(Reader::File(FileSource::open(&o.path)?)),
+            Connector::Filesystem(o) => {
+                let splits: Vec<_> = plan_splits(&o.path, assignment.instances, MIN_SPLIT_BYTES)?
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| assignment.owns(*i))
+                    .map(|(_, s)| s)
+                    .collect();
+                Ok(Reader::File(FileSource::open_splits(&splits)?))
+            }
             Connector::Custom(o) => {
                 let position = resume.and_then(|r| r.get(CUSTOM_POSITION)).cloned();
                 let (connector, context) = clients.custom().for_table(table, position)?;
@@ -125,11 +190,15 @@ impl Reader {
             }
             Connector::Memory(o) => {
                 let log = clients.memory().log(&o.name, o.partitions)?;
-                let mut source = MemorySource::open(log, o.bounded);
+                let owned = (0..o.partitions).filter(|p| assignment.owns(*p)).collect();
+                let mut source = MemorySource::open_partitions(log, o.bounded, owned);
+                let next_key = memory_next_key(&source);
                 for (partition, text) in resume.into_iter().flatten() {
-                    if partition == MEMORY_NEXT_PARTITION {
-                        let slot = text.parse().map_err(|_| bad_position(partition, text))?;
-                        source.resume_round_robin(slot);
+                    if partition.starts_with(MEMORY_NEXT_PARTITION) {
+                        if Some(partition.as_str()) == next_key.as_deref() {
+                            let slot = text.parse().map_err(|_| bad_position(partition, text))?;
+                            source.resume_round_robin(slot);
+                        }
                         continue;
                     }
                     let (Ok(slot), Ok(consumed)) = (partition.parse(), text.parse()) else {
@@ -168,6 +237,16 @@ impl Reader {
         }
     }
 
+    /// Each partition's name, as positions and watermark state name it.
+    pub fn partition_names(&self) -> Vec<String> {
+        match self {
+            Reader::Pulsar(s) => s.positions().iter().map(|p| p.topic.to_string()).collect(),
+            Reader::File(f) => f.partition_names(),
+            Reader::Memory(m) => m.partitions().iter().map(|p| p.to_string()).collect(),
+            Reader::Custom(_) => vec![CUSTOM_POSITION.to_string()],
+        }
+    }
+
     /// Number of partitions.
     pub fn partition_count(&self) -> usize {
         match self {
@@ -197,14 +276,11 @@ impl Reader {
                 .filter_map(|p| Some((p.topic.to_string(), p.last_read?.entry().to_string())))
                 .collect(),
             Reader::Memory(m) => m
-                .cursors()
+                .partitions()
                 .iter()
-                .enumerate()
-                .map(|(slot, consumed)| (slot.to_string(), consumed.to_string()))
-                .chain([(
-                    MEMORY_NEXT_PARTITION.to_string(),
-                    m.next_partition().to_string(),
-                )])
+                .zip(m.cursors())
+                .map(|(partition, consumed)| (partition.to_string(), consumed.to_string()))
+                .chain(memory_next_key(m).map(|key| (key, m.next_partition().to_string())))
                 .collect(),
             Reader::Custom(c) => c
                 .position()
@@ -247,4 +323,13 @@ impl Reader {
             Reader::File(_) | Reader::Memory(_) => {}
         }
     }
+}
+
+/// The position key of a memory read's round-robin pointer (by its first partition, so a
+/// restore at the same parallelism finds its own).
+fn memory_next_key(source: &MemorySource) -> Option<String> {
+    source
+        .partitions()
+        .first()
+        .map(|p| format!("{MEMORY_NEXT_PARTITION}{p}"))
 }

@@ -1,28 +1,32 @@
-//! The streaming source task: reads a table, decodes chunks into batches, generates
-//! watermarks, emits barriers, and acknowledges input only up to barriers the pipeline's
-//! end has completed.
+//! A source task: one instance of a source node. It reads its share of the table's
+//! partitions, decodes chunks into batches, generates watermarks, emits every barrier the
+//! injector asks for (in order), and acknowledges input only up to barriers the job has
+//! completed.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::FutureExt;
 use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::EmitStrategy;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::decode::{Decoded, SourceDecoder};
 use super::reader::{ReadAck, ReadChunk, Reader};
 use super::watermarks::WatermarkGenerator;
 use crate::checkpoint::{CheckpointPart, PartSender, SourceCheckpoint};
 use crate::error::Result;
-use crate::runtime::{Epoch, SourceSettle, StreamMessage, Watermark};
+use crate::runtime::{
+    BarrierInjector, Epoch, Injection, StreamMessage, TaskId, TaskMetrics, TaskOutput, Watermark,
+};
 
-/// When the source emits barriers.
+/// When barriers are injected.
 #[derive(Clone, Copy, Debug)]
 pub enum BarrierPolicy {
-    /// After every batch: the input behind each delivered batch is acknowledged as soon as
-    /// the caller has it (interactive queries).
+    /// After every batch a source reads, so that what a caller has received is acknowledged
+    /// at once (interactive queries).
     AfterEachBatch,
     /// At this interval: sinks wait for broker confirmations once per interval (jobs).
     Every(Duration),
@@ -37,37 +41,41 @@ pub struct EventTimeSettings {
     pub generator: WatermarkGenerator,
 }
 
-/// A source task of the streaming runtime.
+/// One instance of a source node.
 pub struct SourceTask {
+    /// Who it is.
+    pub id: TaskId,
     /// The table.
     pub table: Arc<TableDef>,
-    /// The opened reader.
+    /// The opened reader (of this instance's partitions).
     pub reader: Reader,
-    /// Decoder into the projected schema.
+    /// Decoder into the source's schema.
     pub decoder: SourceDecoder,
     /// Most messages per batch.
     pub batch_size: usize,
-    /// Barrier emission.
+    /// Barrier injection.
     pub barriers: BarrierPolicy,
-    /// Watermarks, when the pipeline needs them.
+    /// Watermarks, when the graph needs them.
     pub event_time: Option<EventTimeSettings>,
-    /// In a checkpointed job: this source's index and where its positions go at barriers.
-    pub checkpoint: Option<(usize, PartSender)>,
+    /// In a checkpointed job: where its positions go at barriers.
+    pub parts: Option<PartSender>,
+    /// Its counters.
+    pub metrics: Arc<TaskMetrics>,
 }
 
 enum Finish {
-    /// The input ended: emit the end watermark, drain and acknowledge.
+    /// The input ended: emit the end watermark, a last barrier, and acknowledge.
     End,
-    /// Asked to stop: drain and acknowledge what was read (windows stay open).
+    /// Asked to stop: the last barrier was emitted (windows stay open).
     Stop,
     /// Nobody reads the output any more.
     DownstreamGone,
 }
 
+/// Emitted barriers whose input is not acknowledged yet.
 struct Acks {
-    next_epoch: u64,
+    emitted: Epoch,
     pending: VecDeque<(Epoch, ReadAck)>,
-    checkpoint: Option<(usize, PartSender)>,
 }
 
 impl Acks {
@@ -82,291 +90,344 @@ impl Acks {
     }
 }
 
-/// Sends a barrier and remembers what to acknowledge when it completes; false when the
-/// output is gone.
-async fn emit_barrier(
-    out: &mpsc::Sender<StreamMessage>,
-    reader: &mut Reader,
-    acks: &mut Acks,
-    event_time: Option<&EventTimeSettings>,
-) -> bool {
-    let epoch = Epoch(acks.next_epoch);
-    acks.next_epoch += 1;
-    acks.pending.push_back((epoch, reader.take_ack_token()));
-    if let Some((index, parts)) = &acks.checkpoint {
-        // Before the barrier: the checkpoint's other parts come after it.
-        let part = SourceCheckpoint {
-            positions: reader.positions(),
-            watermarks: event_time.map(|e| e.generator.snapshot()),
-        };
-        if !parts.send(
-            epoch,
-            CheckpointPart::Source {
-                index: *index,
-                part,
-            },
-        ) {
-            return false;
-        }
-    }
-    out.send(StreamMessage::Barrier(epoch)).await.is_ok()
-}
-
-/// Sends decoded rows with the watermarks they advance; false when the output is gone.
-async fn send_rows(
-    out: &mpsc::Sender<StreamMessage>,
-    decoded: Decoded,
-    event_time: Option<&mut EventTimeSettings>,
-) -> bool {
-    let Some(settings) = event_time else {
-        return out.send(StreamMessage::Batch(decoded.batch)).await.is_ok();
-    };
-    let now = settings.generator.clock().now();
-    let times = decoded.event_times.unwrap_or_default();
-    let rows = decoded.batch.num_rows();
-    match settings.emit {
-        EmitStrategy::Periodic => {
-            for (row, slot) in decoded.slots.iter().enumerate() {
-                settings
-                    .generator
-                    .observe(*slot, times.get(row).copied().flatten(), now);
-            }
-            if out.send(StreamMessage::Batch(decoded.batch)).await.is_err() {
-                return false;
-            }
-            match settings.generator.advance() {
-                Some(w) => out.send(StreamMessage::Watermark(w)).await.is_ok(),
-                None => true,
-            }
-        }
-        EmitStrategy::OnEvent => {
-            // As if a watermark followed every row; cut the batch only where it advances.
-            let mut start = 0;
-            for (row, slot) in decoded.slots.iter().enumerate() {
-                settings
-                    .generator
-                    .observe(*slot, times.get(row).copied().flatten(), now);
-                if let Some(w) = settings.generator.advance() {
-                    let piece = decoded.batch.slice(start, row + 1 - start);
-                    if out.send(StreamMessage::Batch(piece)).await.is_err()
-                        || out.send(StreamMessage::Watermark(w)).await.is_err()
-                    {
-                        return false;
-                    }
-                    start = row + 1;
-                }
-            }
-            start >= rows
-                || out
-                    .send(StreamMessage::Batch(
-                        decoded.batch.slice(start, rows - start),
-                    ))
-                    .await
-                    .is_ok()
-        }
-    }
-}
-
-/// Decodes and sends a chunk, then the watermark that finished partitions advance; false
-/// when the output is gone.
-async fn forward_chunk(
-    out: &mpsc::Sender<StreamMessage>,
-    chunk: &ReadChunk,
-    reader: &Reader,
-    decoder: &mut SourceDecoder,
-    mut event_time: Option<&mut EventTimeSettings>,
-) -> Result<bool> {
-    if let Some(decoded) = decoder.decode(chunk).await?
-        && !send_rows(out, decoded, event_time.as_deref_mut()).await
-    {
-        return Ok(false);
-    }
-    if let Some(settings) = event_time {
-        for slot in 0..reader.partition_count() {
-            if reader.partition_finished(slot) {
-                settings.generator.finish(slot);
-            }
-        }
-        if let Some(w) = settings.generator.advance()
-            && out.send(StreamMessage::Watermark(w)).await.is_err()
-        {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 /// How often a source asks the broker how far behind it is (`SHOW JOBS`'s backlog).
 const BACKLOG_EVERY: Duration = Duration::from_secs(2);
 
-impl SourceTask {
-    /// Runs until the stop position, a stop request, an error, or the output is dropped.
-    pub async fn run(
-        self,
-        out: mpsc::Sender<StreamMessage>,
-        completed: watch::Receiver<Epoch>,
-        stop: watch::Receiver<bool>,
-        settle: SourceSettle,
-    ) {
-        if let Err(e) = self.run_inner(&out, completed, stop, settle).await {
-            let _ = out.send(StreamMessage::Error(Arc::new(e))).await;
+struct Running {
+    id: TaskId,
+    reader: Reader,
+    decoder: SourceDecoder,
+    event_time: Option<EventTimeSettings>,
+    output: TaskOutput,
+    acks: Acks,
+    parts: Option<PartSender>,
+    metrics: Arc<TaskMetrics>,
+    /// Idleness was passed on and no row or watermark came since.
+    idle_sent: bool,
+}
+
+impl Running {
+    /// Emits every barrier up to `upto`; false when the output is gone.
+    async fn emit_barriers(&mut self, upto: Epoch) -> bool {
+        while self.acks.emitted < upto {
+            let epoch = self.acks.emitted.next();
+            self.acks.emitted = epoch;
+            self.acks
+                .pending
+                .push_back((epoch, self.reader.take_ack_token()));
+            if let Some(parts) = &self.parts {
+                // Before the barrier: the parts of the tasks below come after it.
+                let part = SourceCheckpoint {
+                    positions: self.reader.positions(),
+                    watermarks: self
+                        .event_time
+                        .as_ref()
+                        .map(|e| e.generator.snapshot(&self.reader.partition_names())),
+                };
+                if !parts.send(epoch, &self.id, CheckpointPart::Source(part)) {
+                    return false;
+                }
+            }
+            if !self.output.control(StreamMessage::Barrier(epoch)).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends rows with the watermarks they advance; false when the output is gone.
+    async fn send_rows(&mut self, decoded: Decoded) -> Result<bool> {
+        let rows = decoded.batch.num_rows();
+        self.metrics
+            .rows_in
+            .fetch_add(rows as u64, Ordering::Relaxed);
+        self.idle_sent = false;
+        let Some(settings) = self.event_time.as_mut() else {
+            return self.send_batch(decoded.batch).await;
+        };
+        let now = settings.generator.clock().now();
+        let times = decoded.event_times.unwrap_or_default();
+        match settings.emit {
+            EmitStrategy::Periodic => {
+                for (row, slot) in decoded.slots.iter().enumerate() {
+                    settings
+                        .generator
+                        .observe(*slot, times.get(row).copied().flatten(), now);
+                }
+                let advanced = settings.generator.advance();
+                if !self.send_batch(decoded.batch).await? {
+                    return Ok(false);
+                }
+                match advanced {
+                    Some(w) => self.send_watermark(w).await,
+                    None => Ok(true),
+                }
+            }
+            EmitStrategy::OnEvent => {
+                // As if a watermark followed every row; cut the batch only where it advances.
+                let mut start = 0;
+                let mut cuts = Vec::new();
+                for (row, slot) in decoded.slots.iter().enumerate() {
+                    settings
+                        .generator
+                        .observe(*slot, times.get(row).copied().flatten(), now);
+                    if let Some(w) = settings.generator.advance() {
+                        cuts.push((start, row + 1 - start, w));
+                        start = row + 1;
+                    }
+                }
+                for (from, len, w) in cuts {
+                    if !self.send_batch(decoded.batch.slice(from, len)).await?
+                        || !self.send_watermark(w).await?
+                    {
+                        return Ok(false);
+                    }
+                }
+                if start < rows {
+                    return self
+                        .send_batch(decoded.batch.slice(start, rows - start))
+                        .await;
+                }
+                Ok(true)
+            }
         }
     }
 
-    async fn run_inner(
-        self,
-        out: &mpsc::Sender<StreamMessage>,
-        mut completed: watch::Receiver<Epoch>,
-        mut stop: watch::Receiver<bool>,
-        settle: SourceSettle,
-    ) -> Result<()> {
-        let SourceSettle {
-            requests: mut settle_requests,
-            answered: settle_answered,
-        } = settle;
-        let mut settling = true;
-        tracing::debug!(table = %self.table.name, "source started");
-        let mut reader = self.reader;
-        let mut decoder = self.decoder;
-        let mut event_time = self.event_time;
-        let mut acks = Acks {
-            next_epoch: 1,
-            pending: VecDeque::new(),
-            checkpoint: self.checkpoint,
-        };
-        let (every, interval) = match self.barriers {
-            BarrierPolicy::AfterEachBatch => (false, Duration::from_secs(3600)),
-            BarrierPolicy::Every(d) => (true, d),
-        };
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let idle_timeout = event_time.as_ref().and_then(|e| e.generator.idle_timeout());
-        let clock = event_time.as_ref().map(|e| e.generator.clock().clone());
-        let mut unbarriered = false;
-        let mut backlog_ticker = tokio::time::interval(BACKLOG_EVERY);
-        backlog_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let result: Result<Finish> = async {
-            loop {
-                tokio::select! {
-                    biased;
-                    changed = stop.changed() => {
-                        if changed.is_err() || *stop.borrow() {
-                            return Ok(Finish::Stop);
-                        }
-                    }
-                    _ = out.closed() => return Ok(Finish::DownstreamGone),
-                    changed = completed.changed() => {
-                        if changed.is_err() {
-                            return Ok(Finish::DownstreamGone);
-                        }
-                        let done = *completed.borrow_and_update();
-                        acks.acknowledge(&mut reader, done)?;
-                    }
-                    _ = backlog_ticker.tick() => {
-                        let backlog = reader.backlog().await;
-                        *decoder.metrics().backlog.lock().unwrap_or_else(|p| p.into_inner()) = backlog;
-                    }
-                    _ = ticker.tick(), if every && unbarriered => {
-                        if !emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await {
-                            return Ok(Finish::DownstreamGone);
-                        }
-                        unbarriered = false;
-                    }
-                    // Processing time moved: an idle partition may release the watermark.
-                    _ = async {
-                        match (&clock, idle_timeout) {
-                            (Some(c), Some(t)) => c.tick(t).await,
-                            _ => std::future::pending().await,
-                        }
-                    } => {
-                        if let Some(w) = event_time.as_mut().and_then(|e| e.generator.advance())
-                            && out.send(StreamMessage::Watermark(w)).await.is_err()
-                        {
-                            return Ok(Finish::DownstreamGone);
-                        }
-                    }
-                    changed = settle_requests.changed(), if settling => {
-                        if changed.is_err() {
-                            settling = false;
-                            continue;
-                        }
-                        let request = *settle_requests.borrow_and_update();
-                        // Everything available now, without waiting for more.
-                        while let Some(chunk) = reader.next_chunk(self.batch_size).now_or_never() {
-                            let Some(chunk) = chunk? else {
-                                return Ok(Finish::End);
-                            };
-                            if !forward_chunk(out, &chunk, &reader, &mut decoder, event_time.as_mut()).await? {
-                                return Ok(Finish::DownstreamGone);
-                            }
-                        }
-                        // Partitions idle by now release the watermark.
-                        if let Some(w) = event_time.as_mut().and_then(|e| e.generator.advance())
-                            && out.send(StreamMessage::Watermark(w)).await.is_err()
-                        {
-                            return Ok(Finish::DownstreamGone);
-                        }
-                        let epoch = Epoch(acks.next_epoch);
-                        if !emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await {
-                            return Ok(Finish::DownstreamGone);
-                        }
-                        unbarriered = false;
-                        settle_answered.send_replace((request, epoch));
-                    }
-                    chunk = reader.next_chunk(self.batch_size) => {
-                        let Some(chunk) = chunk? else {
-                            return Ok(Finish::End);
-                        };
-                        unbarriered = true;
-                        if !forward_chunk(out, &chunk, &reader, &mut decoder, event_time.as_mut()).await? {
-                            return Ok(Finish::DownstreamGone);
-                        }
-                        if !every {
-                            if !emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await {
-                                return Ok(Finish::DownstreamGone);
-                            }
-                            unbarriered = false;
-                        }
-                    }
-                }
-            }
-        }
-        .await;
-        let finish = match result {
-            Ok(f) => f,
-            Err(e) => {
-                reader.close().await;
-                return Err(e);
-            }
-        };
-        if matches!(finish, Finish::End | Finish::Stop) {
-            // At the end of the input every window may fire (Flink's behaviour on a finite
-            // source); a stop keeps them open.
-            let end_sent = !matches!(finish, Finish::End)
-                || event_time.is_none()
-                || out
-                    .send(StreamMessage::Watermark(Watermark::END))
-                    .await
-                    .is_ok();
-            // A last barrier covers everything read; acknowledge once the end has it.
-            let last = Epoch(acks.next_epoch);
-            if end_sent
-                && emit_barrier(out, &mut reader, &mut acks, event_time.as_ref()).await
-                && out.send(StreamMessage::End).await.is_ok()
-            {
-                // Ends when the barrier completes, or when whoever completes barriers is gone
-                // (a checkpointed job drops its coordinator when its sink fails).
-                while *completed.borrow_and_update() < last {
-                    if completed.changed().await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        // Also when the output was dropped: acknowledge what it had confirmed.
-        let done = *completed.borrow();
-        let acked = acks.acknowledge(&mut reader, done);
-        reader.close().await;
-        acked
+    async fn send_batch(
+        &mut self,
+        batch: datafusion::arrow::record_batch::RecordBatch,
+    ) -> Result<bool> {
+        let before = self.output.rows_out;
+        let sent = self.output.batch(batch).await?;
+        self.metrics
+            .rows_out
+            .fetch_add(self.output.rows_out - before, Ordering::Relaxed);
+        Ok(sent)
     }
+
+    async fn send_watermark(&mut self, watermark: Watermark) -> Result<bool> {
+        self.idle_sent = false;
+        self.metrics.observe_watermark(watermark);
+        self.output.watermark(watermark).await
+    }
+
+    /// The watermark that finished or idle partitions release, or idleness when every
+    /// partition is idle; false when the output is gone.
+    async fn release_watermark(&mut self) -> Result<bool> {
+        let Some(settings) = self.event_time.as_mut() else {
+            return Ok(true);
+        };
+        for slot in 0..self.reader.partition_count() {
+            if self.reader.partition_finished(slot) {
+                settings.generator.finish(slot);
+            }
+        }
+        if let Some(w) = settings.generator.advance() {
+            return self.send_watermark(w).await;
+        }
+        if settings.generator.all_idle() && !self.idle_sent {
+            self.idle_sent = true;
+            return Ok(self.output.control(StreamMessage::Idle).await);
+        }
+        Ok(true)
+    }
+
+    /// Decodes and sends a chunk, then the watermark that finished partitions release;
+    /// false when the output is gone.
+    async fn forward_chunk(&mut self, chunk: &ReadChunk) -> Result<bool> {
+        if let Some(decoded) = self.decoder.decode(chunk).await?
+            && !self.send_rows(decoded).await?
+        {
+            return Ok(false);
+        }
+        self.release_watermark().await
+    }
+
+    /// Takes every row available now, without waiting; `None` when the input ended.
+    async fn drain(&mut self, batch_size: usize) -> Result<Option<bool>> {
+        while let Some(chunk) = self.reader.next_chunk(batch_size).now_or_never() {
+            let Some(chunk) = chunk? else {
+                return Ok(None);
+            };
+            if !self.forward_chunk(&chunk).await? {
+                return Ok(Some(false));
+            }
+        }
+        Ok(Some(self.release_watermark().await?))
+    }
+}
+
+impl SourceTask {
+    /// Runs until the input ends, a stop, an error, or the output is gone.
+    pub async fn run(
+        self,
+        output: TaskOutput,
+        injector: Arc<BarrierInjector>,
+        completed: watch::Receiver<Epoch>,
+    ) {
+        let SourceTask {
+            id,
+            table,
+            reader,
+            decoder,
+            batch_size,
+            barriers,
+            event_time,
+            parts,
+            metrics,
+        } = self;
+        let mut running = Running {
+            id,
+            reader,
+            decoder,
+            event_time,
+            output,
+            acks: Acks {
+                emitted: Epoch(0),
+                pending: VecDeque::new(),
+            },
+            parts,
+            metrics,
+            idle_sent: false,
+        };
+        tracing::debug!(table = %table.name, task = %running.id, "source started");
+        let result = run_loop(&mut running, batch_size, barriers, &injector, completed).await;
+        if let Err(e) = result {
+            running
+                .output
+                .control(StreamMessage::Error(Arc::new(e)))
+                .await;
+        }
+        if let Some(parts) = &running.parts {
+            parts.finished(&running.id);
+        }
+        running.reader.close().await;
+    }
+}
+
+async fn run_loop(
+    running: &mut Running,
+    batch_size: usize,
+    barriers: BarrierPolicy,
+    injector: &BarrierInjector,
+    mut completed: watch::Receiver<Epoch>,
+) -> Result<()> {
+    let mut injections = injector.subscribe();
+    // Barriers injected before this task ran are due too.
+    injections.mark_changed();
+    let per_batch = matches!(barriers, BarrierPolicy::AfterEachBatch);
+    let idle_timeout = running
+        .event_time
+        .as_ref()
+        .and_then(|e| e.generator.idle_timeout());
+    let clock = running
+        .event_time
+        .as_ref()
+        .map(|e| e.generator.clock().clone());
+    // A restored source tells its consumers where its watermark was: their inputs' watermarks
+    // start unknown, and would otherwise hold theirs back until this one advances.
+    if let Some(w) = running
+        .event_time
+        .as_ref()
+        .and_then(|e| e.generator.current())
+        && !running.send_watermark(w).await?
+    {
+        return Ok(());
+    }
+    let mut backlog_ticker = tokio::time::interval(BACKLOG_EVERY);
+    backlog_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let finish: Finish = loop {
+        tokio::select! {
+            biased;
+            changed = injections.changed() => {
+                if changed.is_err() {
+                    break Finish::DownstreamGone;
+                }
+                let injection: Injection = *injections.borrow_and_update();
+                if injection.drain > running.acks.emitted && injection.epoch > running.acks.emitted {
+                    match running.drain(batch_size).await? {
+                        None => break Finish::End,
+                        Some(false) => break Finish::DownstreamGone,
+                        Some(true) => {}
+                    }
+                }
+                let upto = injection.stop.map_or(injection.epoch, |s| s.min(injection.epoch));
+                if !running.emit_barriers(upto).await {
+                    break Finish::DownstreamGone;
+                }
+                if injection.stop.is_some_and(|s| s <= running.acks.emitted) {
+                    break Finish::Stop;
+                }
+            }
+            _ = running.output.closed() => break Finish::DownstreamGone,
+            changed = completed.changed() => {
+                if changed.is_err() {
+                    break Finish::DownstreamGone;
+                }
+                let done = *completed.borrow_and_update();
+                running.acks.acknowledge(&mut running.reader, done)?;
+            }
+            _ = backlog_ticker.tick() => {
+                let backlog = running.reader.backlog().await;
+                *running.decoder.metrics().backlog.lock().unwrap_or_else(|p| p.into_inner()) = backlog;
+            }
+            // Processing time moved: an idle partition may release the watermark.
+            _ = async {
+                match (&clock, idle_timeout) {
+                    (Some(c), Some(t)) => c.tick(t).await,
+                    _ => std::future::pending().await,
+                }
+            } => {
+                if !running.release_watermark().await? {
+                    break Finish::DownstreamGone;
+                }
+            }
+            chunk = running.reader.next_chunk(batch_size) => {
+                let Some(chunk) = chunk? else {
+                    break Finish::End;
+                };
+                if !running.forward_chunk(&chunk).await? {
+                    break Finish::DownstreamGone;
+                }
+                if per_batch {
+                    injector.request_after(running.acks.emitted);
+                }
+            }
+        }
+    };
+    let last = match finish {
+        Finish::DownstreamGone => None,
+        Finish::Stop => Some(running.acks.emitted),
+        Finish::End => {
+            // At the end of the input every window may fire (Flink's behaviour on a finite
+            // source); a last barrier covers everything read.
+            if running.event_time.is_some() && !running.send_watermark(Watermark::END).await? {
+                None
+            } else {
+                injector.request_after(running.acks.emitted);
+                let injection = *injections.borrow_and_update();
+                let upto = injection
+                    .stop
+                    .map_or(injection.epoch, |s| s.min(injection.epoch));
+                running
+                    .emit_barriers(upto)
+                    .await
+                    .then_some(running.acks.emitted)
+            }
+        }
+    };
+    if let Some(last) = last
+        && running.output.control(StreamMessage::End).await
+    {
+        // Ends when the last barrier completes, or when whoever completes barriers is gone
+        // (a job drops its coordinator when a sink fails).
+        while *completed.borrow_and_update() < last {
+            if completed.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+    // Also when the output was dropped: acknowledge what the job had completed.
+    let done = *completed.borrow();
+    running.acks.acknowledge(&mut running.reader, done)
 }

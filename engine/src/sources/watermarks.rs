@@ -43,31 +43,73 @@ impl WatermarkGenerator {
         }
     }
 
-    /// The per-partition state, for a checkpoint: highest event time, how long the
-    /// partition has been idle, whether it finished; and the last watermark emitted.
-    pub fn snapshot(&self) -> serde_json::Value {
+    /// The per-partition state, for a checkpoint, by partition name (`names[slot]`):
+    /// highest event time, how long the partition has been idle, whether it finished; and
+    /// the last watermark emitted.
+    pub fn snapshot(&self, names: &[String]) -> serde_json::Value {
         let now = self.clock.now();
-        serde_json::json!({
-            "emitted": self.emitted,
-            "partitions": self.partitions.iter().map(|p| serde_json::json!({
-                "max": p.max,
-                "idle_ms": now.saturating_sub(p.last_active).as_millis() as u64,
-                "finished": p.finished,
-            })).collect::<Vec<_>>(),
-        })
+        let partitions: serde_json::Map<String, serde_json::Value> = self
+            .partitions
+            .iter()
+            .zip(names)
+            .map(|(p, name)| {
+                (
+                    name.clone(),
+                    serde_json::json!({
+                        "max": p.max,
+                        "idle_ms": now.saturating_sub(p.last_active).as_millis() as u64,
+                        "finished": p.finished,
+                    }),
+                )
+            })
+            .collect();
+        serde_json::json!({ "emitted": self.emitted, "partitions": partitions })
     }
 
-    /// Puts back a [`Self::snapshot`] (partitions beyond the snapshot's start fresh).
-    pub fn restore(&mut self, state: &serde_json::Value) {
+    /// Puts back the partitions named in [`Self::snapshot`]s of one or more instances
+    /// (`names[slot]` is each of this generator's partitions; ones no snapshot names start
+    /// fresh). The last watermark emitted is the least of the snapshots that held any of
+    /// these partitions (the instance's own, when the parallelism did not change).
+    pub fn restore(&mut self, states: &[&serde_json::Value], names: &[String]) {
         let now = self.clock.now();
-        self.emitted = state["emitted"].as_i64();
-        let saved = state["partitions"].as_array().cloned().unwrap_or_default();
-        for (p, s) in self.partitions.iter_mut().zip(saved) {
-            p.max = s["max"].as_i64();
-            p.last_active =
-                now.saturating_sub(Duration::from_millis(s["idle_ms"].as_u64().unwrap_or(0)));
-            p.finished = s["finished"].as_bool().unwrap_or(false);
+        let mut emitted: Option<Option<i64>> = None;
+        for state in states {
+            let Some(saved) = state["partitions"].as_object() else {
+                continue;
+            };
+            let mut holds_ours = false;
+            for (p, name) in self.partitions.iter_mut().zip(names) {
+                let Some(s) = saved.get(name) else { continue };
+                holds_ours = true;
+                p.max = s["max"].as_i64();
+                p.last_active =
+                    now.saturating_sub(Duration::from_millis(s["idle_ms"].as_u64().unwrap_or(0)));
+                p.finished = s["finished"].as_bool().unwrap_or(false);
+            }
+            if holds_ours {
+                let theirs = state["emitted"].as_i64();
+                emitted = Some(match emitted {
+                    None => theirs,
+                    Some(e) => e.zip(theirs).map(|(a, b)| a.min(b)),
+                });
+            }
         }
+        self.emitted = emitted.flatten();
+    }
+
+    /// The last watermark emitted (a restored one, before anything was read).
+    pub fn current(&self) -> Option<Watermark> {
+        self.emitted.map(|ms| Watermark(EventTime(ms)))
+    }
+
+    /// Whether every partition that has not finished is idle (and one has not).
+    pub fn all_idle(&self) -> bool {
+        let now = self.clock.now();
+        let mut open = self.partitions.iter().filter(|p| !p.finished).peekable();
+        open.peek().is_some()
+            && self
+                .idle_timeout
+                .is_some_and(|t| open.all(|p| now.saturating_sub(p.last_active) >= t))
     }
 
     /// The idle timeout, if partitions can go idle.

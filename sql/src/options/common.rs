@@ -90,6 +90,30 @@ pub const IDLE_TIMEOUT: OptionSpec = OptionSpec {
     description: "A partition that receives nothing for this long (`10 s`, `500 ms`) stops holding the watermark back until it receives data again. Default: `SET 'table.exec.source.idle-timeout'`, else never.",
 };
 
+/// `scan.parallelism`.
+pub const SCAN_PARALLELISM: OptionSpec = OptionSpec {
+    key: "scan.parallelism",
+    kind: OptionKind::Integer,
+    default: None,
+    required: false,
+    scope: OptionScope::Source,
+    description: "Most instances of the table's source (Flink's option), whatever `parallelism.default` says; a source never runs more instances than the table has partitions (or file splits). `1` reads every partition in one instance, whose watermark then merges theirs exactly.",
+};
+
+/// Reads `scan.parallelism`.
+pub fn scan_parallelism(o: &ValidatedOptions<'_>) -> Result<Option<usize>> {
+    match o.get("scan.parallelism") {
+        None => Ok(None),
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=32767).contains(n))
+            .map(Some)
+            .ok_or_else(|| o.invalid("scan.parallelism", "expected 1 to 32767")),
+    }
+}
+
 /// When a source emits watermarks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmitStrategy {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::common::{
     self, CSV_FIELD_DELIMITER, CSV_IGNORE_PARSE_ERRORS, EmitStrategy, FORMAT, IDLE_TIMEOUT,
-    JSON_IGNORE_PARSE_ERRORS, VALUE_FORMAT, VALUE_IGNORE_PARSE_ERRORS, ValueFormat, WATERMARK_EMIT,
+    JSON_IGNORE_PARSE_ERRORS, SCAN_PARALLELISM, VALUE_FORMAT, VALUE_IGNORE_PARSE_ERRORS,
+    ValueFormat, WATERMARK_EMIT,
 };
 use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
 use crate::error::{Location, Result};
@@ -39,6 +40,7 @@ pub const FILESYSTEM_OPTIONS: &[OptionSpec] = &[
     CSV_FIELD_DELIMITER,
     WATERMARK_EMIT,
     IDLE_TIMEOUT,
+    SCAN_PARALLELISM,
 ];
 
 /// Validated options of a file table.
@@ -52,6 +54,8 @@ pub struct FileTableOptions {
     pub emit: EmitStrategy,
     /// Idle timeout of a partition.
     pub idle_timeout: Option<Duration>,
+    /// Most source instances (`scan.parallelism`).
+    pub scan_parallelism: Option<usize>,
 }
 
 impl FileTableOptions {
@@ -60,6 +64,7 @@ impl FileTableOptions {
         let o = ValidatedOptions::new("filesystem", table, FILESYSTEM_OPTIONS, entries, location)?;
         let path = PathBuf::from(o.get("path").unwrap_or_default());
         let (emit, idle_timeout) = common::event_time(&o)?;
+        let scan_parallelism = common::scan_parallelism(&o)?;
         let format = common::value_format(&o)?;
         if matches!(
             format.kind,
@@ -77,6 +82,7 @@ impl FileTableOptions {
             format,
             emit,
             idle_timeout,
+            scan_parallelism,
         })
     }
 }

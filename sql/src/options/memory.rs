@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::common::{self, EmitStrategy, IDLE_TIMEOUT, WATERMARK_EMIT};
+use super::common::{self, EmitStrategy, IDLE_TIMEOUT, SCAN_PARALLELISM, WATERMARK_EMIT};
 use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
 use crate::error::{Location, Result};
 use crate::statement::OptionEntry;
@@ -53,6 +53,7 @@ pub const MEMORY_OPTIONS: &[OptionSpec] = &[
     },
     WATERMARK_EMIT,
     IDLE_TIMEOUT,
+    SCAN_PARALLELISM,
 ];
 
 /// Validated options of a memory table.
@@ -70,6 +71,8 @@ pub struct MemoryTableOptions {
     pub emit: EmitStrategy,
     /// Idle timeout of a partition.
     pub idle_timeout: Option<Duration>,
+    /// Most source instances (`scan.parallelism`).
+    pub scan_parallelism: Option<usize>,
 }
 
 impl MemoryTableOptions {
@@ -82,6 +85,7 @@ impl MemoryTableOptions {
             .filter(|p| (1..=1024).contains(p))
             .ok_or_else(|| o.invalid("partitions", "expected 1 to 1024"))?;
         let (emit, idle_timeout) = common::event_time(&o)?;
+        let scan_parallelism = common::scan_parallelism(&o)?;
         Ok(Self {
             name: o.get("name").unwrap_or(table).to_string(),
             partitions,
@@ -89,6 +93,7 @@ impl MemoryTableOptions {
             bounded: o.get_bool("scan.bounded"),
             emit,
             idle_timeout,
+            scan_parallelism,
         })
     }
 }

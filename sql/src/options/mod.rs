@@ -106,6 +106,16 @@ impl Connector {
         }
     }
 
+    /// Most instances of the table's source (`scan.parallelism`).
+    pub fn scan_parallelism(&self) -> Option<usize> {
+        match self {
+            Connector::Pulsar(o) => o.scan_parallelism,
+            Connector::Filesystem(o) => o.scan_parallelism,
+            Connector::Memory(o) => o.scan_parallelism,
+            Connector::Custom(_) => Some(1),
+        }
+    }
+
     /// Whether reads end by themselves.
     pub fn is_bounded(&self) -> bool {
         match self {

@@ -11,7 +11,8 @@ use magnetar_connectors::{MessageId, UnixMillis};
 
 use super::common::{
     self, CSV_FIELD_DELIMITER, CSV_IGNORE_PARSE_ERRORS, EmitStrategy, FORMAT, IDLE_TIMEOUT,
-    JSON_IGNORE_PARSE_ERRORS, VALUE_FORMAT, VALUE_IGNORE_PARSE_ERRORS, ValueFormat, WATERMARK_EMIT,
+    JSON_IGNORE_PARSE_ERRORS, SCAN_PARALLELISM, VALUE_FORMAT, VALUE_IGNORE_PARSE_ERRORS,
+    ValueFormat, WATERMARK_EMIT,
 };
 use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
 use crate::error::{Location, Result};
@@ -179,6 +180,7 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
     },
     WATERMARK_EMIT,
     IDLE_TIMEOUT,
+    SCAN_PARALLELISM,
 ];
 
 /// How a sink turns `key.fields` into the message key.
@@ -218,6 +220,8 @@ pub struct PulsarTableOptions {
     pub emit: EmitStrategy,
     /// Idle timeout of a partition.
     pub idle_timeout: Option<Duration>,
+    /// Most source instances (`scan.parallelism`).
+    pub scan_parallelism: Option<usize>,
     /// Durable subscription name.
     pub subscription_name: Option<String>,
     /// Subscription type.
@@ -282,6 +286,7 @@ impl PulsarTableOptions {
 
         let format = common::value_format(&o)?;
         let (emit, idle_timeout) = common::event_time(&o)?;
+        let scan_parallelism = common::scan_parallelism(&o)?;
 
         let subscription_type = match o.get_choice("source.subscription-type") {
             Some("Shared") => SubscriptionType::Shared,
@@ -430,6 +435,7 @@ impl PulsarTableOptions {
             format,
             emit,
             idle_timeout,
+            scan_parallelism,
             subscription_name: o.get("source.subscription-name").map(str::to_string),
             subscription_type,
             start,

@@ -252,12 +252,17 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
         let inner_start = parser.peek_token();
         let inner = parse_with(parser)?;
         return match inner {
-            Statement::Query(_) | Statement::Insert(_) => Ok(Statement::Explain(Box::new(inner))),
+            Statement::Query(_) | Statement::Insert(_) | Statement::StatementSet(_) => {
+                Ok(Statement::Explain(Box::new(inner)))
+            }
             _ => Err(SqlError::unsupported(
-                "EXPLAIN works on queries and INSERT INTO statements",
+                "EXPLAIN works on queries, INSERT INTO statements and statement sets",
                 location_of(&inner_start),
             )),
         };
+    }
+    if parser.parse_keywords(&[Keyword::EXECUTE, Keyword::STATEMENT, Keyword::SET]) {
+        return parse_statement_set(parser).map(Statement::StatementSet);
     }
     let statement = parser
         .parse_statement()
@@ -274,6 +279,69 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
             start_location,
         )),
     }
+}
+
+/// `EXECUTE STATEMENT SET BEGIN INSERT ...; INSERT ...; END` (Flink's syntax), after its
+/// first three words.
+fn parse_statement_set(parser: &mut Parser<'_>) -> Result<Vec<ast::Statement>> {
+    let begin = parser.next_token();
+    if !matches!(&begin.token, Token::Word(w) if w.keyword == Keyword::BEGIN) {
+        return Err(SqlError::syntax(
+            format!(
+                "expected BEGIN after EXECUTE STATEMENT SET, found {}",
+                begin.token
+            ),
+            location_of(&begin),
+        ));
+    }
+    let mut inserts = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let next = parser.peek_token();
+        if matches!(&next.token, Token::Word(w) if w.keyword == Keyword::END) {
+            parser.next_token();
+            break;
+        }
+        if next.token == Token::EOF {
+            return Err(SqlError::syntax(
+                "the statement set has no END",
+                location_of(&next),
+            ));
+        }
+        let statement = parser
+            .parse_statement()
+            .map_err(|e| parser_error(e, parser))?;
+        if !matches!(statement, ast::Statement::Insert(_)) {
+            return Err(SqlError::unsupported(
+                format!(
+                    "a statement set holds INSERT INTO statements only, not {}",
+                    first_words(&statement.to_string())
+                ),
+                location_of(&next),
+            ));
+        }
+        inserts.push(statement);
+        let after = parser.peek_token();
+        if !matches!(after.token, Token::SemiColon)
+            && !matches!(&after.token, Token::Word(w) if w.keyword == Keyword::END)
+        {
+            return Err(SqlError::syntax(
+                format!(
+                    "expected ';' after an INSERT of the statement set, found {}",
+                    after.token
+                ),
+                location_of(&after),
+            ));
+        }
+    }
+    if inserts.is_empty() {
+        return Err(SqlError::unsupported(
+            "the statement set is empty: put INSERT INTO statements between BEGIN and END",
+            location_of(&begin),
+        ));
+    }
+    expect_end(parser)?;
+    Ok(inserts)
 }
 
 fn first_words(text: &str) -> String {
@@ -343,6 +411,28 @@ mod tests {
             parse_statement("EXPLAIN SELECT 1").expect("ok"),
             Statement::Explain(_)
         ));
+    }
+
+    #[test]
+    fn parses_statement_sets() {
+        match parse_statement(
+            "EXECUTE STATEMENT SET BEGIN\n INSERT INTO a SELECT * FROM t;\n INSERT INTO b SELECT x FROM t;\nEND",
+        )
+        .expect("ok")
+        {
+            Statement::StatementSet(inserts) => assert_eq!(inserts.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        let err = parse_statement("EXECUTE STATEMENT SET BEGIN SELECT 1; END").expect_err("select");
+        assert!(
+            err.to_string().contains("INSERT INTO statements only"),
+            "{err}"
+        );
+        let err = parse_statement("EXECUTE STATEMENT SET BEGIN INSERT INTO a SELECT 1;")
+            .expect_err("no end");
+        assert!(err.to_string().contains("no END"), "{err}");
+        let err = parse_statement("EXECUTE STATEMENT SET BEGIN END").expect_err("empty");
+        assert!(err.to_string().contains("empty"), "{err}");
     }
 
     #[test]

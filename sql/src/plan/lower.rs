@@ -18,7 +18,7 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 
 use super::{
     AggregateItem, AssignMode, GroupItem, LimitNode, SourceNode, StatelessNode, StreamNode,
-    StreamPlan, WindowAggregateNode, WindowAssignNode, WindowTopNNode,
+    StreamOp, StreamPlan, UnionNode, WindowAggregateNode, WindowAssignNode, WindowTopNNode,
 };
 use crate::catalog::MagnetarTable;
 use crate::error::{Result, SqlError};
@@ -86,22 +86,11 @@ pub fn uses_window_tvf(plan: &LogicalPlan) -> bool {
 /// Lowers an optimised logical plan to a streaming plan, or explains what is not supported.
 pub fn lower(plan: &LogicalPlan, state: &SessionState) -> Result<StreamPlan> {
     let mut root = lower_node(plan, state, AssignMode::Expand)?;
+    // Sources under event-time operators generate watermarks.
     if root.uses_event_time() {
-        mark_watermarks(&mut root);
+        root.mark_watermarks();
     }
     Ok(StreamPlan { root })
-}
-
-/// Sources under event-time operators generate watermarks.
-fn mark_watermarks(node: &mut StreamNode) {
-    match node {
-        StreamNode::Source(s) => s.watermarks = true,
-        StreamNode::Stateless(s) => mark_watermarks(&mut s.input),
-        StreamNode::Limit(l) => mark_watermarks(&mut l.input),
-        StreamNode::WindowAssign(w) => mark_watermarks(&mut w.input),
-        StreamNode::WindowAggregate(w) => mark_watermarks(&mut w.input),
-        StreamNode::WindowTopN(w) => mark_watermarks(&mut w.input),
-    }
 }
 
 fn arrow_schema(plan: &LogicalPlan) -> Arc<Schema> {
@@ -235,18 +224,22 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState, mode: AssignMode) -> Res
                     None,
                 ));
             }
-            let source = StreamNode::Source(SourceNode {
+            let schema = Arc::new(scan.projected_schema.as_arrow().clone());
+            let source = StreamNode::leaf(StreamOp::Source(SourceNode {
                 table: table.def().clone(),
                 projection: scan.projection.clone(),
-                schema: Arc::new(scan.projected_schema.as_arrow().clone()),
+                schema: schema.clone(),
                 watermarks: false,
-            });
+            }));
             Ok(match scan.fetch {
-                Some(fetch) => StreamNode::Limit(LimitNode {
-                    input: Box::new(source),
-                    skip: 0,
-                    fetch: Some(fetch),
-                }),
+                Some(fetch) => StreamNode::over(
+                    StreamOp::Limit(LimitNode {
+                        skip: 0,
+                        fetch: Some(fetch),
+                        schema,
+                    }),
+                    source,
+                ),
                 None => source,
             })
         }
@@ -270,13 +263,16 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState, mode: AssignMode) -> Res
                     None,
                 )
             })?;
-            Ok(StreamNode::WindowAssign(WindowAssignNode {
-                input: Box::new(input),
-                spec: tvf.spec.clone(),
-                time_index,
-                mode,
-                schema: arrow_schema(plan),
-            }))
+            Ok(StreamNode::over(
+                StreamOp::WindowAssign(WindowAssignNode {
+                    spec: tvf.spec.clone(),
+                    time_index,
+                    time_column: tvf.time_column.clone(),
+                    mode,
+                    schema: arrow_schema(plan),
+                }),
+                input,
+            ))
         }
         LogicalPlan::Filter(filter) => {
             if let Some(top_n) = lower_top_n(filter, state)? {
@@ -285,12 +281,14 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState, mode: AssignMode) -> Res
             let input = lower_node(&filter.input, state, mode)?;
             let predicate =
                 state.create_physical_expr(filter.predicate.clone(), filter.input.schema())?;
-            Ok(StreamNode::Stateless(StatelessNode {
-                schema: input.schema(),
-                input: Box::new(input),
-                predicate: Some((predicate, filter.predicate.to_string())),
-                projection: None,
-            }))
+            Ok(StreamNode::over(
+                StreamOp::Stateless(StatelessNode {
+                    schema: input.schema(),
+                    predicate: Some((predicate, filter.predicate.to_string())),
+                    projection: None,
+                }),
+                input,
+            ))
         }
         LogicalPlan::Projection(projection) => {
             let input = lower_node(&projection.input, state, mode)?;
@@ -311,11 +309,14 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState, mode: AssignMode) -> Res
                 }
             };
             let input = lower_node(&limit.input, state, AssignMode::Expand)?;
-            Ok(StreamNode::Limit(LimitNode {
-                input: Box::new(input),
-                skip,
-                fetch,
-            }))
+            Ok(StreamNode::over(
+                StreamOp::Limit(LimitNode {
+                    skip,
+                    fetch,
+                    schema: input.schema(),
+                }),
+                input,
+            ))
         }
         LogicalPlan::Aggregate(agg) => match window_roles(&agg.input)? {
             Some((tvf, roles)) => lower_window_aggregate(plan, agg, tvf, &roles, state),
@@ -328,6 +329,7 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState, mode: AssignMode) -> Res
             plan,
         )),
         LogicalPlan::Distinct(_) => Err(needs_bounds("DISTINCT", plan)),
+        LogicalPlan::Union(union) => lower_union(plan, union, state),
         other => Err(SqlError::unsupported(
             format!(
                 "{} is not supported in a continuous query over the unbounded table '{}'",
@@ -353,17 +355,79 @@ fn project(
     let schema = arrow_schema(plan);
     // A projection right above a filter runs in the same stage.
     Ok(match input {
-        StreamNode::Stateless(mut stage) if stage.projection.is_none() => {
+        StreamNode {
+            op: StreamOp::Stateless(mut stage),
+            inputs,
+        } if stage.projection.is_none() => {
             stage.projection = Some(columns);
             stage.schema = schema;
-            StreamNode::Stateless(stage)
+            StreamNode {
+                op: StreamOp::Stateless(stage),
+                inputs,
+            }
         }
-        other => StreamNode::Stateless(StatelessNode {
-            input: Box::new(other),
-            predicate: None,
-            projection: Some(columns),
-            schema,
-        }),
+        other => StreamNode::over(
+            StreamOp::Stateless(StatelessNode {
+                predicate: None,
+                projection: Some(columns),
+                schema,
+            }),
+            other,
+        ),
+    })
+}
+
+/// `UNION ALL`: each input lowered and projected by position onto the union's schema (its
+/// names and types), so the union's consumer sees one schema whichever input a row came from.
+fn lower_union(
+    plan: &LogicalPlan,
+    union: &datafusion::logical_expr::Union,
+    state: &SessionState,
+) -> Result<StreamNode> {
+    let schema = arrow_schema(plan);
+    let mut inputs = Vec::with_capacity(union.inputs.len());
+    for input in &union.inputs {
+        let lowered = lower_node(input, state, AssignMode::Expand)?;
+        let input_schema = lowered.schema();
+        let same = input_schema.fields().len() == schema.fields().len()
+            && input_schema
+                .fields()
+                .iter()
+                .zip(schema.fields())
+                .all(|(a, b)| a == b);
+        if same {
+            inputs.push(lowered);
+            continue;
+        }
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for (i, field) in schema.fields().iter().enumerate() {
+            let from = input_schema.field(i);
+            let column: super::PhysicalExprRef = Arc::new(
+                datafusion::physical_expr::expressions::Column::new(from.name(), i),
+            );
+            let expr: super::PhysicalExprRef = if from.data_type() == field.data_type() {
+                column
+            } else {
+                Arc::new(datafusion::physical_expr::expressions::CastExpr::new(
+                    column,
+                    field.data_type().clone(),
+                    None,
+                ))
+            };
+            columns.push((expr, format!("{} AS {}", from.name(), field.name())));
+        }
+        inputs.push(StreamNode::over(
+            StreamOp::Stateless(StatelessNode {
+                predicate: None,
+                projection: Some(columns),
+                schema: schema.clone(),
+            }),
+            lowered,
+        ));
+    }
+    Ok(StreamNode {
+        op: StreamOp::Union(UnionNode { schema }),
+        inputs,
     })
 }
 
@@ -404,6 +468,7 @@ fn lower_window_aggregate(
                 }
                 group.push(GroupItem::Key(
                     state.create_physical_expr(e.clone(), input_schema)?,
+                    e.to_string(),
                 ));
             }
         }
@@ -477,16 +542,19 @@ fn lower_window_aggregate(
             .join(", ")
     );
     let input = lower_node(&agg.input, state, AssignMode::Slices)?;
-    Ok(StreamNode::WindowAggregate(WindowAggregateNode {
-        input: Box::new(input),
-        spec: tvf.spec.clone(),
-        slice_start,
-        slice_end,
-        group,
-        aggregates,
-        schema: arrow_schema(plan),
-        display,
-    }))
+    Ok(StreamNode::over(
+        StreamOp::WindowAggregate(WindowAggregateNode {
+            spec: tvf.spec.clone(),
+            slice_start,
+            slice_end,
+            group,
+            aggregates,
+            input_schema: input.schema(),
+            schema: arrow_schema(plan),
+            display,
+        }),
+        input,
+    ))
 }
 
 /// `column <= N`, `column < N`, `column = N`, `N >= column`, `N > column`: the column and
@@ -619,14 +687,17 @@ fn lower_top_n(filter: &Filter, state: &SessionState) -> Result<Option<StreamNod
         .collect::<Result<Vec<_>>>()?;
     let input = lower_node(&window.input, state, AssignMode::Expand)?;
     let window_plan = LogicalPlan::Window(window.clone());
-    let mut out = StreamNode::WindowTopN(WindowTopNNode {
-        input: Box::new(input),
-        window_end,
-        partition,
-        order,
-        limit,
-        schema: arrow_schema(&window_plan),
-    });
+    let mut out = StreamNode::over(
+        StreamOp::WindowTopN(WindowTopNNode {
+            window_end,
+            partition,
+            order,
+            limit,
+            input_schema: input.schema(),
+            schema: arrow_schema(&window_plan),
+        }),
+        input,
+    );
     for p in chain.iter().rev() {
         if let LogicalPlan::Projection(projection) = p {
             out = project(out, projection, p, state)?;
@@ -634,12 +705,14 @@ fn lower_top_n(filter: &Filter, state: &SessionState) -> Result<Option<StreamNod
     }
     if let Some(predicate) = rest.into_iter().reduce(|a, b| a.and(b)) {
         let physical = state.create_physical_expr(predicate.clone(), filter.input.schema())?;
-        out = StreamNode::Stateless(StatelessNode {
-            schema: out.schema(),
-            input: Box::new(out),
-            predicate: Some((physical, predicate.to_string())),
-            projection: None,
-        });
+        out = StreamNode::over(
+            StreamOp::Stateless(StatelessNode {
+                schema: out.schema(),
+                predicate: Some((physical, predicate.to_string())),
+                projection: None,
+            }),
+            out,
+        );
     }
     Ok(Some(out))
 }

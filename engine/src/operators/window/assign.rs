@@ -75,7 +75,7 @@ impl Operator for WindowAssignOperator {
         "WindowAssign"
     }
 
-    fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn process(&mut self, _input: usize, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         let time = cast(
             batch.column(self.time_index),
             &DataType::Timestamp(TimeUnit::Millisecond, None),

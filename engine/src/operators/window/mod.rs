@@ -105,7 +105,7 @@ fn assemble(
             GroupItem::WindowStart => timestamps(&|w| w.0),
             GroupItem::WindowEnd => timestamps(&|w| w.1),
             GroupItem::WindowTime => timestamps(&|w| w.1 - 1),
-            GroupItem::Key(_) => {
+            GroupItem::Key(..) => {
                 key += 1;
                 keys[key - 1].clone()
             }

@@ -24,7 +24,7 @@ use super::{AggregateSpec, WindowMetrics, assemble, fired, watermark_from_meta};
 use crate::checkpoint::OperatorState;
 use crate::error::{EngineError, Result};
 use crate::operators::Operator;
-use crate::runtime::Watermark;
+use crate::runtime::{KeyHasher, Watermark};
 
 #[derive(Debug, Clone, Copy)]
 struct Session {
@@ -49,6 +49,8 @@ pub struct SessionWindowAggregate {
     parent: Vec<usize>,
     watermark: Option<Watermark>,
     metrics: Arc<WindowMetrics>,
+    /// Tags snapshot rows with their key group (a keyed instance of a parallel job).
+    key_groups: Option<KeyHasher>,
 }
 
 impl std::fmt::Debug for SessionWindowAggregate {
@@ -103,7 +105,26 @@ impl SessionWindowAggregate {
             parent: Vec::new(),
             watermark: None,
             metrics,
+            key_groups: None,
         })
+    }
+
+    /// Snapshots tag each row with its key's key group, hashed by `hasher` (whose row
+    /// encoding is this operator's: both encode the key's types with default options).
+    pub fn with_key_groups(mut self, hasher: KeyHasher) -> Self {
+        self.key_groups = Some(hasher);
+        self
+    }
+
+    fn state_size(&self) -> usize {
+        let open: usize = self
+            .sessions
+            .iter()
+            .map(|(key, sessions)| key.len() + std::mem::size_of_val(sessions.as_slice()))
+            .sum();
+        open + self.rows.size()
+            + self.parent.len() * std::mem::size_of::<usize>()
+            + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
     }
 
     fn fresh_accumulators(spec: &AggregateSpec) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
@@ -231,7 +252,7 @@ impl Operator for SessionWindowAggregate {
         "SessionWindowAggregate"
     }
 
-    fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn process(&mut self, _input: usize, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         let as_ms = |i: usize| {
             cast(
                 batch.column(i),
@@ -341,17 +362,12 @@ impl Operator for SessionWindowAggregate {
         }
         self.watermark = Some(watermark);
         let closed = self.close_sessions()?;
-        let open: usize = self
-            .sessions
-            .iter()
-            .map(|(key, sessions)| key.len() + std::mem::size_of_val(sessions.as_slice()))
-            .sum();
-        let state_bytes = open
-            + self.rows.size()
-            + self.parent.len() * std::mem::size_of::<usize>()
-            + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
-        self.metrics.observe(watermark, state_bytes);
+        self.metrics.observe(watermark, self.state_size());
         Ok(closed.into_iter().collect())
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state_size()
     }
 
     /// One row per open session: its key (row-encoded), bounds and partial aggregates. The
@@ -422,10 +438,13 @@ impl Operator for SessionWindowAggregate {
         let batches = if count == 0 {
             Vec::new()
         } else {
-            vec![RecordBatch::try_new(
-                Arc::new(Schema::new(fields)),
-                columns,
-            )?]
+            let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+            vec![
+                match (&self.key_groups, batch.column(0).as_binary_opt::<i32>()) {
+                    (Some(hasher), Some(keys)) => hasher.tag_encoded(&batch, keys)?,
+                    _ => batch,
+                },
+            ]
         };
         Ok(OperatorState {
             meta: serde_json::json!({ "watermark": self.watermark.map(|w| w.0.0) }),
@@ -438,7 +457,8 @@ impl Operator for SessionWindowAggregate {
             object: "session window state".into(),
             reason,
         };
-        self.watermark = watermark_from_meta(&state.meta);
+        // Several snapshots (after a rescale) add up; they share the watermark.
+        self.watermark = self.watermark.max(watermark_from_meta(&state.meta));
         let state_counts: Vec<usize> = self.spec.state_types()?.iter().map(Vec::len).collect();
         for batch in state.batches {
             self.spec
@@ -485,7 +505,8 @@ mod tests {
 
     use super::*;
     use crate::operators::window::test_support::{
-        assert_snapshots_change_nothing, count_and_sum_by_user, output_schema,
+        assert_rescaling_changes_nothing, assert_snapshots_change_nothing, count_and_sum_by_user,
+        output_schema,
     };
     use crate::runtime::EventTime;
 
@@ -537,6 +558,23 @@ mod tests {
                 (batch, Watermark(EventTime(max - 4)))
             })
             .collect()
+    }
+
+    #[test]
+    fn snapshots_split_by_key_group_restore_at_another_parallelism() {
+        for (from, to) in [(1, 3), (2, 1), (3, 2)] {
+            assert_rescaling_changes_nothing(
+                |hasher| match hasher {
+                    Some(h) => operator().with_key_groups(h),
+                    None => operator(),
+                },
+                DataType::Utf8,
+                0,
+                &input(),
+                from,
+                to,
+            );
+        }
     }
 
     #[test]

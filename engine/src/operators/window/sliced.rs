@@ -27,7 +27,7 @@ use super::{
 use crate::checkpoint::OperatorState;
 use crate::error::{EngineError, Result};
 use crate::operators::Operator;
-use crate::runtime::Watermark;
+use crate::runtime::{KeyHasher, Watermark};
 
 #[derive(Debug, Default)]
 struct Slice {
@@ -50,6 +50,8 @@ pub struct SlicedWindowAggregate {
     pending: BTreeSet<(i64, i64)>,
     watermark: Option<Watermark>,
     metrics: Arc<WindowMetrics>,
+    /// Tags snapshot rows with their key group (a keyed instance of a parallel job).
+    key_groups: Option<KeyHasher>,
 }
 
 impl SlicedWindowAggregate {
@@ -72,7 +74,14 @@ impl SlicedWindowAggregate {
             pending: BTreeSet::new(),
             watermark: None,
             metrics,
+            key_groups: None,
         }
+    }
+
+    /// Snapshots tag each row with its key's key group, hashed by `hasher`.
+    pub fn with_key_groups(mut self, hasher: KeyHasher) -> Self {
+        self.key_groups = Some(hasher);
+        self
     }
 
     /// Approximate memory held by window state.
@@ -139,7 +148,7 @@ impl Operator for SlicedWindowAggregate {
         "WindowAggregate"
     }
 
-    fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn process(&mut self, _input: usize, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         let ends = cast(
             batch.column(self.slice_end),
             &DataType::Timestamp(TimeUnit::Millisecond, None),
@@ -214,10 +223,11 @@ impl Operator for SlicedWindowAggregate {
                         columns.push(s.clone());
                     }
                 }
-                batches.push(RecordBatch::try_new(
-                    Arc::new(Schema::new(fields)),
-                    columns,
-                )?);
+                let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+                batches.push(match &self.key_groups {
+                    Some(hasher) => hasher.tag(&batch, &chunk.keys)?,
+                    None => batch,
+                });
             }
         }
         let pending: Vec<[i64; 2]> = self.pending.iter().map(|&(e, s)| [e, s]).collect();
@@ -235,8 +245,9 @@ impl Operator for SlicedWindowAggregate {
             object: "window aggregate state".into(),
             reason,
         };
-        self.watermark = watermark_from_meta(&state.meta);
-        self.pending = state.meta["pending"]
+        // Several snapshots (after a rescale) add up; they share the watermark.
+        self.watermark = self.watermark.max(watermark_from_meta(&state.meta));
+        let pending = state.meta["pending"]
             .as_array()
             .ok_or_else(|| bad("no pending windows".into()))?
             .iter()
@@ -244,7 +255,8 @@ impl Operator for SlicedWindowAggregate {
                 (Some(e), Some(s)) => Ok((e, s)),
                 _ => Err(bad(format!("bad pending window {w}"))),
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<_>>>()?;
+        self.pending.extend(pending);
         let key_count = self.spec.key_schema.fields().len();
         let state_counts: Vec<usize> = self.spec.state_types()?.iter().map(Vec::len).collect();
         for batch in state.batches {
@@ -275,6 +287,10 @@ impl Operator for SlicedWindowAggregate {
         Ok(())
     }
 
+    fn state_bytes(&self) -> usize {
+        self.state_size()
+    }
+
     fn on_watermark(&mut self, watermark: Watermark) -> Result<Vec<RecordBatch>> {
         if self.watermark.is_some_and(|w| w >= watermark) {
             return Ok(Vec::new());
@@ -294,15 +310,7 @@ impl Operator for SlicedWindowAggregate {
         let slicer = self.slicer;
         self.slices
             .retain(|end, _| !fired(Some(watermark), slicer.last_window_end(*end)));
-        let state_bytes = self
-            .slices
-            .values()
-            .map(|s| {
-                s.live.as_ref().map_or(0, AggregateState::size)
-                    + s.sealed.iter().map(StateChunk::size).sum::<usize>()
-            })
-            .sum();
-        self.metrics.observe(watermark, state_bytes);
+        self.metrics.observe(watermark, self.state_size());
         Ok(out)
     }
 }
@@ -315,7 +323,8 @@ mod tests {
 
     use super::*;
     use crate::operators::window::test_support::{
-        assert_snapshots_change_nothing, count_and_sum_by_user, output_schema,
+        assert_rescaling_changes_nothing, assert_snapshots_change_nothing, count_and_sum_by_user,
+        output_schema,
     };
     use crate::runtime::EventTime;
 
@@ -385,6 +394,23 @@ mod tests {
             4 * (80 / SLIDE as usize + 1),
             "every user in every window"
         );
+    }
+
+    #[test]
+    fn snapshots_split_by_key_group_restore_at_another_parallelism() {
+        for (from, to) in [(1, 3), (2, 1), (3, 2)] {
+            assert_rescaling_changes_nothing(
+                |hasher| match hasher {
+                    Some(h) => operator().with_key_groups(h),
+                    None => operator(),
+                },
+                DataType::Utf8,
+                0,
+                &input(),
+                from,
+                to,
+            );
+        }
     }
 
     #[test]

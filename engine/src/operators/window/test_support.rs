@@ -46,7 +46,7 @@ pub fn count_and_sum_by_user(input: &SchemaRef) -> (AggregateSpec, Vec<GroupItem
         vec![
             GroupItem::WindowStart,
             GroupItem::WindowEnd,
-            GroupItem::Key(user),
+            GroupItem::Key(user, "user".into()),
         ],
     )
 }
@@ -98,7 +98,7 @@ pub fn feed(
     out: &mut Vec<RecordBatch>,
 ) {
     for (batch, watermark) in input {
-        assert!(op.process(batch.clone()).expect("process").is_none());
+        assert!(op.process(0, batch.clone()).expect("process").is_none());
         out.extend(op.on_watermark(*watermark).expect("watermark"));
     }
 }
@@ -140,4 +140,88 @@ pub fn assert_snapshots_change_nothing<O: Operator>(
         assert_eq!(rows_of(&out), expected, "restored at {cut}");
     }
     expected
+}
+
+/// The rows of `batch` whose key (column `key_column`) is in `range`.
+fn rows_of_key_groups(
+    batch: &RecordBatch,
+    key_column: usize,
+    hasher: &crate::runtime::KeyHasher,
+    range: crate::runtime::KeyGroupRange,
+) -> RecordBatch {
+    let groups = hasher
+        .groups(&[batch.column(key_column).clone()])
+        .expect("key groups");
+    let mask: datafusion::arrow::array::BooleanArray =
+        groups.iter().map(|g| Some(range.contains(*g))).collect();
+    datafusion::arrow::compute::filter_record_batch(batch, &mask).expect("filter")
+}
+
+/// Runs `input` through `from` keyed instances (each gets its key groups' rows, as a hash
+/// exchange would deliver them), snapshots all of them at every cut, restores the snapshots
+/// into `to` fresh instances (each from every snapshot holding some of its key groups, only
+/// those), and feeds them the rest: together they must give the output of one operator that
+/// saw everything.
+pub fn assert_rescaling_changes_nothing<O: Operator>(
+    make: impl Fn(Option<crate::runtime::KeyHasher>) -> O,
+    key_type: DataType,
+    key_column: usize,
+    input: &[(RecordBatch, Watermark)],
+    from: usize,
+    to: usize,
+) {
+    use crate::runtime::{KeyGroupRange, KeyHasher};
+    let hasher = || KeyHasher::new(vec![key_type.clone()], 128).expect("hasher");
+    let mut straight = Vec::new();
+    let mut op = make(None);
+    feed(&mut op, input, &mut straight);
+    straight.extend(op.on_watermark(Watermark::END).expect("end"));
+    let expected = rows_of(&straight);
+    let split = |batches: &[(RecordBatch, Watermark)], range: KeyGroupRange| {
+        let h = hasher();
+        batches
+            .iter()
+            .map(|(b, w)| (rows_of_key_groups(b, key_column, &h, range), *w))
+            .collect::<Vec<_>>()
+    };
+    for cut in 1..input.len() {
+        let mut out = Vec::new();
+        let mut states = Vec::new();
+        for i in 0..from {
+            let range = KeyGroupRange::of_instance(128, from, i);
+            let mut old = make(Some(hasher()));
+            for (batch, watermark) in split(&input[..cut], range) {
+                op_process(&mut old, batch);
+                out.extend(old.on_watermark(watermark).expect("watermark"));
+            }
+            let bytes = old.snapshot().expect("snapshot").encode().expect("encode");
+            states.push((range, OperatorState::decode(&bytes).expect("decode")));
+        }
+        for i in 0..to {
+            let range = KeyGroupRange::of_instance(128, to, i);
+            let mut new = make(Some(hasher()));
+            for (held, state) in &states {
+                if held.overlaps(&range) {
+                    new.restore(state.clone().for_key_groups(range).expect("split"))
+                        .expect("restore");
+                }
+            }
+            for (batch, watermark) in split(&input[cut..], range) {
+                op_process(&mut new, batch);
+                out.extend(new.on_watermark(watermark).expect("watermark"));
+            }
+            out.extend(new.on_watermark(Watermark::END).expect("end"));
+        }
+        assert_eq!(
+            rows_of(&out),
+            expected,
+            "{from} instance(s) restored into {to} at {cut}"
+        );
+    }
+}
+
+fn op_process(op: &mut impl Operator, batch: RecordBatch) {
+    if batch.num_rows() > 0 {
+        assert!(op.process(0, batch).expect("process").is_none());
+    }
 }

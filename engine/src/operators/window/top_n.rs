@@ -16,7 +16,7 @@ use super::{cast_to_schema, fired, watermark_from_meta};
 use crate::checkpoint::OperatorState;
 use crate::error::Result;
 use crate::operators::Operator;
-use crate::runtime::Watermark;
+use crate::runtime::{KeyHasher, Watermark};
 
 /// Keeps the first `limit` rows per partition of each window.
 #[derive(Debug)]
@@ -28,6 +28,8 @@ pub struct WindowTopNOperator {
     schema: SchemaRef,
     held: BTreeMap<i64, Vec<RecordBatch>>,
     watermark: Option<Watermark>,
+    /// Tags snapshot rows with their key group (a keyed instance of a parallel job).
+    key_groups: Option<KeyHasher>,
 }
 
 impl WindowTopNOperator {
@@ -47,7 +49,14 @@ impl WindowTopNOperator {
             schema,
             held: BTreeMap::new(),
             watermark: None,
+            key_groups: None,
         }
+    }
+
+    /// Snapshots tag each held row with the key group of its PARTITION BY columns.
+    pub fn with_key_groups(mut self, hasher: KeyHasher) -> Self {
+        self.key_groups = Some(hasher);
+        self
     }
 
     fn rank(&self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
@@ -118,7 +127,7 @@ impl Operator for WindowTopNOperator {
         "WindowTopN"
     }
 
-    fn process(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn process(&mut self, _input: usize, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         let ends = cast(
             batch.column(self.window_end),
             &DataType::Timestamp(TimeUnit::Millisecond, None),
@@ -174,14 +183,37 @@ impl Operator for WindowTopNOperator {
 
     /// The rows held for windows that have not fired, and the watermark.
     fn snapshot(&mut self) -> Result<OperatorState> {
+        let mut batches = Vec::new();
+        for batch in self.held.values().flatten() {
+            batches.push(match &self.key_groups {
+                Some(hasher) => {
+                    let keys: Vec<_> = self
+                        .partition
+                        .iter()
+                        .map(|&i| batch.column(i).clone())
+                        .collect();
+                    hasher.tag(batch, &keys)?
+                }
+                None => batch.clone(),
+            });
+        }
         Ok(OperatorState {
             meta: serde_json::json!({ "watermark": self.watermark.map(|w| w.0.0) }),
-            batches: self.held.values().flatten().cloned().collect(),
+            batches,
         })
     }
 
+    fn state_bytes(&self) -> usize {
+        self.held
+            .values()
+            .flatten()
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
+    }
+
     fn restore(&mut self, state: OperatorState) -> Result<()> {
-        self.watermark = watermark_from_meta(&state.meta);
+        // Several snapshots (after a rescale) add up; they share the watermark.
+        self.watermark = self.watermark.max(watermark_from_meta(&state.meta));
         let needed = self
             .partition
             .iter()
@@ -198,7 +230,7 @@ impl Operator for WindowTopNOperator {
                 });
             }
             // Held rows go back to their windows exactly as they first arrived.
-            self.process(batch)?;
+            self.process(0, batch)?;
         }
         Ok(())
     }
@@ -263,13 +295,18 @@ mod tests {
         ];
         let mut straight = operator();
         for b in &input {
-            assert!(straight.process(b.clone()).expect("process").is_none());
+            assert!(straight.process(0, b.clone()).expect("process").is_none());
         }
         let expected = values(&straight.on_watermark(Watermark::END).expect("fire"));
         assert_eq!(expected, [(10, 7), (10, 5), (20, 9), (20, 4)]);
 
         let mut first = operator();
-        assert!(first.process(input[0].clone()).expect("process").is_none());
+        assert!(
+            first
+                .process(0, input[0].clone())
+                .expect("process")
+                .is_none()
+        );
         let bytes = first
             .snapshot()
             .expect("snapshot")
@@ -279,7 +316,12 @@ mod tests {
         second
             .restore(OperatorState::decode(&bytes).expect("decode"))
             .expect("restore");
-        assert!(second.process(input[1].clone()).expect("process").is_none());
+        assert!(
+            second
+                .process(0, input[1].clone())
+                .expect("process")
+                .is_none()
+        );
         assert_eq!(
             values(&second.on_watermark(Watermark::END).expect("fire")),
             expected

@@ -1,0 +1,297 @@
+//! The output side of a task: each branch runs its fused row-by-row operators, then hands
+//! its rows to the exchanges of its consumers (forward, hash by key group, broadcast,
+//! single). Control messages go to every channel, in order with the rows.
+
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
+use magnetar_sql::plan::PhysicalExprRef;
+use tokio::sync::mpsc;
+
+use super::key_groups::{KeyHasher, instance_of};
+use super::{StreamMessage, Watermark};
+use crate::error::Result;
+use crate::operators::Operator;
+
+/// How one consumer's instances get a branch's rows.
+#[derive(Debug)]
+pub enum Exchange {
+    /// One channel: to the instance with this instance's index, or to a single instance.
+    One(mpsc::Sender<StreamMessage>),
+    /// Every row to every instance.
+    Broadcast(Vec<mpsc::Sender<StreamMessage>>),
+    /// Each row to the instance owning its key's key group.
+    Hash {
+        /// One channel per consumer instance.
+        senders: Vec<mpsc::Sender<StreamMessage>>,
+        /// The key expressions over the branch's rows.
+        keys: Vec<PhysicalExprRef>,
+        /// Their hasher.
+        hasher: KeyHasher,
+    },
+}
+
+impl Exchange {
+    fn senders(&self) -> &[mpsc::Sender<StreamMessage>] {
+        match self {
+            Exchange::One(s) => std::slice::from_ref(s),
+            Exchange::Broadcast(s) | Exchange::Hash { senders: s, .. } => s,
+        }
+    }
+
+    /// Sends rows; false when a consumer is gone.
+    async fn send_batch(&self, batch: RecordBatch) -> Result<bool> {
+        match self {
+            Exchange::One(s) => Ok(s.send(StreamMessage::Batch(batch)).await.is_ok()),
+            Exchange::Broadcast(senders) => {
+                for s in senders {
+                    if s.send(StreamMessage::Batch(batch.clone())).await.is_err() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Exchange::Hash {
+                senders,
+                keys,
+                hasher,
+            } => {
+                for (instance, part) in partition(&batch, keys, hasher, senders.len())?
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Some(part) = part
+                        && senders[instance]
+                            .send(StreamMessage::Batch(part))
+                            .await
+                            .is_err()
+                    {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// `batch` split by the instance that owns each row's key group; `None` where an instance
+/// gets no rows. A batch whose rows all go to one instance is not copied.
+pub fn partition(
+    batch: &RecordBatch,
+    keys: &[PhysicalExprRef],
+    hasher: &KeyHasher,
+    instances: usize,
+) -> Result<Vec<Option<RecordBatch>>> {
+    let mut out: Vec<Option<RecordBatch>> = vec![None; instances];
+    if batch.num_rows() == 0 {
+        return Ok(out);
+    }
+    if instances == 1 {
+        out[0] = Some(batch.clone());
+        return Ok(out);
+    }
+    let rows = batch.num_rows();
+    let keys = keys
+        .iter()
+        .map(|k| Ok(k.evaluate(batch)?.into_array(rows)?))
+        .collect::<Result<Vec<_>>>()?;
+    let encoded = hasher.rows(&keys)?;
+    let max = hasher.max_parallelism();
+    let mut targets: Vec<Vec<u32>> = vec![Vec::new(); instances];
+    for (row, key) in encoded.iter().enumerate() {
+        let group = hasher.group_of_bytes(key.as_ref());
+        targets[instance_of(group, max, instances)].push(row as u32);
+    }
+    for (instance, rows_of) in targets.into_iter().enumerate() {
+        if rows_of.is_empty() {
+            continue;
+        }
+        out[instance] = Some(if rows_of.len() == rows {
+            batch.clone()
+        } else {
+            take_record_batch(batch, &UInt32Array::from(rows_of))?
+        });
+    }
+    Ok(out)
+}
+
+/// One output branch of a task: its fused operators and its consumers' exchanges.
+pub struct Branch {
+    /// Row-by-row operators, in order.
+    pub chain: Vec<Box<dyn Operator>>,
+    /// Where the rows go.
+    pub exchanges: Vec<Exchange>,
+}
+
+/// Where a task's output goes: its branches. (Operators and exchanges are kept apart: a
+/// send awaits while holding the exchanges only.)
+#[derive(Default)]
+pub struct TaskOutput {
+    /// Each branch's fused operators.
+    chains: Vec<Vec<Box<dyn Operator>>>,
+    /// Each branch's exchanges.
+    exchanges: Vec<Vec<Exchange>>,
+    /// Rows sent (after the fused operators), for the task's counters.
+    pub rows_out: u64,
+}
+
+impl std::fmt::Debug for TaskOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskOutput")
+            .field("exchanges", &self.exchanges)
+            .finish()
+    }
+}
+
+impl TaskOutput {
+    /// An output of these branches.
+    pub fn new(branches: Vec<Branch>) -> Self {
+        let (chains, exchanges) = branches.into_iter().map(|b| (b.chain, b.exchanges)).unzip();
+        Self {
+            chains,
+            exchanges,
+            rows_out: 0,
+        }
+    }
+
+    /// Rows from the task's head: through each branch's chain to its exchanges. False when
+    /// a consumer is gone.
+    pub async fn batch(&mut self, batch: RecordBatch) -> Result<bool> {
+        for (chain, exchanges) in self.chains.iter_mut().zip(&self.exchanges) {
+            // Cloning a batch clones pointers to its arrays, not their data.
+            let Some(rows) = run_chain(chain, 0, Some(batch.clone()))? else {
+                continue;
+            };
+            self.rows_out += rows.num_rows() as u64;
+            if !send_all(exchanges, rows).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The watermark advanced: each chain's operators release what it fires (stateless ones
+    /// nothing), then every consumer gets the watermark. False when a consumer is gone.
+    pub async fn watermark(&mut self, watermark: Watermark) -> Result<bool> {
+        for (chain, exchanges) in self.chains.iter_mut().zip(&self.exchanges) {
+            for at in 0..chain.len() {
+                let released = chain[at].on_watermark(watermark)?;
+                for batch in released {
+                    if let Some(rows) = run_chain(chain, at + 1, Some(batch))? {
+                        self.rows_out += rows.num_rows() as u64;
+                        if !send_all(exchanges, rows).await? {
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(self.control(StreamMessage::Watermark(watermark)).await)
+    }
+
+    /// A control message to every channel. False when a consumer is gone.
+    pub async fn control(&mut self, message: StreamMessage) -> bool {
+        for exchange in self.exchanges.iter().flatten() {
+            for sender in exchange.senders() {
+                if sender.send(message.clone()).await.is_err() {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Resolves once some consumer is gone (a task waiting for input watches this).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let senders: Vec<mpsc::Sender<StreamMessage>> = self
+            .exchanges
+            .iter()
+            .flatten()
+            .flat_map(|e| e.senders())
+            .cloned()
+            .collect();
+        async move {
+            let waits: Vec<_> = senders.iter().map(|s| Box::pin(s.closed())).collect();
+            if waits.is_empty() {
+                return std::future::pending().await;
+            }
+            futures::future::select_all(waits).await;
+        }
+    }
+}
+
+async fn send_all(exchanges: &[Exchange], rows: RecordBatch) -> Result<bool> {
+    for exchange in exchanges {
+        if !exchange.send_batch(rows.clone()).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `batch` through `chain[from..]`.
+fn run_chain(
+    chain: &mut [Box<dyn Operator>],
+    from: usize,
+    batch: Option<RecordBatch>,
+) -> Result<Option<RecordBatch>> {
+    let mut batch = batch;
+    for op in chain.iter_mut().skip(from) {
+        let Some(rows) = batch else {
+            return Ok(None);
+        };
+        batch = op.process(0, rows)?;
+    }
+    Ok(batch.filter(|b| b.num_rows() > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+
+    #[test]
+    fn rows_go_to_the_instance_of_their_key_group_and_equal_keys_meet() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("user", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let users: Vec<String> = (0..200).map(|i| format!("u{}", i % 50)).collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(users)),
+                Arc::new(Int64Array::from_iter_values(0..200)),
+            ],
+        )
+        .expect("batch");
+        let keys: Vec<PhysicalExprRef> = vec![Arc::new(Column::new("user", 0))];
+        let hasher = KeyHasher::new(vec![DataType::Utf8], 128).expect("hasher");
+        let parts = partition(&batch, &keys, &hasher, 3).expect("partition");
+        let mut owner = std::collections::HashMap::new();
+        let mut total = 0;
+        for (instance, part) in parts.iter().enumerate() {
+            let part = part.as_ref().expect("every instance gets some of 50 users");
+            total += part.num_rows();
+            let users = part
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("strings");
+            for i in 0..users.len() {
+                let previous = owner.insert(users.value(i).to_string(), instance);
+                assert!(
+                    previous.is_none_or(|p| p == instance),
+                    "a key in two instances"
+                );
+            }
+        }
+        assert_eq!(total, 200);
+        assert_eq!(owner.len(), 50);
+    }
+}
