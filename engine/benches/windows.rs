@@ -1,10 +1,12 @@
 //! Window aggregation throughput: TUMBLE, HOP and SESSION counts over generated click events
-//! read from a CSV file, next to DataFusion's own batch GROUP BY of the same file.
+//! read from one CSV file and from the same events in 4 files, at parallelism 1 and 2, next to
+//! DataFusion's own batch GROUP BY of the same file.
 //!
 //! `cargo bench -p magnetar --bench windows` (release build; add `-- --events N` for another
 //! size, `--runs N` for another number of runs per query, 3 by default). Each run is its own
 //! process, so its peak RSS is its own; the table gives the median run's events per second of
-//! wall time and per CPU-second (per core), the peak RSS, and the rows each query produced.
+//! wall time and per CPU-second (per core), the peak RSS, the rows each query produced, and
+//! the speed-up of parallelism 2 over 1 (same query, same input, same run of the bench).
 
 mod common;
 
@@ -33,6 +35,13 @@ const CASES: &[(&str, &str)] = &[
     ("HOP 1 min, slide 1 s (60 panes)", "hop"),
     ("SESSION gap 10 s", "session"),
 ];
+
+/// The inputs the window cases read: the events in one file, and the same events dealt
+/// round-robin into 4 files (like the partitions of a topic: each covers the whole time).
+const FILES: &[(&str, usize)] = &[("1 file", 1), ("4 files", 4)];
+
+/// The parallelisms of the window cases.
+const PARALLELISMS: &[usize] = &[1, 2];
 
 fn window_sql(case: &str) -> Option<&'static str> {
     Some(match case {
@@ -67,10 +76,10 @@ fn timestamp(ms: u64) -> String {
         .unwrap_or_default()
 }
 
-/// Writes `events` clicks as CSV (`user_id,url,ts`, no header): 10,000 per second of event
-/// time, users active in alternating 30-second stretches (so sessions end), arrival up to
-/// 2 s out of order.
-fn generate(path: &Path, events: u64) -> std::io::Result<()> {
+/// Writes `events` clicks as CSV (`user_id,url,ts`, no header) into `paths`, dealt in turn:
+/// 10,000 per second of event time, users active in alternating 30-second stretches (so
+/// sessions end), arrival up to 2 s out of order.
+fn generate(paths: &[PathBuf], events: u64) -> std::io::Result<()> {
     let urls = [
         "/",
         "/search",
@@ -86,8 +95,12 @@ fn generate(path: &Path, events: u64) -> std::io::Result<()> {
             .wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) % m
     };
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut outs = paths
+        .iter()
+        .map(|p| Ok(BufWriter::with_capacity(1 << 20, std::fs::File::create(p)?)))
+        .collect::<std::io::Result<Vec<_>>>()?;
     for i in 0..events {
+        let out = &mut outs[(i % paths.len() as u64) as usize];
         let base = START_MS + i * 1000 / EVENTS_PER_SECOND;
         let mut user = next(USERS);
         if ((base - START_MS) / 30_000 + user) % 2 == 1 {
@@ -97,15 +110,26 @@ fn generate(path: &Path, events: u64) -> std::io::Result<()> {
         let url = urls[next(urls.len() as u64) as usize];
         writeln!(out, "user-{user:04},{url},{}", timestamp(ts))?;
     }
-    out.flush()
+    for out in &mut outs {
+        out.flush()?;
+    }
+    Ok(())
 }
 
-/// Runs one case in this process and prints `rows wall_s cpu_s rss_kb`.
-async fn run_case(case: &str, file: &Path) -> Result<(), Box<dyn std::error::Error>> {
+/// Runs one case over `file` (a file or a directory of files) at `parallelism` in this
+/// process and prints `rows wall_s cpu_s rss_kb`.
+async fn run_case(
+    case: &str,
+    file: &Path,
+    parallelism: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut rows = 0usize;
     if let Some(sql) = window_sql(case) {
-        let engine = Engine::new(EngineConfig::default());
+        let engine = Engine::new(EngineConfig {
+            parallelism: Some(parallelism),
+            ..EngineConfig::default()
+        });
         engine
             .execute(&format!(
                 "CREATE TABLE clicks (
@@ -172,18 +196,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         arg::<String>(&args, "--case")?,
         arg::<String>(&args, "--file")?,
     ) {
+        let parallelism = arg::<usize>(&args, "--parallelism")?.unwrap_or(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        return runtime.block_on(run_case(&case, Path::new(&file)));
+        return runtime.block_on(run_case(&case, Path::new(&file), parallelism));
     }
     let events: u64 = arg(&args, "--events")?.unwrap_or(10_000_000);
     let runs_per_case: usize = arg(&args, "--runs")?.unwrap_or(3).max(1);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let file = dir.join(format!("bench-clicks-{events}.csv"));
+    let split = dir.join(format!("bench-clicks-{events}-4"));
     if !file.exists() {
         eprintln!("generating {events} click events into {}", file.display());
-        generate(&file, events)?;
+        generate(std::slice::from_ref(&file), events)?;
+    }
+    if !split.exists() {
+        eprintln!("generating them again into 4 files in {}", split.display());
+        std::fs::create_dir_all(&split)?;
+        let parts: Vec<PathBuf> = (0..4)
+            .map(|i| split.join(format!("part-{i}.csv")))
+            .collect();
+        generate(&parts, events)?;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -191,47 +225,88 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::metadata(&file)?.len() >> 20
     );
     println!(
-        "| {:<40} | {:>12} | {:>15} | {:>13} | {:>10} | {:>9} |",
-        "query", "events/s", "events/s/core", "peak RSS MiB", "rows out", "vs batch"
+        "| {:<34} | {:<7} | {:>2} | {:>10} | {:>13} | {:>12} | {:>8} | {:>8} | {:>8} |",
+        "query",
+        "input",
+        "p",
+        "events/s",
+        "events/s/core",
+        "peak RSS MiB",
+        "rows out",
+        "vs batch",
+        "vs p=1"
     );
     println!(
-        "|{:-<42}|{:->14}|{:->17}|{:->15}|{:->12}|{:->11}|",
-        "", "", "", "", "", ""
+        "|{:-<36}|{:-<9}|{:->4}|{:->12}|{:->15}|{:->14}|{:->10}|{:->10}|{:->10}|",
+        "", "", "", "", "", "", "", "", ""
     );
     let exe = std::env::current_exe()?;
     let mut batch_rate = None;
     let mut cpu_of = std::collections::HashMap::new();
     for (label, case) in CASES {
-        let mut runs = Vec::new();
-        for _ in 0..runs_per_case {
-            runs.push(run_child(&exe, case, &file)?);
-        }
-        // The median run by CPU time; the highest peak RSS of all runs.
-        runs.sort_by(|a, b| a[2].total_cmp(&b[2]));
-        let rss_kb = runs.iter().map(|r| r[3]).fold(0.0, f64::max);
-        let [rows, wall, cpu, _] = runs[runs.len() / 2];
-        cpu_of.insert(*case, cpu);
-        let per_core = events as f64 / cpu;
-        let vs = match batch_rate {
-            None => {
-                batch_rate = Some(per_core);
-                "1.00x".to_string()
-            }
-            Some(b) => format!("{:.2}x", b / per_core),
+        let windowed = window_sql(case).is_some() && *case != "scan";
+        let inputs: Vec<(&str, &PathBuf)> = if windowed {
+            FILES
+                .iter()
+                .map(|(name, n)| (*name, if *n == 1 { &file } else { &split }))
+                .collect()
+        } else {
+            vec![("1 file", &file)]
         };
-        println!(
-            "| {:<40} | {:>12.0} | {:>15.0} | {:>13.0} | {:>10.0} | {:>9} |",
-            label,
-            events as f64 / wall,
-            per_core,
-            rss_kb / 1024.0,
-            rows,
-            vs
-        );
+        for (input, path) in inputs {
+            let mut rate_at_1 = None;
+            let parallelisms: &[usize] = if windowed { PARALLELISMS } else { &[1] };
+            for &p in parallelisms {
+                let mut runs = Vec::new();
+                for _ in 0..runs_per_case {
+                    runs.push(run_child(&exe, case, path, p)?);
+                }
+                // The median run by wall time; the highest peak RSS of all runs.
+                runs.sort_by(|a, b| a[1].total_cmp(&b[1]));
+                let rss_kb = runs.iter().map(|r| r[3]).fold(0.0, f64::max);
+                let [rows, wall, cpu, _] = runs[runs.len() / 2];
+                if p == 1 && input == "1 file" {
+                    cpu_of.insert(*case, cpu);
+                }
+                let rate = events as f64 / wall;
+                let per_core = events as f64 / cpu;
+                let vs = match batch_rate {
+                    None => {
+                        batch_rate = Some(per_core);
+                        "1.00x".to_string()
+                    }
+                    Some(b) => format!("{:.2}x", b / per_core),
+                };
+                let speedup = match rate_at_1 {
+                    None => {
+                        rate_at_1 = Some(rate);
+                        if windowed {
+                            "1.00x".to_string()
+                        } else {
+                            String::new()
+                        }
+                    }
+                    Some(r1) => format!("{:.2}x", rate / r1),
+                };
+                println!(
+                    "| {:<34} | {:<7} | {:>2} | {:>10.0} | {:>13.0} | {:>12.0} | {:>8.0} | {:>8} | {:>8} |",
+                    label,
+                    input,
+                    p,
+                    rate,
+                    per_core,
+                    rss_kb / 1024.0,
+                    rows,
+                    vs,
+                    speedup
+                );
+            }
+        }
     }
     println!(
-        "\nMedian of {runs_per_case} runs per query. `vs batch`: CPU time per event relative to \
-         DataFusion's batch GROUP BY (lower is better)."
+        "\nMedian of {runs_per_case} runs per row (by wall time). `vs batch`: CPU time per event \
+         relative to DataFusion's batch GROUP BY (lower is better). `vs p=1`: events/s relative \
+         to parallelism 1 on the same input."
     );
     if let (Some(hop), Some(tumble)) = (cpu_of.get("hop"), cpu_of.get("tumble")) {
         println!(
@@ -243,9 +318,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Runs one case in a child process: `[rows, wall_s, cpu_s, rss_kb]`.
-fn run_child(exe: &Path, case: &str, file: &Path) -> Result<[f64; 4], Box<dyn std::error::Error>> {
+fn run_child(
+    exe: &Path,
+    case: &str,
+    file: &Path,
+    parallelism: usize,
+) -> Result<[f64; 4], Box<dyn std::error::Error>> {
     let out = Command::new(exe)
-        .args(["--case", case, "--file", &file.to_string_lossy()])
+        .args([
+            "--case",
+            case,
+            "--file",
+            &file.to_string_lossy(),
+            "--parallelism",
+            &parallelism.to_string(),
+        ])
         .output()?;
     if !out.status.success() {
         return Err(format!(

@@ -9,9 +9,10 @@ event is ever late and every window's result is fully determined by the input.
 usage: click_stream.py produce SERVICE_URL TOPIC COUNT SEED RATE EXPECTED_FILE
          produces COUNT events at about RATE per second; writes the expected results as JSON
          lines {"window_start": seconds, "user_id", "clicks", "dwell"} to EXPECTED_FILE
-       click_stream.py sentinel SERVICE_URL TOPIC COUNT
+       click_stream.py sentinel SERVICE_URL TOPIC COUNT [PARTITIONS]
          produces one event a minute after the last of COUNT events: its watermark closes
-         every window of the COUNT events (its own window stays open)
+         every window of the COUNT events (its own window stays open); to a topic of
+         PARTITIONS partitions, one such event to each partition (each holds its own watermark)
 """
 import json
 import random
@@ -91,12 +92,14 @@ def produce(url, topic, count, seed, rate, expected_path):
         client.close()
 
 
-def sentinel(url, topic, count):
+def sentinel(url, topic, count, partitions):
     ts = BASE_MS + 10 * count + 60_000
     payload = json.dumps({"user_id": "sentinel", "url": "/", "dwell_ms": 0, "ts": ts_text(ts)})
+    targets = [f"{topic}-partition-{i}" for i in range(partitions)] if partitions else [topic]
     client = client_for(url)
     try:
-        send_all(client, topic, [("sentinel", payload)], 0)
+        for target in targets:
+            send_all(client, target, [("sentinel", payload)], 0)
     finally:
         client.close()
 
@@ -108,7 +111,8 @@ def main():
         produce(url, topic, int(count), int(seed), float(rate), expected)
     elif command == "sentinel":
         url, topic, count = sys.argv[2:5]
-        sentinel(url, topic, int(count))
+        partitions = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+        sentinel(url, topic, int(count), partitions)
     else:
         sys.exit(f"unknown command {command}")
 

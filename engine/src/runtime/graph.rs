@@ -295,7 +295,8 @@ pub async fn start_graph(
     let mut reporting = BTreeSet::new();
     let mut ready: Vec<Ready> = Vec::new();
     let mut output = None;
-    let result = prepare(
+    // Boxed: opening readers and writers is a deep future; keep it off the caller's stack.
+    let result = Box::pin(prepare(
         graph,
         ctx,
         &mode,
@@ -306,7 +307,7 @@ pub async fn start_graph(
         &mut ready,
         &mut output,
         sink_metrics,
-    )
+    ))
     .await;
     if let Err(e) = result {
         // Leave nothing subscribed behind (an Exclusive subscription would stay taken).
@@ -422,14 +423,14 @@ async fn prepare(
                 let prefix = format!("magnetar-{job}-{}-", node.stable_id);
                 Some((
                     prefix.clone(),
-                    replay_guard(
+                    Box::pin(replay_guard(
                         table,
                         ctx,
                         restored.as_deref(),
                         &node.stable_id,
                         &prefix,
                         count,
-                    )
+                    ))
                     .await?,
                 ))
             }
@@ -451,13 +452,13 @@ async fn prepare(
                         guard: guard.clone(),
                         instance,
                     });
-                    let writer = SinkWriter::open(
+                    let writer = Box::pin(SinkWriter::open(
                         table.clone(),
                         &ctx.clients,
                         ctx.default_service_url.as_deref(),
                         sink_metrics.clone(),
                         exactly_once,
-                    )
+                    ))
                     .await?;
                     let Some(parts) = parts.clone() else {
                         return Err(EngineError::Internal("a sink in a query".into()));
@@ -478,7 +479,7 @@ async fn prepare(
                 }
                 Head::Source(source) => {
                     let out = task_output(node, exchanges, metrics)?;
-                    let task = open_source(
+                    let task = Box::pin(open_source(
                         source,
                         ctx,
                         mode,
@@ -489,7 +490,7 @@ async fn prepare(
                         },
                         task_metrics,
                         metrics,
-                    )
+                    ))
                     .await?;
                     if mode.checkpointed() {
                         reporting.insert(task.id.clone());

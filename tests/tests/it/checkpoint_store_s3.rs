@@ -68,7 +68,7 @@ async fn a_job_checkpoints_into_s3_and_resumes_from_there() {
     let stopped = engine.stop_job("per-user").await.expect("stop");
     let last = stopped.last_checkpoint.expect("a checkpoint was taken");
 
-    // The checkpoint is in the bucket: its manifest and the window operator's state.
+    // The checkpoint is in the bucket: its manifest and the window operator instances' state.
     let (store, _) = object_store_for(&dir).expect("store");
     let listed: Vec<String> = store
         .list(Some(&object_store::path::Path::from("jobs/per-user")))
@@ -82,7 +82,7 @@ async fn a_job_checkpoints_into_s3_and_resumes_from_there() {
         "{listed:?}"
     );
     assert!(
-        listed.iter().any(|l| l.contains("/operator-")),
+        listed.iter().any(|l| l.contains("/window-aggregate-")),
         "{listed:?}"
     );
 

@@ -59,29 +59,56 @@ struct Rig {
     dir: tempfile::TempDir,
     url: String,
     input: String,
+    /// Partitions of the input topic (0: not partitioned).
+    input_partitions: u32,
     output: String,
-    script: PathBuf,
     expected: PathBuf,
 }
 
 impl Rig {
     async fn new(prefix: &str) -> Rig {
-        Self::with_output_partitions(prefix, 0).await
+        Self::with_partitions(prefix, 0, 0).await
     }
 
-    /// A rig whose output topic has `partitions` partitions (0: not partitioned).
-    async fn with_output_partitions(prefix: &str, partitions: u32) -> Rig {
+    /// A rig whose input and output topics have these partitions (0: not partitioned).
+    async fn with_partitions(prefix: &str, input_partitions: u32, output_partitions: u32) -> Rig {
         let input = unique_topic(&format!("{prefix}-clicks"));
         let output = unique_topic(&format!("{prefix}-per-user"));
-        let broker = match partitions {
-            0 => TestBroker::start().await,
-            n => TestBroker::start_partitioned(&[(&output, n)]).await,
-        };
+        let partitioned: Vec<(&str, u32)> = [
+            (input.as_str(), input_partitions),
+            (output.as_str(), output_partitions),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+        let broker = TestBroker::start_partitioned(&partitioned).await;
         let url = broker.service_url();
         let dir = tempfile::tempdir().expect("tempdir");
-        let script = dir.path().join("job.sql");
+        let expected = dir.path().join("expected.jsonl");
+        Rig {
+            broker,
+            dir,
+            url,
+            input,
+            input_partitions,
+            output,
+            expected,
+        }
+    }
+
+    /// The job's script, at `parallelism` (`None`: the default). The statements are the same
+    /// at every parallelism, so any run restores the checkpoints of any other.
+    fn script(&self, parallelism: Option<usize>) -> PathBuf {
+        let (input, output) = (&self.input, &self.output);
+        let path = self.dir.path().join(match parallelism {
+            Some(p) => format!("job-p{p}.sql"),
+            None => "job.sql".to_string(),
+        });
+        let set = parallelism
+            .map(|p| format!("SET 'parallelism.default' = '{p}';"))
+            .unwrap_or_default();
         std::fs::write(
-            &script,
+            &path,
             format!(
                 "CREATE TABLE clicks (
                     user_id STRING, url STRING, dwell_ms BIGINT, ts TIMESTAMP(3),
@@ -91,23 +118,15 @@ impl Rig {
                  WITH ('connector' = 'pulsar', 'topics' = '{output}', 'key.fields' = 'user_id');
                  SET 'execution.checkpointing.interval' = '250 ms';
                  SET 'pipeline.name' = 'clicks-per-user';
+                 {set}
                  INSERT INTO per_user
                  SELECT to_unixtime(window_start), user_id, count(*), sum(dwell_ms)
                  FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
                  GROUP BY window_start, window_end, user_id;"
             ),
         )
-        .expect("write job.sql");
-        let expected = dir.path().join("expected.jsonl");
-        Rig {
-            broker,
-            dir,
-            url,
-            input,
-            output,
-            script,
-            expected,
-        }
+        .expect("write the job's script");
+        path
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -116,6 +135,11 @@ impl Rig {
 
     /// The job's command line: the same script and data directory every time.
     fn job_args(&self) -> Vec<String> {
+        self.job_args_at(None)
+    }
+
+    /// The job's command line at `parallelism`.
+    fn job_args_at(&self, parallelism: Option<usize>) -> Vec<String> {
         let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
         vec![
             "--service-url".into(),
@@ -123,13 +147,18 @@ impl Rig {
             "--data-dir".into(),
             path(&self.data_dir()),
             "-f".into(),
-            path(&self.script),
+            path(&self.script(parallelism)),
         ]
     }
 
     /// Starts the job's process.
     fn spawn_job(&self) -> tokio::process::Child {
-        let args = self.job_args();
+        self.spawn_job_at(None)
+    }
+
+    /// Starts the job's process at `parallelism`.
+    fn spawn_job_at(&self, parallelism: Option<usize>) -> tokio::process::Child {
+        let args = self.job_args_at(parallelism);
         spawn_magnetar(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
@@ -155,7 +184,13 @@ impl Rig {
     fn close_windows(&self) {
         run_python(
             "click_stream.py",
-            &["sentinel", &self.url, &self.input, &EVENTS.to_string()],
+            &[
+                "sentinel",
+                &self.url,
+                &self.input,
+                &EVENTS.to_string(),
+                &self.input_partitions.to_string(),
+            ],
         );
     }
 
@@ -322,7 +357,7 @@ async fn killed_five_times_the_job_writes_every_window_result_exactly_once() {
 /// the last entry it wrote on each partition, and reads each partition's tail on recovery.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_three_times_with_a_partitioned_output_topic_every_result_is_written_once() {
-    let rig = Rig::with_output_partitions("crash-partitioned", 3).await;
+    let rig = Rig::with_partitions("crash-partitioned", 0, 3).await;
     let seed = seed();
     let mut moments = Moments(seed);
     let mut producer = rig.spawn_producer(seed);
@@ -340,6 +375,66 @@ async fn killed_three_times_with_a_partitioned_output_topic_every_result_is_writ
     rig.close_windows();
     let stderr = finish_and_compare(&rig, job).await;
     assert!(resumed_from(&stderr).is_some_and(|id| id > 0), "{stderr}");
+}
+
+/// Over an input topic of four partitions at parallelism 2: two source instances share the
+/// partitions, two window instances share the users' key groups, two sink instances write
+/// through their own producers; killed four times, every result is still written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_four_times_over_four_input_partitions_at_parallelism_2_every_result_is_written_once()
+ {
+    let rig = Rig::with_partitions("crash-parallel", 4, 0).await;
+    let seed = seed();
+    let mut moments = Moments(seed);
+    let mut producer = rig.spawn_producer(seed);
+    for kill in 1..=4 {
+        let after = moments.next_in(800, 2_500);
+        let stderr = kill_after(rig.spawn_job_at(Some(2)), after).await;
+        eprintln!(
+            "kill {kill} after {after:?}; resumed from {:?}",
+            resumed_from(&stderr)
+        );
+    }
+    let job = rig.spawn_job_at(Some(2));
+    let produced = producer.wait().await.expect("producer");
+    assert!(produced.success(), "the Python producer failed");
+    rig.close_windows();
+    let stderr = finish_and_compare(&rig, job).await;
+    assert!(resumed_from(&stderr).is_some_and(|id| id > 0), "{stderr}");
+    let manifests = checkpoint_dirs(&rig.data_dir().join("checkpoints/clicks-per-user"));
+    assert!(!manifests.is_empty());
+}
+
+/// Each restart runs at another parallelism (2, 1, 3, 2, then 4): window state moves between
+/// instances by key group, source partitions and output producers change hands, and every
+/// result is still written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_at_other_parallelisms_after_kills_every_result_is_written_once() {
+    let rig = Rig::with_partitions("crash-rescaled", 4, 2).await;
+    let seed = seed();
+    let mut moments = Moments(seed);
+    let mut producer = rig.spawn_producer(seed);
+    let mut resumed = Vec::new();
+    for (kill, parallelism) in [2, 1, 3, 2].into_iter().enumerate() {
+        let after = moments.next_in(900, 2_500);
+        let stderr = kill_after(rig.spawn_job_at(Some(parallelism)), after).await;
+        let from = resumed_from(&stderr);
+        eprintln!(
+            "kill {} at parallelism {parallelism} after {after:?}; resumed from {from:?}",
+            kill + 1
+        );
+        resumed.push(from);
+    }
+    let job = rig.spawn_job_at(Some(4));
+    let produced = producer.wait().await.expect("producer");
+    assert!(produced.success(), "the Python producer failed");
+    rig.close_windows();
+    let stderr = finish_and_compare(&rig, job).await;
+    assert!(resumed_from(&stderr).is_some_and(|id| id > 0), "{stderr}");
+    assert!(
+        resumed.iter().flatten().count() >= 1,
+        "runs at other parallelisms restored checkpoints: {resumed:?}"
+    );
 }
 
 fn checkpoint_dirs(dir: &Path) -> Vec<String> {
@@ -417,10 +512,17 @@ async fn a_torn_checkpoint_is_ignored_in_favour_of_the_last_complete_one() {
     assert!(!status.success(), "the hook aborts the process: {status}");
     let job_dir = data.join("checkpoints/clicks-per-user");
     let torn = job_dir.join("chk-00000000000000000003");
+    let blobs: Vec<String> = std::fs::read_dir(&torn)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     assert!(
-        torn.join("operator-2").is_file() && !torn.join("_MANIFEST").exists(),
-        "checkpoint 3 has its state and no manifest: {:?}",
-        std::fs::read_dir(&torn).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        blobs.iter().any(|b| b.starts_with("window-aggregate-"))
+            && !torn.join("_MANIFEST").exists(),
+        "checkpoint 3 has its window state and no manifest: {blobs:?}"
     );
     assert!(job_dir.join("chk-00000000000000000002/_MANIFEST").is_file());
 
