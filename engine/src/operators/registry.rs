@@ -12,6 +12,9 @@ use super::{LimitOperator, Operator, StatelessOperator};
 use crate::error::{EngineError, Result};
 use crate::runtime::KeyHasher;
 
+/// A running operator, and its event-time counters if it has any.
+pub type Instantiated = (Box<dyn Operator>, Option<Arc<WindowMetrics>>);
+
 /// What an operator instance is made with.
 #[derive(Debug, Default)]
 pub struct OperatorContext {
@@ -20,10 +23,7 @@ pub struct OperatorContext {
 }
 
 /// An operator running `op`, and its event-time counters if it has any.
-pub fn instantiate(
-    op: &StreamOp,
-    ctx: OperatorContext,
-) -> Result<(Box<dyn Operator>, Option<Arc<WindowMetrics>>)> {
+pub fn instantiate(op: &StreamOp, ctx: OperatorContext) -> Result<Instantiated> {
     Ok(match op {
         StreamOp::Stateless(stage) => (
             Box::new(StatelessOperator::new(
@@ -74,10 +74,7 @@ pub fn instantiate(
     })
 }
 
-fn window_aggregate(
-    w: &WindowAggregateNode,
-    ctx: OperatorContext,
-) -> Result<(Box<dyn Operator>, Option<Arc<WindowMetrics>>)> {
+fn window_aggregate(w: &WindowAggregateNode, ctx: OperatorContext) -> Result<Instantiated> {
     let metrics = Arc::new(WindowMetrics::default());
     let spec = AggregateSpec::new(w.keys(), w.aggregates.clone(), &w.input_schema)?;
     let operator: Box<dyn Operator> = match Slicer::new(&w.spec) {

@@ -207,9 +207,8 @@ fn wire(graph: &JobGraph, instances: &[usize], max_parallelism: u16) -> Result<W
     for consumer in &graph.nodes {
         let downstream = instances[consumer.id.0];
         for edge in &consumer.inputs {
-            let upstream = instances[edge.from.0];
             let branch_schema = &graph.nodes[edge.from.0].branches[edge.branch.0].schema;
-            for u in 0..upstream {
+            for (u, upstream) in outputs[edge.from.0].iter_mut().enumerate() {
                 let exchange = match &edge.kind {
                     EdgeKind::Forward | EdgeKind::Single => {
                         let target = if matches!(edge.kind, EdgeKind::Single) {
@@ -217,14 +216,14 @@ fn wire(graph: &JobGraph, instances: &[usize], max_parallelism: u16) -> Result<W
                         } else {
                             u
                         };
-                        if target >= downstream {
+                        let Some(channels) = inputs[consumer.id.0].get_mut(target) else {
                             return Err(EngineError::Internal(format!(
                                 "forward edge from instance {u} into {downstream} instance(s) of {}",
                                 consumer.stable_id
                             )));
-                        }
+                        };
                         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-                        inputs[consumer.id.0][target].push(InputChannel {
+                        channels.push(InputChannel {
                             input: edge.input,
                             rx,
                         });
@@ -232,9 +231,9 @@ fn wire(graph: &JobGraph, instances: &[usize], max_parallelism: u16) -> Result<W
                     }
                     EdgeKind::Broadcast | EdgeKind::Hash(_) => {
                         let mut senders = Vec::with_capacity(downstream);
-                        for d in 0..downstream {
+                        for channels in inputs[consumer.id.0].iter_mut() {
                             let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-                            inputs[consumer.id.0][d].push(InputChannel {
+                            channels.push(InputChannel {
                                 input: edge.input,
                                 rx,
                             });
@@ -257,7 +256,7 @@ fn wire(graph: &JobGraph, instances: &[usize], max_parallelism: u16) -> Result<W
                         }
                     }
                 };
-                outputs[edge.from.0][u][edge.branch.0].push(exchange);
+                upstream[edge.branch.0].push(exchange);
             }
         }
     }

@@ -25,7 +25,7 @@ struct GraphRun {
 
 enum Inner {
     /// A continuous query on the streaming runtime.
-    Graph(Option<GraphRun>),
+    Graph(Option<Box<GraphRun>>),
     /// A bounded query executed by DataFusion.
     Bounded {
         stream: SendableRecordBatchStream,
@@ -75,11 +75,11 @@ impl QueryStream {
         Ok(Self {
             schema,
             stats: StatsOf::Sources(graph.metrics.sources.clone()),
-            inner: Inner::Graph(Some(GraphRun {
+            inner: Inner::Graph(Some(Box::new(GraphRun {
                 graph,
                 output,
                 completed,
-            })),
+            }))),
         })
     }
 
@@ -128,7 +128,7 @@ impl QueryStream {
                     mut graph,
                     output,
                     completed,
-                } = run;
+                } = *run;
                 // Dropping the output and the completion makes the sources stop without
                 // acknowledging more than the completed barriers (what was delivered).
                 drop(output);

@@ -5,6 +5,7 @@ mod checkpoint_store_s3;
 mod cli;
 mod custom_connector;
 mod e2e_checkpoints;
+mod e2e_graph;
 mod e2e_insert;
 mod e2e_schemas;
 mod e2e_windows;
