@@ -26,32 +26,62 @@ pub const LINE_NUMBERS: u64 = 0;
 /// See [`LINE_NUMBERS`].
 pub const BYTE_OFFSETS: u64 = 1;
 
-/// A part of a file read as one partition: the lines that start in `start..end`.
+/// Blocks a large file is cut into for several readers: each reader's split takes every
+/// n-th block, so the readers move through the file (and through its event time) together,
+/// as readers pulling the next block from a shared queue would (Flink's file source hands
+/// splits out that way). A reader ahead of the others in time would only hold more windows
+/// open while the others' watermarks catch up.
+pub const INTERLEAVE_BLOCK_BYTES: u64 = 4 << 20;
+
+/// A part of a file read as one partition: the lines that start in each of `ranges`, range
+/// after range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileSplit {
     /// The file.
     pub path: PathBuf,
-    /// First byte (a line starting before it belongs to the previous split).
-    pub start: u64,
-    /// End byte, exclusive (`u64::MAX`: the end of the file).
-    pub end: u64,
+    /// Byte ranges `start..end`, ascending (a line starting before `start` belongs to the
+    /// range before; `end` = `u64::MAX`: the end of the file).
+    pub ranges: Vec<(u64, u64)>,
 }
 
 impl FileSplit {
-    /// The split's name: the path, with the byte range when it is part of the file.
+    /// A whole file.
+    pub fn whole(path: PathBuf) -> Self {
+        Self {
+            path,
+            ranges: vec![(0, u64::MAX)],
+        }
+    }
+
+    /// The split's name: the path, with where its first range starts when it is part of the
+    /// file.
     pub fn name(&self) -> String {
-        if self.start == 0 && self.end == u64::MAX {
-            self.path.display().to_string()
-        } else {
-            format!("{}@{}", self.path.display(), self.start)
+        match self.ranges.as_slice() {
+            [(0, u64::MAX)] => self.path.display().to_string(),
+            ranges => format!(
+                "{}@{}",
+                self.path.display(),
+                ranges.first().map_or(0, |r| r.0)
+            ),
         }
     }
 }
 
 /// The splits of `path` (a file, or a directory's files in name order) for `readers`
-/// readers: whole files, and files of at least `min_split` bytes cut into byte ranges of
-/// about a reader's share of the total, so that a single large file is read by every reader.
+/// readers: whole files, and files of at least `min_split` bytes cut into about a reader's
+/// share of the total, each piece every n-th block of [`INTERLEAVE_BLOCK_BYTES`] (so a single
+/// large file is read by every reader, all of them moving through it together).
 pub fn plan_splits(path: &Path, readers: usize, min_split: u64) -> Result<Vec<FileSplit>> {
+    plan_splits_in_blocks(path, readers, min_split, INTERLEAVE_BLOCK_BYTES)
+}
+
+/// [`plan_splits`] with another block size.
+pub fn plan_splits_in_blocks(
+    path: &Path,
+    readers: usize,
+    min_split: u64,
+    block: u64,
+) -> Result<Vec<FileSplit>> {
     let files = list(path)?;
     let sizes = files
         .iter()
@@ -74,28 +104,27 @@ pub fn plan_splits(path: &Path, readers: usize, min_split: u64) -> Result<Vec<Fi
             size.div_ceil(share).max(1)
         };
         if pieces == 1 {
-            splits.push(FileSplit {
-                path: file,
-                start: 0,
-                end: u64::MAX,
-            });
+            splits.push(FileSplit::whole(file));
             continue;
         }
-        let step = size.div_ceil(pieces);
-        for i in 0..pieces {
-            let start = i * step;
-            if start >= size {
-                break;
+        let blocks = size.div_ceil(block.max(1)).max(pieces);
+        let step = size.div_ceil(blocks);
+        for piece in 0..pieces {
+            let ranges: Vec<(u64, u64)> = (piece..blocks)
+                .step_by(pieces as usize)
+                .map(|b| b * step)
+                .filter(|start| *start < size)
+                .map(|start| {
+                    let end = start + step;
+                    (start, if end >= size { u64::MAX } else { end })
+                })
+                .collect();
+            if !ranges.is_empty() {
+                splits.push(FileSplit {
+                    path: file.clone(),
+                    ranges,
+                });
             }
-            splits.push(FileSplit {
-                path: file.clone(),
-                start,
-                end: if i + 1 == pieces {
-                    u64::MAX
-                } else {
-                    (i + 1) * step
-                },
-            });
         }
     }
     Ok(splits)
@@ -107,11 +136,13 @@ struct FilePartition {
     /// The file's path, as messages name their topic.
     path: Arc<str>,
     file: File,
+    /// Ranges not yet read.
+    ranges: std::collections::VecDeque<(u64, u64)>,
     /// Byte offset of the start of `buf` in the file.
     offset: u64,
-    /// Lines starting at or after this offset belong to the next split.
+    /// Lines starting at or after this offset belong to the next range (or split).
     end: u64,
-    /// Whether ids number lines (the split starts at the file's start).
+    /// Whether ids number lines (the split is one range from the file's start).
     numbered: bool,
     /// Read but not yet returned bytes; starts at the beginning of a line.
     buf: BytesMut,
@@ -123,48 +154,62 @@ struct FilePartition {
 }
 
 impl FilePartition {
-    /// Opens a split: positioned at the first line that starts in its range.
+    /// Opens a split: positioned at the first line that starts in its first range.
     fn open(split: &FileSplit) -> Result<FilePartition> {
-        let failed = |e: std::io::Error| {
+        let file = File::open(&split.path).map_err(|e| {
             ConnectorError::Io(std::io::Error::new(
                 e.kind(),
                 format!("cannot open '{}': {e}", split.path.display()),
             ))
-        };
-        let mut file = File::open(&split.path).map_err(failed)?;
-        if split.start > 0 {
-            file.seek(SeekFrom::Start(split.start - 1))
-                .map_err(failed)?;
-        }
-        let mut partition = FilePartition {
+        })?;
+        Ok(FilePartition {
             name: Arc::from(split.name()),
             path: Arc::from(split.path.display().to_string()),
             file,
-            offset: split.start.saturating_sub(1),
-            end: split.end,
-            numbered: split.start == 0,
+            ranges: split.ranges.iter().copied().collect(),
+            offset: 0,
+            // Nothing is read until the first range is entered.
+            end: 0,
+            numbered: matches!(split.ranges.as_slice(), [(0, _)]),
             buf: BytesMut::new(),
             scanned: 0,
             eof: false,
             line: 0,
             finished: false,
-        };
-        if split.start > 0 {
-            // The line holding byte `start - 1` belongs to the previous split: skip past its
-            // newline.
-            let partial = partition.next_line().map_err(failed)?;
-            if partial.is_none() {
-                partition.finished = true;
-            }
+        })
+    }
+
+    /// Moves to the range `start..end`: seeks there and skips the line that started before.
+    fn enter(&mut self, start: u64, end: u64) -> std::io::Result<()> {
+        let at = start.saturating_sub(1);
+        if at != self.offset {
+            self.file.seek(SeekFrom::Start(at))?;
+            self.buf.clear();
+            self.scanned = 0;
+            self.eof = false;
+            self.offset = at;
         }
-        Ok(partition)
+        self.end = end;
+        if start > 0 {
+            // The line holding byte `start - 1` belongs to the range before.
+            self.read_line()?;
+        }
+        Ok(())
     }
 
     /// The next line, with its terminator; `None` at the end of the file or of the split.
     fn next_line(&mut self) -> std::io::Result<Option<Bytes>> {
-        if self.offset >= self.end {
-            return Ok(None);
+        while self.offset >= self.end {
+            match self.ranges.pop_front() {
+                Some((start, end)) => self.enter(start, end)?,
+                None => return Ok(None),
+            }
         }
+        self.read_line()
+    }
+
+    /// The next line in the file, wherever it starts; `None` at the end of the file.
+    fn read_line(&mut self) -> std::io::Result<Option<Bytes>> {
         loop {
             if let Some(at) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
                 let end = self.scanned + at + 1;
@@ -175,6 +220,9 @@ impl FilePartition {
             if self.eof {
                 self.scanned = 0;
                 self.offset += self.buf.len() as u64;
+                // At the end of the file, nothing of any later range is left either.
+                self.end = 0;
+                self.ranges.clear();
                 return Ok((!self.buf.is_empty()).then(|| self.buf.split().freeze()));
             }
             self.scanned = self.buf.len();
@@ -399,17 +447,35 @@ mod tests {
             .map(|i| format!("{i},{}", "y".repeat(i % 37)))
             .collect();
         std::fs::write(&path, lines.join("\n") + "\n").expect("write");
-        for readers in [1, 2, 3, 7, 50] {
-            let splits = plan_splits(&path, readers, 1).expect("plan");
+        for (readers, block) in [
+            (1, 100),
+            (2, 100),
+            (3, 1000),
+            (7, 333),
+            (50, 1),
+            (4, 1 << 20),
+        ] {
+            let splits = plan_splits_in_blocks(&path, readers, 1, block).expect("plan");
             assert_eq!(splits.len(), readers, "{readers} readers");
             let mut seen = Vec::new();
             for split in &splits {
                 let mut source =
                     FileSource::open_splits(std::slice::from_ref(split)).expect("open");
+                let mut previous: Option<usize> = None;
                 while let Some(chunk) = source.next_chunk(13).expect("chunk") {
                     for m in &chunk.messages {
                         let text = String::from_utf8_lossy(&m.payload).into_owned();
-                        if split.start > 0 {
+                        let number: usize = text
+                            .split(',')
+                            .next()
+                            .and_then(|n| n.parse().ok())
+                            .expect("a numbered line");
+                        assert!(
+                            previous.is_none_or(|p| p < number),
+                            "a split reads its lines in file order"
+                        );
+                        previous = Some(number);
+                        if !matches!(split.ranges.as_slice(), [(0, _)]) {
                             // Ids hold the line's byte offset.
                             let at = m.id.entry_id as usize;
                             let file = std::fs::read(&path).expect("read");
@@ -420,7 +486,8 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(seen, lines, "{readers} readers");
+            seen.sort_by_key(|l| l.split(',').next().and_then(|n| n.parse::<usize>().ok()));
+            assert_eq!(seen, lines, "{readers} readers: every line once");
         }
         // Below the minimum size a file stays whole.
         assert_eq!(

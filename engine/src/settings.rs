@@ -60,7 +60,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "execution.batch-size",
-        default: Some("1024"),
+        default: Some("8192"),
         description: "Most messages decoded into one Arrow batch.",
         values: &[],
     },
@@ -269,7 +269,7 @@ impl Settings {
     pub fn batch_size(&self) -> usize {
         self.get("execution.batch-size")
             .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(1024)
+            .unwrap_or(8192)
     }
 
     /// `table.exec.source.idle-timeout`.
@@ -344,7 +344,7 @@ mod tests {
         assert_eq!(s.flush_interval(), Duration::from_secs(2));
         s.reset(None).expect("ok");
         assert_eq!(s.get("pipeline.name"), None);
-        assert_eq!(s.batch_size(), 1024);
+        assert_eq!(s.batch_size(), 8192);
     }
 
     #[test]

@@ -95,11 +95,9 @@ pub fn partition(
         .iter()
         .map(|k| Ok(k.evaluate(batch)?.into_array(rows)?))
         .collect::<Result<Vec<_>>>()?;
-    let encoded = hasher.rows(&keys)?;
     let max = hasher.max_parallelism();
-    let mut targets: Vec<Vec<u32>> = vec![Vec::new(); instances];
-    for (row, key) in encoded.iter().enumerate() {
-        let group = hasher.group_of_bytes(key.as_ref());
+    let mut targets: Vec<Vec<u32>> = vec![Vec::with_capacity(rows / instances + 1); instances];
+    for (row, group) in hasher.groups(&keys)?.into_iter().enumerate() {
         targets[instance_of(group, max, instances)].push(row as u32);
     }
     for (instance, rows_of) in targets.into_iter().enumerate() {

@@ -3,15 +3,18 @@
 //! checkpointed per key group, so a job restored at another parallelism hands whole key
 //! groups to their new owners.
 //!
-//! The hash is MurmurHash3 (32-bit, seed 0) of the key's Arrow row encoding, after casting the
-//! key columns to the key's planned types: stable across runs and processes, and the same for
-//! a row in an exchange and for the same key in an operator's state.
+//! The hash is MurmurHash3 (32-bit, seed 0), after casting the key columns to the key's
+//! planned types: of the value's bytes for a key of one string or integer column (the common
+//! case, without the cost of a row encoding), of the key's Arrow row encoding otherwise.
+//! Stable across runs and processes, and the same for a row in an exchange and for the same
+//! key in an operator's state (both hash with a hasher of the key's types).
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, UInt16Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, UInt16Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::arrow::datatypes::{Int32Type, Int64Type, UInt32Type, UInt64Type};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::{EngineError, Result};
@@ -129,6 +132,22 @@ impl KeyHasher {
 
     /// The key group of each row of `keys`.
     pub fn groups(&self, keys: &[ArrayRef]) -> Result<Vec<KeyGroup>> {
+        let max = u32::from(self.max_parallelism);
+        if let [only] = keys
+            && self.types.len() == 1
+        {
+            let key = if only.data_type() == &self.types[0] {
+                only.clone()
+            } else {
+                cast(only, &self.types[0])?
+            };
+            if let Some(hashes) = value_hashes(&key) {
+                return Ok(hashes
+                    .into_iter()
+                    .map(|h| KeyGroup((h % max) as u16))
+                    .collect());
+            }
+        }
         let rows = self.rows(keys)?;
         Ok(rows
             .iter()
@@ -143,13 +162,64 @@ impl KeyHasher {
         tag_with(batch, groups)
     }
 
-    /// `batch` tagged with the key groups of the row-encoded keys in `encoded`.
+    /// `batch` tagged with the key groups of the keys in `encoded` (row-encoded with this
+    /// hasher's types).
     pub fn tag_encoded(&self, batch: &RecordBatch, encoded: &BinaryArray) -> Result<RecordBatch> {
-        let groups = (0..encoded.len())
-            .map(|i| self.group_of_bytes(encoded.value(i)))
-            .collect();
-        tag_with(batch, groups)
+        let parser = self.converter.parser();
+        let keys = self
+            .converter
+            .convert_rows((0..encoded.len()).map(|i| parser.parse(encoded.value(i))))?;
+        tag_with(batch, self.groups(&keys)?)
     }
+}
+
+/// The hash of each value of a one-column key, for the types hashed by value (strings,
+/// binaries, 32- and 64-bit integers); `None` for other types.
+fn value_hashes(key: &ArrayRef) -> Option<Vec<u32>> {
+    /// What a NULL key hashes to (no value's bytes hash to it by construction of the input).
+    const NULL: u32 = 0x5bd1_e995;
+    let rows = key.len();
+    let of = |valid: &dyn Fn(usize) -> bool, bytes: &dyn Fn(usize) -> u32| -> Vec<u32> {
+        (0..rows)
+            .map(|i| if valid(i) { bytes(i) } else { NULL })
+            .collect()
+    };
+    let valid = |i: usize| key.is_valid(i);
+    Some(match key.data_type() {
+        DataType::Utf8 => {
+            let a = key.as_string::<i32>();
+            of(&valid, &|i| murmur3_32(a.value(i).as_bytes()))
+        }
+        DataType::LargeUtf8 => {
+            let a = key.as_string::<i64>();
+            of(&valid, &|i| murmur3_32(a.value(i).as_bytes()))
+        }
+        DataType::Utf8View => {
+            let a = key.as_string_view();
+            of(&valid, &|i| murmur3_32(a.value(i).as_bytes()))
+        }
+        DataType::Binary => {
+            let a = key.as_binary::<i32>();
+            of(&valid, &|i| murmur3_32(a.value(i)))
+        }
+        DataType::Int64 => {
+            let a = key.as_primitive::<Int64Type>();
+            of(&valid, &|i| murmur3_32(&a.value(i).to_le_bytes()))
+        }
+        DataType::Int32 => {
+            let a = key.as_primitive::<Int32Type>();
+            of(&valid, &|i| murmur3_32(&a.value(i).to_le_bytes()))
+        }
+        DataType::UInt64 => {
+            let a = key.as_primitive::<UInt64Type>();
+            of(&valid, &|i| murmur3_32(&a.value(i).to_le_bytes()))
+        }
+        DataType::UInt32 => {
+            let a = key.as_primitive::<UInt32Type>();
+            of(&valid, &|i| murmur3_32(&a.value(i).to_le_bytes()))
+        }
+        _ => return None,
+    })
 }
 
 /// MurmurHash3's x86 32-bit hash with seed 0, over a slice (the hot path of every hash
