@@ -19,7 +19,7 @@ use magnetar_sql::{Location, ScriptStatement, Statement};
 
 use crate::error::{EngineError, Result};
 use crate::execute;
-use crate::jobs::{JobInfo, JobRegistry, JobState, JobTasksTable, JobsTable};
+use crate::jobs::{JobInfo, JobRegistry, JobState, SystemTable};
 use crate::runtime::{Clock, QueryStream};
 use crate::settings::Settings;
 use crate::sources::{BoundedScan, ClientPool};
@@ -131,10 +131,10 @@ impl Shared {
 fn register_system_tables(ctx: &SessionContext, jobs: &Arc<JobRegistry>) {
     let schema = Arc::new(MemorySchemaProvider::new());
     // Registering into a fresh in-memory schema cannot clash with anything.
-    let _ = schema.register_table("jobs".into(), Arc::new(JobsTable { jobs: jobs.clone() }));
+    let _ = schema.register_table("jobs".into(), Arc::new(SystemTable::jobs(jobs.clone())));
     let _ = schema.register_table(
         "job_tasks".into(),
-        Arc::new(JobTasksTable { jobs: jobs.clone() }),
+        Arc::new(SystemTable::job_tasks(jobs.clone())),
     );
     if let Some(catalog) = ctx.catalog("datafusion") {
         let _ = catalog.register_schema("system", schema);

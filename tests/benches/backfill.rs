@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use magnetar_connectors::EntryPosition;
 use magnetar_connectors::object_url::object_store_for;
-use magnetar_connectors::pulsar::{
-    ClientConfig, PulsarClient, PulsarSource, SourceConfig, TopicName,
-};
+use magnetar_connectors::pulsar::TopicName;
 use magnetar_connectors::tiered::backfill::{IO_CONCURRENCY, RANGE_SIZE};
 use magnetar_connectors::tiered::{
     BackfillEvent, BackfillProgress, BackfillRequest, OffloadedLedger, TieredStorage,
@@ -97,27 +95,8 @@ async fn backfill(storage: &TieredStorage, topic: &TopicName) -> (Duration, u64,
 }
 
 async fn through_broker(url: &str, topic: &TopicName) -> (Duration, u64) {
-    let clock = Instant::now();
-    let client = PulsarClient::connect(ClientConfig::new(url.to_string()))
-        .await
-        .expect("connect");
-    let mut source = PulsarSource::open(
-        client,
-        SourceConfig {
-            receiver_queue_size: 10_000,
-            ..SourceConfig::reading(vec![topic.clone()])
-        },
-    )
-    .await
-    .expect("open");
-    let mut messages = 0u64;
-    while let Some(chunk) = source.next_chunk(10_000).await.expect("read") {
-        messages += chunk.messages.len() as u64;
-        let token = source.take_ack_token();
-        source.ack(token).expect("ack");
-    }
-    source.close().await;
-    (clock.elapsed(), messages)
+    let (messages, time) = magnetar_tests::bare_read(url, topic).await;
+    (time, messages)
 }
 
 fn row(name: &str, messages: u64, bytes: u64, time: Duration, raw: Option<f64>) {

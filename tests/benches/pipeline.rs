@@ -15,10 +15,10 @@
 use std::time::{Duration, Instant};
 
 use magnetar::{Engine, EngineConfig, JobState};
-use magnetar_connectors::pulsar::{
-    ClientConfig, PulsarClient, PulsarSource, SourceConfig, TopicName,
+use magnetar_connectors::pulsar::TopicName;
+use magnetar_tests::{
+    TestBroker, bare_read, python_produce_file, unique_topic, write_messages_file,
 };
-use magnetar_tests::{TestBroker, python_produce_file, unique_topic, write_messages_file};
 
 const USERS: u64 = 1_000;
 /// 2025-11-24 10:00:00 UTC.
@@ -58,32 +58,6 @@ fn events(n: u64) -> Vec<(Option<String>, String)> {
             )
         })
         .collect()
-}
-
-/// Reads the topic to its end with one bare consumer (pulsar-rs underneath Magnetar's
-/// source, no decoding): messages and time.
-async fn bare_consumer(url: &str, topic: &str) -> (u64, Duration) {
-    let clock = Instant::now();
-    let client = PulsarClient::connect(ClientConfig::new(url.to_string()))
-        .await
-        .expect("connect");
-    let mut source = PulsarSource::open(
-        client,
-        SourceConfig {
-            receiver_queue_size: 10_000,
-            ..SourceConfig::reading(vec![TopicName::parse(topic).expect("topic")])
-        },
-    )
-    .await
-    .expect("open");
-    let mut messages = 0u64;
-    while let Some(chunk) = source.next_chunk(10_000).await.expect("read") {
-        messages += chunk.messages.len() as u64;
-        let token = source.take_ack_token();
-        source.ack(token).expect("ack");
-    }
-    source.close().await;
-    (messages, clock.elapsed())
 }
 
 /// Runs the job at `parallelism` into a fresh output topic: messages read, results written,
@@ -149,7 +123,7 @@ fn main() {
         let mut times = Vec::new();
         let mut read = 0;
         for _ in 0..runs {
-            let (n, t) = bare_consumer(&url, &input).await;
+            let (n, t) = bare_read(&url, &TopicName::parse(&input).expect("topic")).await;
             read = n;
             times.push(t);
         }

@@ -168,6 +168,37 @@ pub fn python_read_all(service_url: &str, topic: &str) -> Vec<PyMessage> {
         .collect()
 }
 
+/// Reads `topic` to its end as of the call with a bare Magnetar consumer (no decoding,
+/// acknowledging each chunk): the messages read and how long it took. Benchmarks put it next
+/// to what they measure.
+pub async fn bare_read(
+    url: &str,
+    topic: &magnetar_connectors::pulsar::TopicName,
+) -> (u64, std::time::Duration) {
+    use magnetar_connectors::pulsar::{ClientConfig, PulsarClient, PulsarSource, SourceConfig};
+    let clock = std::time::Instant::now();
+    let client = PulsarClient::connect(ClientConfig::new(url.to_string()))
+        .await
+        .expect("connect");
+    let mut source = PulsarSource::open(
+        client,
+        SourceConfig {
+            receiver_queue_size: 10_000,
+            ..SourceConfig::reading(vec![topic.clone()])
+        },
+    )
+    .await
+    .expect("open");
+    let mut messages = 0u64;
+    while let Some(chunk) = source.next_chunk(10_000).await.expect("read") {
+        messages += chunk.messages.len() as u64;
+        let token = source.take_ack_token();
+        source.ack(token).expect("ack");
+    }
+    source.close().await;
+    (messages, clock.elapsed())
+}
+
 /// Produces the lines of a JSON-lines file with the official Python client. Each line is
 /// `{"key": ..., "value": ...}`; `value` is sent as the UTF-8 payload.
 pub fn python_produce_file(service_url: &str, topic: &str, file: &Path, batching: bool) {

@@ -11,8 +11,8 @@ mod system_table;
 
 use input_rate::InputRate;
 
+pub(crate) use system_table::SystemTable;
 pub use system_table::jobs_batch;
-pub(crate) use system_table::{JobTasksTable, JobsTable};
 
 use crate::checkpoint::CheckpointMetrics;
 use crate::error::{EngineError, Result};

@@ -120,39 +120,6 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
     )?)
 }
 
-/// `system.jobs`, read fresh by every query.
-#[derive(Debug)]
-pub(crate) struct JobsTable {
-    pub jobs: Arc<JobRegistry>,
-}
-
-#[async_trait]
-impl TableProvider for JobsTable {
-    fn schema(&self) -> SchemaRef {
-        SCHEMA.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let jobs: Vec<JobInfo> = self.jobs.all().iter().map(|j| j.info()).collect();
-        let batch = jobs_batch(&jobs)?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            SCHEMA.clone(),
-            projection.cloned(),
-        )?)
-    }
-}
-
 static TASK_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("job", DataType::Utf8, false),
@@ -225,16 +192,38 @@ pub(crate) fn job_tasks_batch(jobs: &JobRegistry) -> Result<RecordBatch> {
     )?)
 }
 
-/// `system.job_tasks`: per task instance of every streaming job, read fresh by every query.
+/// A table of the engine's jobs, computed afresh by every query that reads it.
 #[derive(Debug)]
-pub(crate) struct JobTasksTable {
-    pub jobs: Arc<JobRegistry>,
+pub(crate) struct SystemTable {
+    jobs: Arc<JobRegistry>,
+    schema: SchemaRef,
+    rows: fn(&JobRegistry) -> Result<RecordBatch>,
+}
+
+impl SystemTable {
+    /// `system.jobs`: one row per job.
+    pub fn jobs(jobs: Arc<JobRegistry>) -> Self {
+        Self {
+            jobs,
+            schema: SCHEMA.clone(),
+            rows: |jobs| jobs_batch(&jobs.all().iter().map(|j| j.info()).collect::<Vec<_>>()),
+        }
+    }
+
+    /// `system.job_tasks`: one row per task instance of every streaming job.
+    pub fn job_tasks(jobs: Arc<JobRegistry>) -> Self {
+        Self {
+            jobs,
+            schema: TASK_SCHEMA.clone(),
+            rows: job_tasks_batch,
+        }
+    }
 }
 
 #[async_trait]
-impl TableProvider for JobTasksTable {
+impl TableProvider for SystemTable {
     fn schema(&self) -> SchemaRef {
-        TASK_SCHEMA.clone()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -248,10 +237,10 @@ impl TableProvider for JobTasksTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let batch = job_tasks_batch(&self.jobs)?;
+        let batch = (self.rows)(&self.jobs)?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
-            TASK_SCHEMA.clone(),
+            self.schema.clone(),
             projection.cloned(),
         )?)
     }

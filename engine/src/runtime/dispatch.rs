@@ -7,7 +7,11 @@ use datafusion::arrow::compute::take_record_batch;
 use magnetar_sql::plan::PhysicalExprRef;
 use tokio::sync::mpsc;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use super::key_groups::{KeyHasher, instance_of};
+use super::task::TaskMetrics;
 use super::{StreamMessage, Watermark};
 use crate::error::Result;
 use crate::operators::Operator;
@@ -123,14 +127,13 @@ pub struct Branch {
 
 /// Where a task's output goes: its branches. (Operators and exchanges are kept apart: a
 /// send awaits while holding the exchanges only.)
-#[derive(Default)]
 pub struct TaskOutput {
     /// Each branch's fused operators.
     chains: Vec<Vec<Box<dyn Operator>>>,
     /// Each branch's exchanges.
     exchanges: Vec<Vec<Exchange>>,
-    /// Rows sent (after the fused operators), for the task's counters.
-    pub rows_out: u64,
+    /// The task's counters (rows sent, after the fused operators).
+    metrics: Arc<TaskMetrics>,
 }
 
 impl std::fmt::Debug for TaskOutput {
@@ -142,13 +145,13 @@ impl std::fmt::Debug for TaskOutput {
 }
 
 impl TaskOutput {
-    /// An output of these branches.
-    pub fn new(branches: Vec<Branch>) -> Self {
+    /// An output of these branches, counting into `metrics`.
+    pub fn new(branches: Vec<Branch>, metrics: Arc<TaskMetrics>) -> Self {
         let (chains, exchanges) = branches.into_iter().map(|b| (b.chain, b.exchanges)).unzip();
         Self {
             chains,
             exchanges,
-            rows_out: 0,
+            metrics,
         }
     }
 
@@ -160,7 +163,9 @@ impl TaskOutput {
             let Some(rows) = run_chain(chain, 0, Some(batch.clone()))? else {
                 continue;
             };
-            self.rows_out += rows.num_rows() as u64;
+            self.metrics
+                .rows_out
+                .fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
             if !send_all(exchanges, rows).await? {
                 return Ok(false);
             }
@@ -176,7 +181,9 @@ impl TaskOutput {
                 let released = chain[at].on_watermark(watermark)?;
                 for batch in released {
                     if let Some(rows) = run_chain(chain, at + 1, Some(batch))? {
-                        self.rows_out += rows.num_rows() as u64;
+                        self.metrics
+                            .rows_out
+                            .fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
                         if !send_all(exchanges, rows).await? {
                             return Ok(false);
                         }

@@ -477,7 +477,7 @@ async fn prepare(
                     ready.push(Ready::Output(InputGate::new(channels), tx));
                 }
                 Head::Source(source) => {
-                    let out = task_output(node, exchanges, metrics)?;
+                    let out = task_output(node, exchanges, metrics, task_metrics.clone())?;
                     let task = Box::pin(open_source(
                         source,
                         ctx,
@@ -534,7 +534,7 @@ async fn prepare(
                         id: task,
                         gate: InputGate::new(channels),
                         head,
-                        output: task_output(node, exchanges, metrics)?,
+                        output: task_output(node, exchanges, metrics, task_metrics.clone())?,
                         parts: if mode.checkpointed() {
                             parts.clone()
                         } else {
@@ -555,6 +555,7 @@ fn task_output(
     node: &magnetar_sql::plan::GraphNode,
     exchanges: Vec<Vec<Exchange>>,
     metrics: &mut GraphMetrics,
+    task_metrics: Arc<TaskMetrics>,
 ) -> Result<TaskOutput> {
     let mut branches = Vec::with_capacity(node.branches.len());
     for (branch, exchanges) in node.branches.iter().zip(exchanges) {
@@ -566,7 +567,7 @@ fn task_output(
         }
         branches.push(Branch { chain, exchanges });
     }
-    Ok(TaskOutput::new(branches))
+    Ok(TaskOutput::new(branches, task_metrics))
 }
 
 /// The replay guard of an exactly-once sink node: what a crashed run wrote after the

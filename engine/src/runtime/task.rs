@@ -125,14 +125,14 @@ impl OperatorTask {
                         continue;
                     }
                     match self.head.process(input, batch)? {
-                        Some(out) if out.num_rows() > 0 => !self.send(out).await?,
+                        Some(out) if out.num_rows() > 0 => !self.output.batch(out).await?,
                         _ => false,
                     }
                 }
                 GateEvent::Watermark(watermark) => {
                     let mut gone = false;
                     for out in self.head.on_watermark(watermark)? {
-                        if out.num_rows() > 0 && !self.send(out).await? {
+                        if out.num_rows() > 0 && !self.output.batch(out).await? {
                             gone = true;
                             break;
                         }
@@ -181,15 +181,6 @@ impl OperatorTask {
                 return Ok(Outcome::DownstreamGone);
             }
         }
-    }
-
-    async fn send(&mut self, batch: datafusion::arrow::record_batch::RecordBatch) -> Result<bool> {
-        let before = self.output.rows_out;
-        let sent = self.output.batch(batch).await?;
-        self.metrics
-            .rows_out
-            .fetch_add(self.output.rows_out - before, Ordering::Relaxed);
-        Ok(sent)
     }
 }
 

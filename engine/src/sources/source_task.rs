@@ -197,12 +197,7 @@ impl Running {
         &mut self,
         batch: datafusion::arrow::record_batch::RecordBatch,
     ) -> Result<bool> {
-        let before = self.output.rows_out;
-        let sent = self.output.batch(batch).await?;
-        self.metrics
-            .rows_out
-            .fetch_add(self.output.rows_out - before, Ordering::Relaxed);
-        Ok(sent)
+        self.output.batch(batch).await
     }
 
     async fn send_watermark(&mut self, watermark: Watermark) -> Result<bool> {

@@ -157,14 +157,27 @@ fn rows_of_key_groups(
     datafusion::arrow::compute::filter_record_batch(batch, &mask).expect("filter")
 }
 
-/// Runs `input` through `from` keyed instances (each gets its key groups' rows, as a hash
-/// exchange would deliver them), snapshots all of them at every cut, restores the snapshots
-/// into `to` fresh instances (each from every snapshot holding some of its key groups, only
-/// those), and feeds them the rest: together they must give the output of one operator that
-/// saw everything.
+/// For 1 → 3, 2 → 1 and 3 → 2 instances: runs `input` through `from` keyed instances (each
+/// gets its key groups' rows, as a hash exchange would deliver them), snapshots all of them at
+/// every cut, restores the snapshots into `to` fresh instances (each from every snapshot
+/// holding some of its key groups, only those), and feeds them the rest: together they must
+/// give the output of one operator that saw everything.
 pub fn assert_rescaling_changes_nothing<O: Operator>(
-    make: impl Fn(Option<crate::runtime::KeyHasher>) -> O,
+    make: impl Fn() -> O,
+    keyed: impl Fn(O, crate::runtime::KeyHasher) -> O,
     key_type: DataType,
+    key_column: usize,
+    input: &[(RecordBatch, Watermark)],
+) {
+    for (from, to) in [(1, 3), (2, 1), (3, 2)] {
+        rescale_once(&make, &keyed, &key_type, key_column, input, from, to);
+    }
+}
+
+fn rescale_once<O: Operator>(
+    make: &impl Fn() -> O,
+    keyed: &impl Fn(O, crate::runtime::KeyHasher) -> O,
+    key_type: &DataType,
     key_column: usize,
     input: &[(RecordBatch, Watermark)],
     from: usize,
@@ -173,7 +186,7 @@ pub fn assert_rescaling_changes_nothing<O: Operator>(
     use crate::runtime::{KeyGroupRange, KeyHasher};
     let hasher = || KeyHasher::new(vec![key_type.clone()], 128).expect("hasher");
     let mut straight = Vec::new();
-    let mut op = make(None);
+    let mut op = make();
     feed(&mut op, input, &mut straight);
     straight.extend(op.on_watermark(Watermark::END).expect("end"));
     let expected = rows_of(&straight);
@@ -189,7 +202,7 @@ pub fn assert_rescaling_changes_nothing<O: Operator>(
         let mut states = Vec::new();
         for i in 0..from {
             let range = KeyGroupRange::of_instance(128, from, i);
-            let mut old = make(Some(hasher()));
+            let mut old = keyed(make(), hasher());
             for (batch, watermark) in split(&input[..cut], range) {
                 op_process(&mut old, batch);
                 out.extend(old.on_watermark(watermark).expect("watermark"));
@@ -199,7 +212,7 @@ pub fn assert_rescaling_changes_nothing<O: Operator>(
         }
         for i in 0..to {
             let range = KeyGroupRange::of_instance(128, to, i);
-            let mut new = make(Some(hasher()));
+            let mut new = keyed(make(), hasher());
             for (held, state) in &states {
                 if held.overlaps(&range) {
                     new.restore(state.clone().for_key_groups(range).expect("split"))
