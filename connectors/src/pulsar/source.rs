@@ -277,6 +277,8 @@ pub struct PulsarSource {
     pending_time_stop: Option<UnixMillis>,
     /// The running backfill from tiered storage.
     backfill: Option<(mpsc::Receiver<BackfillEvent>, BackfillHandle)>,
+    /// When the broker last delivered anything, for stall detection across reads.
+    stall: StallWatch,
 }
 
 impl std::fmt::Debug for PulsarSource {
@@ -380,6 +382,7 @@ impl PulsarSource {
             temporary_subscription,
             pending_time_stop: None,
             backfill: None,
+            stall: StallWatch::new(STALL_TIMEOUT),
         };
         let positioned = async {
             source
@@ -749,6 +752,7 @@ impl PulsarSource {
             let wait = self
                 .pending_time_stop
                 .map(|t| Duration::from_millis(t.0.saturating_sub(UnixMillis::now().0) + 1));
+            let stall_deadline = self.stall.deadline();
             let next = {
                 let from_storage = self.backfill.as_mut().map(|(rx, _)| rx);
                 let events = &mut self.events;
@@ -769,18 +773,22 @@ impl PulsarSource {
                     } => Next::Tick,
                     _ = async {
                         if bounded {
-                            tokio::time::sleep(STALL_TIMEOUT).await
+                            tokio::time::sleep_until(stall_deadline).await
                         } else {
                             std::future::pending().await
                         }
                     } => Next::Stalled,
                 }
             };
+            if matches!(next, Next::Broker(_) | Next::Storage(_)) {
+                self.stall.progress();
+            }
             let event = match next {
                 Next::Broker(event) => event,
                 Next::Tick => continue,
                 Next::Stalled => {
                     self.recover_stalled();
+                    self.stall.progress();
                     continue;
                 }
                 Next::Storage(event) => {
@@ -1098,6 +1106,34 @@ enum Next {
 /// Silence after which a bounded read with messages still to come asks for them again.
 const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The deadline of a broker's silence. It is kept by the source, not by one read: the engine
+/// races each read against barriers and timers, and a timer restarted by every read would
+/// never fire while a job takes checkpoints or flushes more often than the timeout.
+#[derive(Debug, Clone, Copy)]
+struct StallWatch {
+    timeout: Duration,
+    last_progress: tokio::time::Instant,
+}
+
+impl StallWatch {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            last_progress: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Something arrived (or the read was restarted): the silence starts again.
+    fn progress(&mut self) {
+        self.last_progress = tokio::time::Instant::now();
+    }
+
+    /// When the silence counts as a stall.
+    fn deadline(&self) -> tokio::time::Instant {
+        self.last_progress + self.timeout
+    }
+}
+
 /// Closes a consumer on the broker; deletes its subscription if it was temporary.
 async fn release(consumer: &Consumer, temporary_subscription: bool) {
     let result = if temporary_subscription {
@@ -1130,6 +1166,31 @@ async fn resubscribe_with_backoff(consumer: &mut Consumer) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The engine races every read against a flush or barrier timer; the stall deadline must
+    /// still come, however often the read is dropped and started again.
+    #[tokio::test]
+    async fn a_stall_is_detected_although_every_read_is_cut_short() {
+        let watch = StallWatch::new(Duration::from_millis(50));
+        let mut reads = 0;
+        let stalled = loop {
+            reads += 1;
+            if reads > 500 {
+                break false;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(watch.deadline()) => break true,
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+        };
+        assert!(stalled, "no stall seen in {reads} cut-short reads");
+        let mut moved = watch;
+        moved.progress();
+        assert!(
+            moved.deadline() > watch.deadline(),
+            "progress restarts the silence"
+        );
+    }
 
     fn id(l: u64, e: u64, b: i32) -> MessageId {
         MessageId {
