@@ -30,6 +30,17 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub service_url: Option<String>,
 
+    /// A file holding a Pulsar token: tables that set no 'pulsar.client.*' option send it
+    /// (Pulsar's AuthenticationToken with file:..., read again at every connect).
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// Pulsar's client configuration file (conf/client.conf): its brokerServiceUrl, authPlugin,
+    /// authParams, tlsTrustCertsFilePath and tlsEnableHostnameVerification become this
+    /// session's defaults.
+    #[arg(long, value_name = "FILE")]
+    pub pulsar_conf: Option<PathBuf>,
+
     /// Where Magnetar keeps history and the embedded broker's data.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,

@@ -162,6 +162,7 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
             routing: RoutingMode::RoundRobin,
             batch_size: 100,
             schema: None,
+            security: Default::default(),
         })
         .await?;
         for chunk in clicks.chunks(250) {

@@ -3,6 +3,7 @@
 mod args;
 mod backfill_bar;
 mod broker;
+mod client_conf;
 mod demo;
 mod render;
 mod repl;
@@ -66,11 +67,26 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
         return runtime.block_on(demo::run(events, args.format));
     }
     let data_dir = data_dir(&args);
-    let service_url = args.service_url.clone().or_else(|| {
-        std::env::var("MAGNETAR_SERVICE_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-    });
+    let conf = match &args.pulsar_conf {
+        Some(path) => client_conf::read(path)?,
+        None => client_conf::ClientConf::default(),
+    };
+    let mut client_settings = conf.settings;
+    if let Some(path) = &args.auth_token_file {
+        client_settings.retain(|(k, _)| !k.starts_with("pulsar.client.auth"));
+        client_settings.extend(client_conf::token_file_settings(path)?);
+    }
+    let service_url = args
+        .service_url
+        .clone()
+        .or_else(|| {
+            std::env::var("MAGNETAR_SERVICE_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .or(conf
+            .service_url
+            .map(|u| u.trim_end_matches('/').to_string()));
     let broker = match &service_url {
         Some(_) => None,
         None => Some(runtime.block_on(broker::start_embedded(&data_dir))?),
@@ -81,6 +97,11 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
         data_dir: Some(data_dir.clone()),
         ..Default::default()
     });
+    for (key, value) in &client_settings {
+        engine
+            .set(key, value)
+            .with_context(|| format!("cannot apply '{key}'"))?;
+    }
 
     if let Some(init) = &args.init {
         let sql = std::fs::read_to_string(init)

@@ -86,7 +86,9 @@ pub fn format_statement_error(error: &StatementError, file: Option<&str>) -> Str
     let mut text = format!("Error at {place}: {}", error.error);
     // Show the failing line of the statement with a caret under the column.
     let line_in_statement = location.line.saturating_sub(error.start.line) as usize;
-    if let Some(line) = error.statement.lines().nth(line_in_statement) {
+    // The statement as shown: secret option values and URL credentials masked.
+    let statement = magnetar::sql::redact::statement(&error.statement);
+    if let Some(line) = statement.lines().nth(line_in_statement) {
         let column = if line_in_statement == 0 {
             location.column.saturating_sub(error.start.column)
         } else {

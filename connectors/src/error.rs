@@ -25,6 +25,14 @@ pub enum ConnectorError {
         source: std::io::Error,
     },
 
+    /// A TLS connection could not be set up or was refused.
+    #[error("TLS: {0}")]
+    Tls(String),
+
+    /// The broker refused our credentials (or asked for some and we had none).
+    #[error("authentication failed at {address}: {reason}")]
+    Authentication { address: String, reason: String },
+
     /// The connection was closed or broke while a request was in flight.
     #[error("connection to {address} lost: {reason}")]
     Disconnected { address: String, reason: String },
@@ -104,7 +112,7 @@ pub enum ConnectorError {
     TieredStorage(#[from] crate::tiered::TieredError),
 
     /// The admin REST API could not be used.
-    #[error("Pulsar admin API at '{url}': {reason}")]
+    #[error("Pulsar admin API at '{}': {}", crate::redact::url(.url), crate::redact::text(.reason))]
     Admin { url: String, reason: String },
 
     /// An I/O error outside of a connection.

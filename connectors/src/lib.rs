@@ -4,6 +4,7 @@
 //! public protocol types, because pulsar-rs 6.9.1 cannot consume from pulsar-lite; see
 //! `README.md` in this directory for that and the other broker facts we work around.
 
+pub mod admin;
 pub mod error;
 pub mod file;
 pub mod format;
@@ -11,6 +12,7 @@ pub mod memory;
 pub mod message_id;
 pub mod object_url;
 pub mod pulsar;
+pub mod redact;
 pub mod schema;
 pub mod tiered;
 pub mod time;

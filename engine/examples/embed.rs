@@ -30,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         routing: RoutingMode::RoundRobin,
         batch_size: 100,
         schema: None,
+        security: Default::default(),
     })
     .await?;
     for i in 0..1000 {

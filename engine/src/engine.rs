@@ -353,7 +353,8 @@ impl Engine {
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .set(&key, &value)?;
-                Ok(StatementOutput::Done(format!("Set '{key}' = '{value}'.")))
+                let shown = magnetar_sql::options::shown_value(&key, &value);
+                Ok(StatementOutput::Done(format!("Set '{key}' = '{shown}'.")))
             }
             Statement::Reset { key } => {
                 shared
@@ -581,6 +582,15 @@ impl Engine {
     /// The session's settings as they are now (`SET` changes them).
     pub fn settings(&self) -> Settings {
         self.shared.settings()
+    }
+
+    /// Sets a session setting, as `SET 'key' = 'value'` does.
+    pub fn set(&self, key: &str, value: &str) -> Result<()> {
+        self.shared
+            .settings
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(key, value)
     }
 
     /// Names of the tables, sorted.

@@ -102,6 +102,16 @@ pub enum EngineError {
         source: crate::custom::BoxError,
     },
 
+    /// Connecting a table's client failed (refused credentials, TLS, no broker).
+    #[error("table '{table}': {source}")]
+    TableConnection {
+        /// The table.
+        table: String,
+        /// What went wrong.
+        #[source]
+        source: ConnectorError,
+    },
+
     /// A broken invariant (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -137,20 +147,9 @@ impl EngineError {
     /// connection, a timeout, a failed send), not a problem of the query or its data.
     pub fn is_transient(&self) -> bool {
         match self {
-            EngineError::Connector(e) => match e {
-                ConnectorError::Connect { .. }
-                | ConnectorError::Disconnected { .. }
-                | ConnectorError::Timeout { .. }
-                | ConnectorError::Produce { .. }
-                | ConnectorError::Io(_) => true,
-                // A restarted broker is not ready yet, or still holds the consumer or
-                // producer of a connection that died.
-                ConnectorError::Broker { error, .. } => matches!(
-                    error.as_str(),
-                    "ServiceNotReady" | "TooManyRequests" | "ConsumerBusy" | "ProducerBusy"
-                ),
-                _ => false,
-            },
+            EngineError::Connector(e) | EngineError::TableConnection { source: e, .. } => {
+                connector_error_is_transient(e)
+            }
             _ => false,
         }
     }
@@ -159,6 +158,25 @@ impl EngineError {
     pub fn from_shared(e: std::sync::Arc<EngineError>) -> EngineError {
         std::sync::Arc::try_unwrap(e)
             .unwrap_or_else(|shared| EngineError::Pipeline(shared.to_string()))
+    }
+}
+
+/// See [`EngineError::is_transient`]. Refused credentials and TLS failures are not: retrying
+/// them only hammers the broker.
+fn connector_error_is_transient(e: &ConnectorError) -> bool {
+    match e {
+        ConnectorError::Connect { .. }
+        | ConnectorError::Disconnected { .. }
+        | ConnectorError::Timeout { .. }
+        | ConnectorError::Produce { .. }
+        | ConnectorError::Io(_) => true,
+        // A restarted broker is not ready yet, or still holds the consumer or producer of a
+        // connection that died.
+        ConnectorError::Broker { error, .. } => matches!(
+            error.as_str(),
+            "ServiceNotReady" | "TooManyRequests" | "ConsumerBusy" | "ProducerBusy"
+        ),
+        _ => false,
     }
 }
 

@@ -29,6 +29,30 @@ pub const SETTINGS: &[SettingSpec] = &[
         values: &[],
     },
     SettingSpec {
+        key: "pulsar.client.authPluginClassName",
+        default: None,
+        description: "Default authentication plugin of Pulsar tables created afterwards that set no `pulsar.client.*` option themselves (the CLI's `--auth-token-file` and `--pulsar-conf` set it); see the table option.",
+        values: &[],
+    },
+    SettingSpec {
+        key: "pulsar.client.authParams",
+        default: None,
+        description: "Default authentication parameters (with `pulsar.client.authPluginClassName`); never shown.",
+        values: &[],
+    },
+    SettingSpec {
+        key: "pulsar.client.tlsTrustCertsFilePath",
+        default: None,
+        description: "Default trusted CA certificates (PEM) for `pulsar+ssl://` connections of tables created afterwards.",
+        values: &[],
+    },
+    SettingSpec {
+        key: "pulsar.client.tlsHostnameVerificationEnable",
+        default: None,
+        description: "Default of the table option of the same name (`true` unless set).",
+        values: &["true", "false"],
+    },
+    SettingSpec {
         key: "pipeline.name",
         default: None,
         description: "Name of the job started by the next `INSERT INTO` (shown by `SHOW JOBS`; `STOP JOB` accepts it).",
@@ -108,6 +132,9 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
 ];
 
+/// The prefix of the settings that are defaults for Pulsar tables' client options.
+pub const CLIENT_SETTING_PREFIX: &str = "pulsar.client.";
+
 /// Current setting values.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
@@ -132,7 +159,7 @@ impl Settings {
         let spec = Self::spec(key)?;
         let invalid = |reason: &str| EngineError::InvalidSetting {
             key: key.to_string(),
-            value: value.to_string(),
+            value: magnetar_sql::options::shown_value(key, value),
             reason: reason.to_string(),
         };
         if !spec.values.is_empty() && !spec.values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
@@ -228,6 +255,15 @@ impl Settings {
     /// Removes and returns a one-shot setting (such as `pipeline.name`).
     pub fn take(&mut self, key: &str) -> Option<String> {
         self.values.remove(key)
+    }
+
+    /// The `pulsar.client.*` settings that are set, as table options.
+    pub fn client_options(&self) -> Vec<(String, String)> {
+        self.values
+            .iter()
+            .filter(|(k, _)| k.starts_with(CLIENT_SETTING_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Every setting with its current value (or default), for `SHOW SET`.

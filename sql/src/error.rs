@@ -73,6 +73,19 @@ pub enum SqlError {
         location: Option<Location>,
     },
 
+    /// A key of another system's connector (Flink's) that Magnetar does not use.
+    #[error(
+        "'{key}' is a key of Flink's {connector} connector that Magnetar does not use; remove it (see the {connector} connector's options in the README)"
+    )]
+    UnusedOption {
+        /// The key as written.
+        key: String,
+        /// The connector.
+        connector: String,
+        /// Where the key is.
+        location: Option<Location>,
+    },
+
     /// A `WITH` option with a value it cannot take.
     #[error("invalid value '{value}' for option '{key}': {reason}")]
     InvalidOption {
@@ -177,6 +190,7 @@ impl SqlError {
         match self {
             SqlError::Syntax { location, .. }
             | SqlError::UnknownOption { location, .. }
+            | SqlError::UnusedOption { location, .. }
             | SqlError::InvalidOption { location, .. }
             | SqlError::MissingOption { location, .. }
             | SqlError::UnknownTable { location, .. }
@@ -193,6 +207,7 @@ impl SqlError {
         let slot = match &mut self {
             SqlError::Syntax { location, .. }
             | SqlError::UnknownOption { location, .. }
+            | SqlError::UnusedOption { location, .. }
             | SqlError::InvalidOption { location, .. }
             | SqlError::MissingOption { location, .. }
             | SqlError::UnknownTable { location, .. }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod options;
 pub mod parser;
 pub mod plan;
+pub mod redact;
 pub mod script;
 pub mod statement;
 pub mod window;

@@ -34,6 +34,13 @@ pulsar-storage-formats.md section 5.4):
     PUT /test/offloaded-ledgers/{tenant}/{namespace}/{topic} and a body {"ledgers": [{
     "ledgerId", "entries", "size", "uuid", "complete"}]} (a fixture-only endpoint).
 
+Namespace topic lists (Namespaces.getTopics):
+  * GET /admin/v2/namespaces/{tenant}/{namespace}/topics  a JSON list of the namespace's
+    persistent topics, full names, a partitioned topic as its partitions
+    (`persistent://t/ns/x-partition-0`, ...), as the broker answers it.
+  * Real brokers know their topics; this fixture is told by the test with
+    PUT /test/namespace-topics/{tenant}/{namespace} and a body {"topics": [...]}.
+
 usage: admin_rest.py  (prints "listening on PORT", serves until stdin closes)
 """
 import json
@@ -49,8 +56,11 @@ PARTITION = re.compile(r"-partition-\d+$")
 
 TOPIC_PATH = re.compile(r"^/admin/v2/persistent/([^/]+)/([^/]+)/([^/]+)/(internal-info|internalStats)$")
 CONTROL_PATH = re.compile(r"^/test/offloaded-ledgers/([^/]+)/([^/]+)/([^/]+)$")
+NAMESPACE_PATH = re.compile(r"^/admin/v2/namespaces/([^/]+)/([^/]+)/topics$")
+NAMESPACE_CONTROL_PATH = re.compile(r"^/test/namespace-topics/([^/]+)/([^/]+)$")
 
 schemas = {}  # base topic -> [GetSchemaResponse]
+namespace_topics = {}  # tenant/namespace -> [full topic names]
 offloaded = {}  # tenant/namespace/topic (partition) -> [{ledgerId, entries, size, uuid, complete}]
 lock = threading.Lock()
 
@@ -132,6 +142,14 @@ class Handler(BaseHTTPRequestHandler):
             })
 
     def do_PUT(self):
+        ns = NAMESPACE_CONTROL_PATH.match(urlsplit(self.path).path)
+        if ns:
+            length = int(self.headers.get("Content-Length", "0"))
+            payload = json.loads(self.rfile.read(length) or b"{}")
+            with lock:
+                namespace_topics["/".join(ns.groups())] = list(payload["topics"])
+            self.reply(200, {})
+            return
         m = CONTROL_PATH.match(urlsplit(self.path).path)
         if not m:
             self.reply(404, {"reason": "Not Found"})
@@ -143,6 +161,17 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {})
 
     def do_GET(self):
+        ns = NAMESPACE_PATH.match(urlsplit(self.path).path)
+        if ns:
+            key = "/".join(ns.groups())
+            with lock:
+                known = key in namespace_topics
+                topics = list(namespace_topics.get(key, []))
+            if known:
+                self.reply(200, topics)
+            else:
+                self.reply(404, {"reason": "Namespace does not exist"})
+            return
         if TOPIC_PATH.match(urlsplit(self.path).path):
             self.topic_view(urlsplit(self.path).path)
             return

@@ -8,6 +8,7 @@
 pub mod clicks;
 pub mod moto;
 pub mod offloader;
+pub mod secure_proxy;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};
@@ -168,6 +169,22 @@ pub fn python_read_all(service_url: &str, topic: &str) -> Vec<PyMessage> {
         .collect()
 }
 
+/// The one value of a `SELECT count(*) ...` query (a bounded read), or the error's text.
+pub async fn query_count(engine: &magnetar::Engine, sql: &str) -> Result<i64, String> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    use futures::StreamExt;
+    let mut rows = engine.query(sql).await.map_err(|e| e.to_string())?;
+    let mut total = None;
+    while let Some(batch) = rows.next().await {
+        let batch = batch.map_err(|e| e.to_string())?;
+        if batch.num_rows() > 0 {
+            total = Some(batch.column(0).as_primitive::<Int64Type>().value(0));
+        }
+    }
+    total.ok_or_else(|| "no count".to_string())
+}
+
 /// Reads `topic` to its end as of the call with a bare Magnetar consumer (no decoding,
 /// acknowledging each chunk): the messages read and how long it took. Benchmarks put it next
 /// to what they measure.
@@ -287,6 +304,32 @@ pub async fn eventually(what: &str, timeout: std::time::Duration, mut check: imp
     }
 }
 
+/// Starts `tests/python/{script}` with `args`, a fixture that prints `listening on PORT` and
+/// serves until its stdin closes: the child and the port.
+pub fn start_python_fixture(script: &str, args: &[&str]) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let path = repo_root().join("tests/python").join(script);
+    let mut child = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the fixture prints its port");
+    let port = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected fixture output: {line:?}"));
+    (child, port)
+}
+
 /// The test admin REST API (`tests/python/admin_rest.py`): Pulsar's schema registry
 /// endpoints and a topic's offloaded-ledger views, with real response shapes, since
 /// pulsar-lite has no admin API. Stops when dropped.
@@ -298,25 +341,7 @@ pub struct AdminRestFixture {
 impl AdminRestFixture {
     /// Starts the fixture on a free loopback port.
     pub fn start() -> AdminRestFixture {
-        use std::io::BufRead;
-        let path = repo_root().join("tests/python/admin_rest.py");
-        let mut child = Command::new(python())
-            .arg(&path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the registry fixture prints its port");
-        let port = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected fixture output: {line:?}"));
+        let (child, port) = start_python_fixture("admin_rest.py", &[]);
         AdminRestFixture { child, port }
     }
 
@@ -377,6 +402,24 @@ impl AdminRestFixture {
                 self.admin_url()
             ))
             .body(body.to_string())
+            .send()
+            .await
+            .expect("fixture reachable")
+            .status();
+        assert!(status.is_success(), "fixture answered {status}");
+    }
+}
+
+impl AdminRestFixture {
+    /// Tells the fixture the topics of `namespace` (`tenant/namespace`), full names with
+    /// partitions, as a broker knows them.
+    pub async fn set_namespace_topics(&self, namespace: &str, topics: &[String]) {
+        let status = reqwest::Client::new()
+            .put(format!(
+                "{}/test/namespace-topics/{namespace}",
+                self.admin_url()
+            ))
+            .body(serde_json::json!({ "topics": topics }).to_string())
             .send()
             .await
             .expect("fixture reachable")

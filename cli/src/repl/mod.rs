@@ -65,7 +65,8 @@ pub fn run(
         if input.is_empty() {
             continue;
         }
-        let _ = editor.add_history_entry(input);
+        // History is a file on disk: it never holds a secret.
+        let _ = editor.add_history_entry(magnetar::sql::redact::statement(input));
         history::save(&mut editor, history);
         match commands::parse(input) {
             Some(Command::Help) => {

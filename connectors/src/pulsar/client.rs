@@ -11,7 +11,9 @@ use pulsar::proto::{
 };
 use tokio::sync::Mutex;
 
-use super::connection::{Authentication, Connection, server_error_name, socket_address};
+use super::connection::{
+    BrokerAddress, ClientSecurity, Connection, Timeouts, broker_address, server_error_name,
+};
 use super::topic::TopicName;
 use crate::error::{ConnectorError, Result};
 
@@ -19,14 +21,16 @@ use crate::error::{ConnectorError, Result};
 const MAX_REDIRECTS: usize = 20;
 
 /// Settings of a [`PulsarClient`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientConfig {
     /// `pulsar://host:port`, or several comma-separated hosts `pulsar://h1:6650,h2:6650`.
     pub service_url: String,
-    /// Credentials sent with CONNECT.
-    pub auth: Option<Authentication>,
+    /// TLS settings and credentials.
+    pub security: ClientSecurity,
     /// How long a request may wait for its answer.
     pub operation_timeout: Duration,
+    /// How long opening a connection (TCP and TLS) may take.
+    pub connection_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -34,11 +38,16 @@ impl ClientConfig {
     pub fn new(service_url: impl Into<String>) -> Self {
         Self {
             service_url: service_url.into(),
-            auth: None,
+            security: ClientSecurity::default(),
             operation_timeout: Duration::from_secs(30),
+            connection_timeout: Duration::from_secs(10),
         }
     }
 }
+
+/// A pooled connection's key: the address connected to, and through a proxy there, the
+/// broker behind it.
+type PoolKey = (BrokerAddress, Option<String>);
 
 /// A client: resolves topics to brokers and hands out connections.
 #[derive(Debug)]
@@ -46,7 +55,8 @@ pub struct PulsarClient {
     config: ClientConfig,
     /// Candidate service addresses, as `pulsar://host:port` URLs.
     service_urls: Vec<String>,
-    pool: Mutex<HashMap<String, Arc<Connection>>>,
+    /// Open connections by broker (and, through a proxy, the broker behind it).
+    pool: Mutex<HashMap<PoolKey, Arc<Connection>>>,
 }
 
 impl PulsarClient {
@@ -69,15 +79,24 @@ impl PulsarClient {
 
     /// A connection to the broker at `url`, reused while it stays open.
     pub async fn connection(&self, url: &str) -> Result<Arc<Connection>> {
-        let key = socket_address(url)?;
+        self.connection_via(url, None).await
+    }
+
+    /// A connection to `url`; through a proxy there, to the broker `proxy_to` behind it.
+    async fn connection_via(&self, url: &str, proxy_to: Option<&str>) -> Result<Arc<Connection>> {
+        let key = (broker_address(url)?, proxy_to.map(str::to_string));
         let mut pool = self.pool.lock().await;
         if let Some(conn) = pool.get(&key).filter(|c| c.is_open()) {
             return Ok(conn.clone());
         }
         let conn = Connection::connect(
             url,
-            self.config.auth.as_ref(),
-            self.config.operation_timeout,
+            proxy_to,
+            &self.config.security,
+            Timeouts {
+                connect: self.config.connection_timeout,
+                operation: self.config.operation_timeout,
+            },
         )
         .await?;
         pool.insert(key, conn.clone());
@@ -194,6 +213,46 @@ impl PulsarClient {
             })
     }
 
+    /// The topics of `namespace` (`tenant/namespace`), full names with partitions, through
+    /// the binary protocol's GetTopicsOfNamespace. A broker that does not answer within
+    /// `timeout` is an error (pulsar-lite never answers it; real brokers do).
+    pub async fn topics_of_namespace(
+        &self,
+        namespace: &str,
+        persistent: bool,
+        timeout: Duration,
+    ) -> Result<Vec<String>> {
+        use proto::command_get_topics_of_namespace::Mode;
+        let conn = self.service_connection().await?;
+        let request_id = conn.new_request_id();
+        let answer = conn
+            .request(
+                "GET_TOPICS_OF_NAMESPACE",
+                namespace,
+                request_id,
+                BaseCommand {
+                    r#type: Type::GetTopicsOfNamespace as i32,
+                    get_topics_of_namespace: Some(proto::CommandGetTopicsOfNamespace {
+                        request_id,
+                        namespace: namespace.to_string(),
+                        mode: Some(if persistent {
+                            Mode::Persistent
+                        } else {
+                            Mode::NonPersistent
+                        } as i32),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                Some(timeout),
+            )
+            .await?;
+        let response = answer.get_topics_of_namespace_response.ok_or_else(|| {
+            ConnectorError::Frame("GET_TOPICS_OF_NAMESPACE answered with another command".into())
+        })?;
+        Ok(response.topics)
+    }
+
     /// A connection to the broker that serves `topic` (one partition or a non-partitioned topic).
     pub async fn lookup(&self, topic: &TopicName) -> Result<Arc<Connection>> {
         let name = topic.to_string();
@@ -222,12 +281,34 @@ impl PulsarClient {
             let response = answer.lookup_topic_response.ok_or_else(|| {
                 ConnectorError::Frame("LOOKUP answered with another command".into())
             })?;
-            let broker_url = response.broker_service_url.clone().unwrap_or_default();
+            // Over TLS, the broker's TLS URL (as the Java client picks it).
+            let tls = self
+                .service_urls
+                .first()
+                .is_some_and(|u| u.starts_with("pulsar+ssl://"));
+            let broker_url = if tls {
+                response.broker_service_url_tls.clone()
+            } else {
+                response.broker_service_url.clone()
+            }
+            .unwrap_or_default();
             match LookupType::try_from(response.response.unwrap_or(LookupType::Failed as i32)) {
                 Ok(LookupType::Connect) => {
-                    if response.proxy_through_service_url.unwrap_or(false) || broker_url.is_empty()
-                    {
-                        return Ok(conn);
+                    if broker_url.is_empty() {
+                        return if tls && response.broker_service_url.is_some() {
+                            Err(ConnectorError::Tls(format!(
+                                "the broker for '{name}' has no TLS address (brokerServiceUrlTls); enable TLS on the broker"
+                            )))
+                        } else {
+                            Ok(conn)
+                        };
+                    }
+                    if response.proxy_through_service_url.unwrap_or(false) {
+                        // A Pulsar proxy: connect to it, naming the broker behind it by
+                        // `host:port`, as the Java client does.
+                        let proxy_to = broker_address(&broker_url)?.address;
+                        let service = self.service_urls.first().cloned().unwrap_or_default();
+                        return self.connection_via(&service, Some(&proxy_to)).await;
                     }
                     return self.connection(&broker_url).await;
                 }
@@ -260,7 +341,7 @@ impl PulsarClient {
 /// `pulsar://h1:6650,h2:6650` → `["pulsar://h1:6650", "pulsar://h2:6650"]`, validated.
 fn split_service_url(url: &str) -> Result<Vec<String>> {
     let invalid = |reason: &str| ConnectorError::InvalidServiceUrl {
-        url: url.to_string(),
+        url: crate::redact::url(url),
         reason: reason.to_string(),
     };
     let (scheme, hosts) = url
@@ -273,7 +354,7 @@ fn split_service_url(url: &str) -> Result<Vec<String>> {
         .map(|h| format!("{scheme}://{}", h.trim()))
         .collect();
     for u in &urls {
-        socket_address(u)?;
+        broker_address(u)?;
     }
     Ok(urls)
 }

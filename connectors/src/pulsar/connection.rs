@@ -17,19 +17,41 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::auth::Authentication;
 use super::frame::{Frame, FrameCodec};
+use super::tls::{TlsSettings, server_name};
 use crate::error::{ConnectorError, Result};
 
 /// Protocol version we speak (Pulsar 2.10+ brokers and pulsar-lite accept it).
 const PROTOCOL_VERSION: i32 = 19;
 
-/// How a connection authenticates (`auth_method_name` and `auth_data` of CONNECT).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Authentication {
-    /// The method name, e.g. `token`.
-    pub method: String,
-    /// The credentials.
-    pub data: Vec<u8>,
+/// How long connecting and requests may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Timeouts {
+    /// Opening the TCP connection and the TLS handshake (`connectionTimeoutMs`).
+    pub connect: Duration,
+    /// Each request, CONNECT included (`operationTimeoutMs`).
+    pub operation: Duration,
+}
+
+impl Timeouts {
+    /// The same timeout for both.
+    pub fn both(timeout: Duration) -> Self {
+        Self {
+            connect: timeout,
+            operation: timeout,
+        }
+    }
+}
+
+/// What a client proves and checks when it connects: TLS settings (used for
+/// `pulsar+ssl://` URLs) and credentials.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ClientSecurity {
+    /// How TLS connections are checked.
+    pub tls: TlsSettings,
+    /// Credentials sent with CONNECT.
+    pub auth: Option<Authentication>,
 }
 
 /// What a consumer learns from its connection.
@@ -110,64 +132,130 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-/// Host and port of a `pulsar://host:port` URL.
-pub(crate) fn socket_address(url: &str) -> Result<String> {
+/// Where a `pulsar://host:port` or `pulsar+ssl://host:port` URL points.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct BrokerAddress {
+    /// The host, as written (checked against the certificate under TLS).
+    pub host: String,
+    /// `host:port`.
+    pub address: String,
+    /// Whether the URL asks for TLS.
+    pub tls: bool,
+}
+
+/// Host and port of a `pulsar://host:port` (default port 6650) or `pulsar+ssl://host:port`
+/// (default port 6651) URL.
+pub(crate) fn broker_address(url: &str) -> Result<BrokerAddress> {
     let invalid = |reason: &str| ConnectorError::InvalidServiceUrl {
-        url: url.to_string(),
+        url: crate::redact::url(url),
         reason: reason.to_string(),
     };
-    if url.starts_with("pulsar+ssl://") {
-        return Err(invalid("TLS (pulsar+ssl://) is not supported yet"));
-    }
-    let rest = url
-        .strip_prefix("pulsar://")
-        .ok_or_else(|| invalid("expected pulsar://host:port"))?;
+    let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("pulsar+ssl://") {
+        (rest, true, 6651)
+    } else if let Some(rest) = url.strip_prefix("pulsar://") {
+        (rest, false, 6650)
+    } else {
+        return Err(invalid(
+            "expected pulsar://host:port or pulsar+ssl://host:port",
+        ));
+    };
     let host_port = rest.trim_end_matches('/');
     if host_port.is_empty() || host_port.contains('/') {
-        return Err(invalid("expected pulsar://host:port"));
+        return Err(invalid(
+            "expected pulsar://host:port or pulsar+ssl://host:port",
+        ));
     }
-    Ok(
-        if host_port
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            host_port.to_string()
-        } else {
-            format!("{host_port}:6650")
-        },
+    if host_port.contains('@') {
+        return Err(invalid(
+            "credentials do not go in the URL; use 'pulsar.client.authParams'",
+        ));
+    }
+    let (host, address) = match host_port.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() && !host.ends_with(':') => {
+            (host.to_string(), host_port.to_string())
+        }
+        _ => (host_port.to_string(), format!("{host_port}:{default_port}")),
+    };
+    Ok(BrokerAddress { host, address, tls })
+}
+
+/// A boxed read half and write half of a plain or TLS stream.
+type Halves = (
+    Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+);
+
+/// Opens the TCP (and TLS) stream to `broker`.
+async fn open_stream(
+    broker: &BrokerAddress,
+    security: &ClientSecurity,
+    connect_timeout: Duration,
+) -> Result<Halves> {
+    let address = broker.address.clone();
+    let timed_out = || ConnectorError::Connect {
+        address: address.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+    };
+    let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(&address))
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|source| ConnectorError::Connect {
+            address: address.clone(),
+            source,
+        })?;
+    stream.set_nodelay(true).ok();
+    if !broker.tls {
+        let (read, write) = stream.into_split();
+        return Ok((Box::new(read), Box::new(write)));
+    }
+    let connector = security.tls.connector()?;
+    let stream = tokio::time::timeout(
+        connect_timeout,
+        connector.connect(server_name(&broker.host)?, stream),
     )
+    .await
+    .map_err(|_| timed_out())?
+    .map_err(|e| ConnectorError::Tls(format!("handshake with {address} failed: {e}")))?;
+    let (read, write) = tokio::io::split(stream);
+    Ok((Box::new(read), Box::new(write)))
 }
 
 impl Connection {
-    /// Connects to `url` (`pulsar://host:port`) and performs the CONNECT handshake.
+    /// Connects to `url` (`pulsar://host:port` or `pulsar+ssl://host:port`) and performs
+    /// the CONNECT handshake; through a proxy at `url`, `proxy_to` names the broker behind it.
+    /// The TCP and TLS connect may take `timeouts.connect`, each request `timeouts.operation`.
     pub async fn connect(
         url: &str,
-        auth: Option<&Authentication>,
-        operation_timeout: Duration,
+        proxy_to: Option<&str>,
+        security: &ClientSecurity,
+        timeouts: Timeouts,
     ) -> Result<Arc<Connection>> {
-        let address = socket_address(url)?;
-        let stream = tokio::time::timeout(operation_timeout, TcpStream::connect(&address))
-            .await
-            .map_err(|_| ConnectorError::Connect {
-                address: address.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-            })?
-            .map_err(|source| ConnectorError::Connect {
-                address: address.clone(),
-                source,
-            })?;
-        stream.set_nodelay(true).ok();
-        let (read, write) = stream.into_split();
+        let operation_timeout = timeouts.operation;
+        let broker = broker_address(url)?;
+        let address = broker.address.clone();
+        let (read, write) = open_stream(&broker, security, timeouts.connect).await?;
         let mut reader = FramedRead::new(read, FrameCodec);
         let mut writer = FramedWrite::new(write, FrameCodec);
+        let auth = security.auth.as_ref();
+        let auth_data = match auth {
+            Some(a) => Some(a.data().await.map_err(|e| match e {
+                ConnectorError::Authentication { reason, .. } => ConnectorError::Authentication {
+                    address: address.clone(),
+                    reason,
+                },
+                other => other,
+            })?),
+            None => None,
+        };
 
         let connect = BaseCommand {
             r#type: Type::Connect as i32,
             connect: Some(proto::CommandConnect {
                 client_version: format!("magnetar-{}", env!("CARGO_PKG_VERSION")),
                 protocol_version: Some(PROTOCOL_VERSION),
-                auth_method_name: auth.map(|a| a.method.clone()),
-                auth_data: auth.map(|a| a.data.clone()),
+                auth_method_name: auth.map(|a| a.method().to_string()),
+                auth_data,
+                proxy_to_broker_url: proxy_to.map(str::to_string),
                 ..Default::default()
             }),
             ..Default::default()
@@ -196,6 +284,16 @@ impl Connection {
         };
         let server_version = match (frame.command.connected, frame.command.error) {
             (Some(connected), _) => connected.server_version,
+            (None, Some(error)) if server_error_name(error.error) == "AuthenticationError" => {
+                return Err(ConnectorError::Authentication {
+                    address,
+                    reason: if error.message.is_empty() {
+                        "the broker refused the credentials".into()
+                    } else {
+                        error.message
+                    },
+                });
+            }
             (None, Some(error)) => {
                 return Err(ConnectorError::Broker {
                     request: "CONNECT",
@@ -483,6 +581,10 @@ pub(crate) fn server_error_name(code: i32) -> String {
 mod tests {
     use super::*;
 
+    fn socket_address(url: &str) -> Result<String> {
+        broker_address(url).map(|a| a.address)
+    }
+
     #[test]
     fn parses_service_urls() {
         assert_eq!(
@@ -501,8 +603,10 @@ mod tests {
         ] {
             assert!(socket_address(bad).is_err(), "{bad}");
         }
-        let tls = socket_address("pulsar+ssl://x:6651").expect_err("tls");
-        assert!(tls.to_string().contains("TLS"));
+        let tls = broker_address("pulsar+ssl://x").expect("tls");
+        assert_eq!((tls.address.as_str(), tls.tls), ("x:6651", true));
+        let err = socket_address("pulsar://user:s3cr3t@x:1").expect_err("user info");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
     }
 
     #[tokio::test]
@@ -513,9 +617,14 @@ mod tests {
             .map(|a| a.port())
             .expect("free port");
         let url = format!("pulsar://127.0.0.1:{port}");
-        let err = Connection::connect(&url, None, Duration::from_secs(5))
-            .await
-            .expect_err("nobody listens");
+        let err = Connection::connect(
+            &url,
+            None,
+            &ClientSecurity::default(),
+            Timeouts::both(Duration::from_secs(5)),
+        )
+        .await
+        .expect_err("nobody listens");
         let text = err.to_string();
         assert!(
             text.contains("cannot connect to Pulsar at 127.0.0.1"),

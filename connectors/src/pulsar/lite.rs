@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::connection::Connection;
+use super::connection::{ClientSecurity, Connection, Timeouts};
 use crate::error::{ConnectorError, Result};
 
 /// Environment variable naming the pulsar-lite binary explicitly.
@@ -187,9 +187,14 @@ impl PulsarLite {
                 )));
             }
             // Ready means a full CONNECT handshake, not only an open port.
-            if Connection::connect(&self.service_url(), None, Duration::from_secs(2))
-                .await
-                .is_ok()
+            if Connection::connect(
+                &self.service_url(),
+                None,
+                &ClientSecurity::default(),
+                Timeouts::both(Duration::from_secs(2)),
+            )
+            .await
+            .is_ok()
             {
                 return Ok(());
             }

@@ -44,6 +44,8 @@ pub struct SinkConfig {
     pub batch_size: u32,
     /// The schema announced to the broker (typed consumers read by it), if any.
     pub schema: Option<pulsar::proto::Schema>,
+    /// TLS settings and credentials.
+    pub security: super::connection::ClientSecurity,
 }
 
 /// One message to write.
@@ -57,6 +59,8 @@ pub struct OutgoingMessage {
     pub properties: HashMap<String, String>,
     /// Event time.
     pub event_time: Option<UnixMillis>,
+    /// Delayed delivery: consumers of Shared subscriptions receive it at this time.
+    pub deliver_at: Option<UnixMillis>,
 }
 
 /// A producer that keeps its send receipts until [`PulsarSink::flush`], and knows the last
@@ -112,18 +116,46 @@ impl PulsarSink {
         };
         // pulsar-rs retries an unreachable broker for about 40 s before it gives up; check
         // first, so that a wrong URL is reported at once and in the same words as for reads.
-        super::client::PulsarClient::connect(super::client::ClientConfig::new(
-            config.service_url.clone(),
-        ))
+        let tls = &config.security.tls;
+        if config.service_url.starts_with("pulsar+ssl://")
+            && (tls.allow_insecure
+                || !tls.hostname_verification
+                || tls.client_certificate.is_some())
+        {
+            // pulsar-rs's rustls connector always verifies the host name and has no client
+            // certificates: refuse rather than connect differently than asked.
+            return Err(fail(
+                "writing over TLS supports trusted certificates with hostname verification only; \
+                 'pulsar.client.tlsAllowInsecureConnection', \
+                 'pulsar.client.tlsHostnameVerificationEnable' = 'false' and client certificates \
+                 (mTLS) apply to reading only"
+                    .into(),
+            ));
+        }
+        super::client::PulsarClient::connect(super::client::ClientConfig {
+            security: config.security.clone(),
+            ..super::client::ClientConfig::new(config.service_url.clone())
+        })
         .await?;
-        let client = Pulsar::builder(config.service_url.clone(), TokioExecutor)
+        let mut builder = Pulsar::builder(config.service_url.clone(), TokioExecutor)
             .with_connection_retry_options(ConnectionRetryOptions {
                 max_backoff: Duration::from_secs(5),
                 ..Default::default()
-            })
-            .build()
-            .await
-            .map_err(|e| fail(format!("cannot connect to {}: {e}", config.service_url)))?;
+            });
+        if let Some(auth) = &config.security.auth {
+            builder = builder.with_auth_provider(auth.to_pulsar_rs());
+        }
+        if let Some(file) = &tls.trust_certs_file {
+            builder = builder
+                .with_certificate_chain_file(file)
+                .map_err(|e| fail(format!("cannot read '{}': {e}", file.display())))?;
+        }
+        let client = builder.build().await.map_err(|e| {
+            fail(format!(
+                "cannot connect to {}: {e}",
+                crate::redact::url(&config.service_url)
+            ))
+        })?;
         let batching = config.batch_size > 1;
         let chosen = Arc::new(AtomicUsize::new(0));
         let options = ProducerOptions {
@@ -212,6 +244,7 @@ impl PulsarSink {
             properties: message.properties,
             partition_key: message.key,
             event_time: message.event_time.map(|t| t.0),
+            deliver_at_time: message.deliver_at.and_then(|t| i64::try_from(t.0).ok()),
             ..Default::default()
         };
         let receipt =

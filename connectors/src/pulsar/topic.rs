@@ -71,6 +71,14 @@ impl TopicName {
         (&self.tenant, &self.namespace)
     }
 
+    /// The topic a partition belongs to (the topic itself when it is not a partition).
+    pub fn base_topic(&self) -> TopicName {
+        TopicName {
+            local: self.base_local_name().to_string(),
+            ..self.clone()
+        }
+    }
+
     /// The local name without a `-partition-N` suffix: the topic a partition belongs to.
     pub fn base_local_name(&self) -> &str {
         match self.local.rsplit_once("-partition-") {

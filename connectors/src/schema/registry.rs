@@ -4,14 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::info::{SchemaInfo, SchemaVersion};
 use crate::error::{ConnectorError, Result};
-use crate::pulsar::TopicName;
-
-/// How long one registry request may take (redirects to the owner broker included).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::pulsar::{Authentication, ClientSecurity, TopicName};
 
 /// Schema versions already fetched, by base topic (`tenant/namespace/topic`) and version.
 type VersionCache = HashMap<(String, SchemaVersion), Arc<SchemaInfo>>;
@@ -22,27 +18,30 @@ pub struct SchemaRegistry {
     admin_url: reqwest::Url,
     http: reqwest::Client,
     versions: Arc<Mutex<VersionCache>>,
+    /// Sent as `Authorization: Bearer <token>`, as Pulsar's admin API takes tokens.
+    auth: Option<Authentication>,
 }
 
 impl SchemaRegistry {
     /// A client of the admin API at `admin_url` (`http://host:8080`).
     pub fn new(admin_url: &str) -> Result<SchemaRegistry> {
+        Self::with_security(admin_url, &ClientSecurity::default())
+    }
+
+    /// A client of the admin API at `admin_url` with the table's TLS trust and credentials
+    /// (a token goes as a bearer token; a client certificate is presented over https).
+    pub fn with_security(admin_url: &str, security: &ClientSecurity) -> Result<SchemaRegistry> {
         let invalid = |reason: String| ConnectorError::Registry {
             topic: String::new(),
-            reason: format!("invalid admin URL '{admin_url}': {reason}"),
+            reason: crate::redact::text(&format!("invalid admin URL '{admin_url}': {reason}")),
         };
         let admin_url = reqwest::Url::parse(admin_url).map_err(|e| invalid(e.to_string()))?;
-        if !matches!(admin_url.scheme(), "http" | "https") {
-            return Err(invalid("expected http:// or https://".into()));
-        }
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| invalid(e.to_string()))?;
+        let http = crate::admin::http_client(&admin_url, security).map_err(invalid)?;
         Ok(SchemaRegistry {
             admin_url,
             http,
             versions: Arc::default(),
+            auth: security.auth.clone(),
         })
     }
 
@@ -89,9 +88,10 @@ impl SchemaRegistry {
         topic: &TopicName,
         version: Option<SchemaVersion>,
     ) -> Result<Option<Arc<SchemaInfo>>> {
+        // Reasons quote the URL (and reqwest's errors may too): never its user info.
         let failed = |reason: String| ConnectorError::Registry {
             topic: topic.to_string(),
-            reason,
+            reason: crate::redact::text(&reason),
         };
         let mut url = self.admin_url.clone();
         {
@@ -114,23 +114,12 @@ impl SchemaRegistry {
                 segments.push(&v.0.to_string());
             }
         }
-        let response = self
-            .http
-            .get(url.clone())
-            .send()
+        let Some(body) = crate::admin::get_text(&self.http, &url, self.auth.as_ref())
             .await
-            .map_err(|e| failed(format!("GET {url}: {e}")))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
+            .map_err(failed)?
+        else {
             return Ok(None);
-        }
-        let body = response
-            .text()
-            .await
-            .map_err(|e| failed(format!("GET {url}: {e}")))?;
-        if !status.is_success() {
-            return Err(failed(format!("GET {url}: HTTP {status}: {}", body.trim())));
-        }
+        };
         let info =
             SchemaInfo::from_rest_json(&body).map_err(|e| failed(format!("GET {url}: {e}")))?;
         Ok(Some(Arc::new(info)))

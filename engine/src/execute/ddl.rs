@@ -21,6 +21,32 @@ use crate::error::{EngineError, Result};
 /// admin URL.
 const GET_SCHEMA_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `create` with the session's `pulsar.client.*` settings (`SET`, or the CLI's
+/// `--auth-token-file` and `--pulsar-conf`) added to a Pulsar table that sets none of them
+/// itself: a table's own client options replace the session's as a whole, never mix with them.
+fn with_session_client_options(shared: &Shared, create: &CreateTable) -> CreateTable {
+    let mut create = create.clone();
+    let is_pulsar = create
+        .options
+        .iter()
+        .any(|e| e.key == "connector" && e.value.eq_ignore_ascii_case("pulsar"));
+    let has_own = create
+        .options
+        .iter()
+        .any(|e| e.key.starts_with(crate::settings::CLIENT_SETTING_PREFIX));
+    if is_pulsar && !has_own {
+        for (key, value) in shared.settings().client_options() {
+            create.options.push(magnetar_sql::statement::OptionEntry {
+                key,
+                value,
+                key_location: None,
+                value_location: None,
+            });
+        }
+    }
+    create
+}
+
 /// The latest registry schema of a Pulsar table's topic: over REST when the table has an
 /// `admin-url`, else (only when no column is declared) through the broker's GetSchema.
 async fn registry_schema(shared: &Shared, create: &CreateTable) -> Result<Option<Arc<SchemaInfo>>> {
@@ -33,10 +59,17 @@ async fn registry_schema(shared: &Shared, create: &CreateTable) -> Result<Option
     let Connector::Pulsar(options) = &connector else {
         return Ok(None);
     };
+    let needs_columns = TableDef::needs_registry_columns(create);
     let Some(first) = options.topics.first() else {
+        if needs_columns {
+            return Err(EngineError::Sql(SqlError::Schema {
+                table: create.name.clone(),
+                message: "a table read by topic pattern declares its columns (the matching topics are only known when it is read)".into(),
+                location: Some(create.location),
+            }));
+        }
         return Ok(None);
     };
-    let needs_columns = TableDef::needs_registry_columns(create);
     let schema_error = |message: String| {
         EngineError::Sql(SqlError::Schema {
             table: create.name.clone(),
@@ -45,7 +78,7 @@ async fn registry_schema(shared: &Shared, create: &CreateTable) -> Result<Option
         })
     };
     if let Some(admin_url) = &options.admin_url {
-        let registry = SchemaRegistry::new(admin_url)?;
+        let registry = SchemaRegistry::with_security(admin_url, &options.client.security)?;
         let latest = registry.latest(first).await?;
         for other in &options.topics[1..] {
             let schema = registry.latest(other).await?;
@@ -77,7 +110,10 @@ async fn registry_schema(shared: &Shared, create: &CreateTable) -> Result<Option
         .ok_or_else(|| EngineError::NoServiceUrl {
             table: create.name.clone(),
         })?;
-    let client = shared.clients.get(&service_url).await?;
+    let client = shared
+        .clients
+        .get_with(options.client.client_config(&service_url))
+        .await?;
     match client.get_schema(first, GET_SCHEMA_TIMEOUT).await {
         Ok(Some(info)) => Ok(Some(Arc::new(info))),
         Ok(None) => Err(schema_error(format!(
@@ -91,6 +127,8 @@ async fn registry_schema(shared: &Shared, create: &CreateTable) -> Result<Option
 }
 
 pub(crate) async fn create_table(shared: &Shared, create: &CreateTable) -> Result<StatementOutput> {
+    let with_defaults = with_session_client_options(shared, create);
+    let create = &with_defaults;
     let exists = shared
         .tables
         .read()
@@ -174,6 +212,7 @@ pub(crate) fn show_tables(shared: &Shared) -> Result<StatementOutput> {
                 .topics
                 .iter()
                 .map(|x| x.to_string())
+                .chain(o.topic_patterns.iter().map(|p| p.to_string()))
                 .collect::<Vec<_>>()
                 .join(";"),
             Connector::Filesystem(o) => o.path.display().to_string(),
@@ -316,7 +355,14 @@ pub(crate) fn show_settings(shared: &Shared) -> Result<StatementOutput> {
         schema,
         vec![
             strings(all.iter().map(|(k, _)| k.to_string()).collect()),
-            optional_strings(all.iter().map(|(_, v)| v.clone()).collect()),
+            optional_strings(
+                all.iter()
+                    .map(|(k, v)| {
+                        v.as_deref()
+                            .map(|v| magnetar_sql::options::shown_value(k, v))
+                    })
+                    .collect(),
+            ),
         ],
     )?;
     Ok(StatementOutput::Table(vec![batch]))

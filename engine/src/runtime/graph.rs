@@ -583,8 +583,10 @@ async fn replay_guard(
     let guard = match restored {
         None => ReplayGuard::empty(instances),
         Some(restored) => {
-            let url = service_url_for(table, ctx.default_service_url.as_deref())?;
-            let client = ctx.clients.get(&url).await?;
+            let client = ctx
+                .clients
+                .for_table(table, ctx.default_service_url.as_deref())
+                .await?;
             let topic = table
                 .pulsar()
                 .and_then(|o| o.topics.first().cloned())

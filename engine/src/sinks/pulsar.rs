@@ -70,6 +70,8 @@ pub struct PulsarSinkWriter {
     metrics: Arc<SinkMetrics>,
     /// Exactly-once: the shared guard and this instance's index.
     replay: Option<(SharedReplayGuard, usize)>,
+    /// `sink.message-delay-interval`.
+    delay: Option<std::time::Duration>,
     producer: Option<String>,
 }
 
@@ -163,7 +165,16 @@ impl PulsarSinkWriter {
             },
         };
         let topic = match options.topics.as_slice() {
-            [one] => one.clone(),
+            [one] if options.topic_patterns.is_empty() => one.clone(),
+            _ if !options.topic_patterns.is_empty() => {
+                return Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
+                    format!(
+                        "table '{}' reads a topic pattern; a sink writes to exactly one named topic",
+                        table.name
+                    ),
+                    None,
+                )));
+            }
             _ => {
                 return Err(EngineError::Sql(magnetar_sql::SqlError::unsupported(
                     format!(
@@ -181,10 +192,16 @@ impl PulsarSinkWriter {
             topic,
             producer_name: exactly_once.as_ref().map(|e| e.producer_name.clone()),
             routing: options.routing,
-            batch_size: 1000,
+            // Delayed messages go unbatched: a batch has one delivery time.
+            batch_size: if options.message_delay.is_some() {
+                1
+            } else {
+                1000
+            },
             schema: encoder
                 .schema_definition()
                 .map(|(kind, definition)| to_protocol(&kind, &table.name, &definition)),
+            security: options.client.security.clone(),
         })
         .await?;
         let (replay, producer) = match exactly_once {
@@ -208,6 +225,7 @@ impl PulsarSinkWriter {
             event_time,
             properties,
             metrics,
+            delay: options.message_delay,
         })
     }
 
@@ -267,6 +285,9 @@ impl PulsarSinkWriter {
                     .map(|p| map_row(p, row))
                     .unwrap_or_default(),
                 event_time,
+                deliver_at: self
+                    .delay
+                    .map(|d| UnixMillis(UnixMillis::now().0.saturating_add(d.as_millis() as u64))),
             };
             if let Some((guard, instance)) = &self.replay {
                 let mut guard = guard.lock().unwrap_or_else(|p| p.into_inner());

@@ -53,15 +53,23 @@ impl SinkWriter {
                 let exactly_once = match exactly_once {
                     Some(e) => Some(ExactlyOnce {
                         producer_name: e.producer_name,
-                        client: clients.get(&url).await?,
+                        client: clients.for_table(&table, default_service_url).await?,
                         guard: e.guard,
                         instance: e.instance,
                     }),
                     None => None,
                 };
-                Ok(SinkWriter::Pulsar(Box::new(
-                    PulsarSinkWriter::connect(table, url, metrics, exactly_once).await?,
-                )))
+                let name = table.name.clone();
+                let writer = PulsarSinkWriter::connect(table, url, metrics, exactly_once)
+                    .await
+                    .map_err(|e| match e {
+                        EngineError::Connector(source) => EngineError::TableConnection {
+                            table: name,
+                            source,
+                        },
+                        other => other,
+                    })?;
+                Ok(SinkWriter::Pulsar(Box::new(writer)))
             }
             Connector::Memory(_) => Ok(SinkWriter::Memory(MemorySinkWriter::open(
                 &table,

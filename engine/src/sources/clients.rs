@@ -9,13 +9,15 @@ use magnetar_connectors::pulsar::{ClientConfig, PositionStore, PulsarClient};
 use tokio::sync::Mutex;
 
 use crate::custom::ConnectorRegistry;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
+use magnetar_sql::catalog::TableDef;
 
 /// Clients by service URL, the positions their sources acknowledged, memory tables, and
 /// registered connectors.
 #[derive(Debug)]
 pub struct ClientPool {
-    clients: Mutex<HashMap<String, Arc<PulsarClient>>>,
+    /// By service URL and connection settings (tables may differ in credentials or TLS).
+    clients: Mutex<HashMap<ClientConfig, Arc<PulsarClient>>>,
     positions: Arc<dyn PositionStore>,
     memory: Arc<MemoryStore>,
     custom: ConnectorRegistry,
@@ -47,14 +49,47 @@ impl ClientPool {
         self.memory.clone()
     }
 
-    /// The client for `service_url`, connecting on first use.
+    /// The client for `service_url` with default settings, connecting on first use.
     pub async fn get(&self, service_url: &str) -> Result<Arc<PulsarClient>> {
+        self.get_with(ClientConfig::new(service_url)).await
+    }
+
+    /// The client for `table` (its service URL, or `default`, and its `pulsar.client.*`
+    /// settings), connecting on first use.
+    pub async fn for_table(
+        &self,
+        table: &TableDef,
+        default: Option<&str>,
+    ) -> Result<Arc<PulsarClient>> {
+        self.get_with(client_config_for(table, default)?)
+            .await
+            .map_err(|e| match e {
+                EngineError::Connector(source) => EngineError::TableConnection {
+                    table: table.name.clone(),
+                    source,
+                },
+                other => other,
+            })
+    }
+
+    /// The client with `config`, connecting on first use.
+    pub async fn get_with(&self, config: ClientConfig) -> Result<Arc<PulsarClient>> {
         let mut clients = self.clients.lock().await;
-        if let Some(client) = clients.get(service_url) {
+        if let Some(client) = clients.get(&config) {
             return Ok(client.clone());
         }
-        let client = PulsarClient::connect(ClientConfig::new(service_url)).await?;
-        clients.insert(service_url.to_string(), client.clone());
+        let client = PulsarClient::connect(config.clone()).await?;
+        clients.insert(config, client.clone());
         Ok(client)
     }
+}
+
+/// The client settings of `table`: its service URL (or `default`) and its
+/// `pulsar.client.*` options.
+pub fn client_config_for(table: &TableDef, default: Option<&str>) -> Result<ClientConfig> {
+    let url = crate::runtime::service_url_for(table, default)?;
+    Ok(match table.pulsar() {
+        Some(options) => options.client.client_config(&url),
+        None => ClientConfig::new(url),
+    })
 }

@@ -286,7 +286,12 @@ impl SourceDecoder {
             if self.registry.is_none()
                 && let Some(url) = &self.admin_url
             {
-                self.registry = Some(SchemaRegistry::new(url)?);
+                let security = self
+                    .table
+                    .pulsar()
+                    .map(|o| o.client.security.clone())
+                    .unwrap_or_default();
+                self.registry = Some(SchemaRegistry::with_security(url, &security)?);
             }
             match (&self.registry, carrier) {
                 (Some(registry), Some(m)) => {
@@ -378,6 +383,11 @@ impl SourceDecoder {
                             routing: Default::default(),
                             batch_size: 1,
                             schema: None,
+                            security: self
+                                .table
+                                .pulsar()
+                                .map(|o| o.client.security.clone())
+                                .unwrap_or_default(),
                         })
                         .await?,
                     );
@@ -397,6 +407,7 @@ impl SourceDecoder {
                     key: message.and_then(|m| m.key.clone()),
                     properties,
                     event_time: message.and_then(|m| m.event_time),
+                    deliver_at: None,
                 };
                 if let Some(sink) = self.dead_letters.sink.as_mut() {
                     sink.send(outgoing).await?;

@@ -9,6 +9,7 @@ mod query_commit;
 mod read_stats;
 mod reader;
 mod source_task;
+mod topics;
 mod watermarks;
 
 pub use bounded_scan::BoundedScan;
@@ -20,4 +21,5 @@ pub use query_commit::QueryCommit;
 pub use read_stats::ReadStats;
 pub use reader::{ReadAck, ReadChunk, Reader, SplitAssignment};
 pub use source_task::{BarrierPolicy, EventTimeSettings, SourceTask};
+pub use topics::topics_to_read;
 pub use watermarks::WatermarkGenerator;

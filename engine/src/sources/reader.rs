@@ -20,7 +20,6 @@ use super::pulsar_config::source_config;
 use crate::checkpoint::SourcePositions;
 use crate::custom::CustomReader;
 use crate::error::{EngineError, Result};
-use crate::runtime::service_url_for;
 
 /// The position key of a memory read's round-robin pointer, followed by the first
 /// partition the read has (several instances each keep their own).
@@ -96,11 +95,10 @@ impl Reader {
         parallelism: usize,
     ) -> Result<usize> {
         Ok(match &table.connector {
-            Connector::Pulsar(options) => {
-                let url = service_url_for(table, default_service_url)?;
-                let client = clients.get(&url).await?;
+            Connector::Pulsar(_) => {
+                let client = clients.for_table(table, default_service_url).await?;
                 let mut n = 0usize;
-                for topic in &options.topics {
+                for topic in &super::topics_to_read(table, &client).await? {
                     n += (client.partitions(topic).await? as usize).max(1);
                 }
                 n
@@ -132,11 +130,11 @@ impl Reader {
         };
         match &table.connector {
             Connector::Pulsar(options) => {
-                let url = service_url_for(table, default_service_url)?;
-                let client = clients.get(&url).await?;
+                let client = clients.for_table(table, default_service_url).await?;
                 let positions: Arc<dyn PositionStore> = clients.positions();
                 let mut config =
                     source_config(table, (batch_size as u32).clamp(100, 10_000), positions);
+                config.topics = super::topics_to_read(table, &client).await?;
                 if config.subscription_name.is_none() {
                     config.subscription_name = subscription;
                 }

@@ -202,13 +202,16 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("expected a duration such as '10 s' or '500 ms', got '{text}'"))?;
-    let ms = match unit.trim() {
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => n,
-        "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
-        "min" | "m" | "minute" | "minutes" => n * 60_000,
-        "h" | "hour" | "hours" => n * 3_600_000,
+    let unit_ms: u64 = match unit.trim() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1000,
+        "min" | "m" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
         other => return Err(format!("unknown time unit '{other}' (use ms, s, min or h)")),
     };
+    let ms = n
+        .checked_mul(unit_ms)
+        .ok_or_else(|| format!("'{text}' is too long a duration"))?;
     Ok(Duration::from_millis(ms))
 }
 

@@ -7,12 +7,14 @@ mod custom;
 mod filesystem;
 mod memory;
 mod pulsar;
+mod pulsar_client;
 
 pub use common::{EmitStrategy, ValueFormat};
 pub use custom::{CustomConnectorSpec, CustomConnectors, CustomTableOptions};
 pub use filesystem::{FILESYSTEM_OPTIONS, FileTableOptions};
 pub use memory::{MEMORY_OPTIONS, MemoryTableOptions};
 pub use pulsar::{DeliveryGuarantee, KeyFormat, PULSAR_OPTIONS, PulsarTableOptions};
+pub use pulsar_client::{FLINK_KEYS_NOT_USED, PulsarClientOptions};
 
 use crate::error::{Location, Result, SqlError, nearest};
 
@@ -204,6 +206,36 @@ pub struct ValidatedOptions<'a> {
     table_location: Option<Location>,
 }
 
+/// How the value of option `key` may be shown: masked when the key names a secret, with
+/// URL user info and secret parameters masked otherwise.
+pub fn shown_value(key: &str, value: &str) -> String {
+    if magnetar_connectors::redact::is_secret_name(key) {
+        magnetar_connectors::redact::MASK.to_string()
+    } else {
+        magnetar_connectors::redact::text(value)
+    }
+}
+
+/// `a` then `b`, in a constant (`C` = `A + B`).
+pub(crate) const fn concat_specs<const A: usize, const B: usize, const C: usize>(
+    a: [OptionSpec; A],
+    b: [OptionSpec; B],
+) -> [OptionSpec; C] {
+    assert!(A > 0 && A + B == C);
+    let mut out = [a[0]; C];
+    let mut i = 0;
+    while i < B {
+        out[A + i] = b[i];
+        i += 1;
+    }
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    out
+}
+
 impl<'a> ValidatedOptions<'a> {
     /// Rejects unknown keys (naming the nearest valid one) and values of the wrong kind.
     pub fn new(
@@ -213,7 +245,27 @@ impl<'a> ValidatedOptions<'a> {
         entries: &'a [OptionEntry],
         table_location: Option<Location>,
     ) -> Result<Self> {
+        Self::new_with_foreign(connector, table, specs, &[], entries, table_location)
+    }
+
+    /// [`Self::new`], refusing the keys in `foreign` (another system's keys for the same
+    /// connector, such as Flink's) as known but not used, rather than as unknown.
+    pub fn new_with_foreign(
+        connector: &str,
+        table: &str,
+        specs: &'a [OptionSpec],
+        foreign: &[&str],
+        entries: &'a [OptionEntry],
+        table_location: Option<Location>,
+    ) -> Result<Self> {
         for entry in entries {
+            if foreign.contains(&entry.key.as_str()) {
+                return Err(SqlError::UnusedOption {
+                    key: entry.key.clone(),
+                    connector: connector.to_string(),
+                    location: entry.key_location,
+                });
+            }
             let Some(spec) = specs.iter().find(|s| s.key == entry.key) else {
                 let case_insensitive = specs
                     .iter()
@@ -288,7 +340,9 @@ impl<'a> ValidatedOptions<'a> {
         let entry = self.entry(key);
         SqlError::InvalidOption {
             key: key.to_string(),
-            value: entry.map(|e| e.value.clone()).unwrap_or_default(),
+            value: entry
+                .map(|e| shown_value(key, &e.value))
+                .unwrap_or_default(),
             reason: reason.into(),
             location: entry.and_then(|e| e.value_location).or(self.table_location),
         }
@@ -303,7 +357,7 @@ impl<'a> ValidatedOptions<'a> {
 fn check_kind(spec: &OptionSpec, entry: &OptionEntry) -> Result<()> {
     let invalid = |reason: String| SqlError::InvalidOption {
         key: entry.key.clone(),
-        value: entry.value.clone(),
+        value: shown_value(&entry.key, &entry.value),
         reason,
         location: entry.value_location,
     };

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use magnetar_connectors::format::FormatKind;
 use magnetar_connectors::pulsar::{
-    RoutingMode, StartPosition, StopPosition, SubscriptionType, TopicName,
+    RoutingMode, StartPosition, StopPosition, SubscriptionType, TopicName, TopicPattern,
 };
 use magnetar_connectors::{MessageId, UnixMillis};
 
@@ -14,12 +14,20 @@ use super::common::{
     JSON_IGNORE_PARSE_ERRORS, SCAN_PARALLELISM, VALUE_FORMAT, VALUE_IGNORE_PARSE_ERRORS,
     ValueFormat, WATERMARK_EMIT,
 };
+use super::pulsar_client::{CLIENT_OPTIONS, FLINK_KEYS_NOT_USED, PulsarClientOptions};
 use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
-use crate::error::{Location, Result};
+use crate::error::{Location, Result, SqlError};
 use crate::statement::OptionEntry;
 
 /// Every option of the `pulsar` connector.
-pub const PULSAR_OPTIONS: &[OptionSpec] = &[
+pub const PULSAR_OPTIONS: &[OptionSpec] = &super::concat_specs::<
+    { TABLE_OPTIONS.len() },
+    { CLIENT_OPTIONS.len() },
+    { TABLE_OPTIONS.len() + CLIENT_OPTIONS.len() },
+>(TABLE_OPTIONS, CLIENT_OPTIONS);
+
+/// The table's own options (the client's are in [`CLIENT_OPTIONS`]).
+const TABLE_OPTIONS: [OptionSpec; 30] = [
     OptionSpec {
         key: "connector",
         kind: OptionKind::OneOf(&["pulsar"]),
@@ -32,9 +40,17 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         key: "topics",
         kind: OptionKind::Text,
         default: None,
-        required: true,
+        required: false,
         scope: OptionScope::Table,
-        description: "Topic name, or several separated by `;`. Short names mean `persistent://public/default/<name>`. A sink writes to exactly one topic.",
+        description: "Topic name, or several separated by `;`. Short names mean `persistent://public/default/<name>`. An entry with regular-expression characters (`*+?[](){}|\\^$`) is a topic pattern, as in `topic-pattern`. A sink writes to exactly one topic. Give `topics` or `topic-pattern`.",
+    },
+    OptionSpec {
+        key: "topic-pattern",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "A regular expression over the full topic names of one namespace, `persistent://public/default/click-.*` (a short pattern means `persistent://public/default/`), matched whole; several separated by `;`. The table reads every matching topic (partitioned ones with all their partitions) that exists when the query or job starts, listed through `admin-url` (`GET /admin/v2/namespaces/{tenant}/{namespace}/topics`) or else the broker's GetTopicsOfNamespace (5 s timeout). Matching nothing is an error naming the pattern.",
     },
     OptionSpec {
         key: "service-url",
@@ -178,6 +194,14 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &[
         scope: OptionScope::Sink,
         description: "`exactly-once`: in a checkpointed job, results re-emitted after a restart are dropped if the crashed run wrote them (see *Checkpoints and exactly-once*); without checkpoints it is at-least-once. `at-least-once`: input is acknowledged only after the broker confirmed the output. `none`: same as at-least-once.",
     },
+    OptionSpec {
+        key: "sink.message-delay-interval",
+        kind: OptionKind::Text,
+        default: None,
+        required: false,
+        scope: OptionScope::Sink,
+        description: "Delayed delivery (Flink's key): each written message carries `deliverAtTime` = the time it is sent plus this interval (`10 s`, `5 min`), and Shared subscriptions receive it then. Such messages are sent unbatched, as Pulsar's Java client sends them.",
+    },
     WATERMARK_EMIT,
     IDLE_TIMEOUT,
     SCAN_PARALLELISM,
@@ -208,6 +232,8 @@ pub enum DeliveryGuarantee {
 pub struct PulsarTableOptions {
     /// Topics read (a sink writes to the only one).
     pub topics: Vec<TopicName>,
+    /// Topic patterns read: every matching topic when a read starts.
+    pub topic_patterns: Vec<TopicPattern>,
     /// `service-url`, if given.
     pub service_url: Option<String>,
     /// `admin-url`, if given.
@@ -242,6 +268,10 @@ pub struct PulsarTableOptions {
     pub dead_letter_topic: Option<TopicName>,
     /// The `protobuf` format's message type.
     pub protobuf: Option<ProtobufMessage>,
+    /// TLS, credentials and timeouts (`pulsar.client.*`).
+    pub client: PulsarClientOptions,
+    /// `sink.message-delay-interval`: written messages are delivered this much later.
+    pub message_delay: Option<Duration>,
 }
 
 /// The message type of the `protobuf` format, from its descriptor file.
@@ -269,19 +299,47 @@ impl PulsarTableOptions {
         entries: &[OptionEntry],
         table_location: Option<Location>,
     ) -> Result<Self> {
-        let o = ValidatedOptions::new("pulsar", table, PULSAR_OPTIONS, entries, table_location)?;
+        let o = ValidatedOptions::new_with_foreign(
+            "pulsar",
+            table,
+            PULSAR_OPTIONS,
+            FLINK_KEYS_NOT_USED,
+            entries,
+            table_location,
+        )?;
+        let client = PulsarClientOptions::parse(&o)?;
 
-        let topics_text = o.get("topics").unwrap_or_default();
         let mut topics = Vec::new();
-        for name in topics_text
-            .split(';')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            topics.push(TopicName::parse(name).map_err(|e| o.invalid("topics", e.to_string()))?);
+        let mut topic_patterns = Vec::new();
+        for key in ["topics", "topic-pattern"] {
+            for text in o
+                .get(key)
+                .unwrap_or_default()
+                .split(';')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+            {
+                if key == "topic-pattern" || TopicPattern::looks_like_pattern(text) {
+                    topic_patterns.push(
+                        TopicPattern::parse(text).map_err(|e| o.invalid(key, e.to_string()))?,
+                    );
+                } else {
+                    topics.push(TopicName::parse(text).map_err(|e| o.invalid(key, e.to_string()))?);
+                }
+            }
         }
-        if topics.is_empty() {
-            return Err(o.invalid("topics", "no topic given"));
+        if topics.is_empty() && topic_patterns.is_empty() {
+            return Err(
+                match o.entry("topics").or_else(|| o.entry("topic-pattern")) {
+                    Some(e) => o.invalid(&e.key, "no topic given"),
+                    None => SqlError::MissingOption {
+                        table: table.to_string(),
+                        key: "topics".into(),
+                        what: "the topics to read or write; or 'topic-pattern' for reading".into(),
+                        location: table_location,
+                    },
+                },
+            );
         }
 
         let format = common::value_format(&o)?;
@@ -427,8 +485,18 @@ impl PulsarTableOptions {
             ),
         };
 
+        let message_delay = match o.get("sink.message-delay-interval") {
+            None => None,
+            Some(text) => Some(
+                common::parse_duration(text)
+                    .map_err(|e| o.invalid("sink.message-delay-interval", e))?,
+            )
+            .filter(|d| !d.is_zero()),
+        };
+
         Ok(Self {
             topics,
+            topic_patterns,
             service_url: o.get("service-url").map(str::to_string),
             admin_url: o.get("admin-url").map(str::to_string),
             tiered_storage_url,
@@ -446,6 +514,8 @@ impl PulsarTableOptions {
             delivery_guarantee,
             dead_letter_topic,
             protobuf,
+            client,
+            message_delay,
         })
     }
 
@@ -465,7 +535,6 @@ fn parse_millis(o: &ValidatedOptions<'_>, key: &str, value: &str) -> Result<u64>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::SqlError;
 
     fn entries(pairs: &[(&str, &str)]) -> Vec<OptionEntry> {
         pairs
@@ -582,5 +651,129 @@ mod tests {
         assert_eq!(o.start, StartPosition::Earliest);
         assert_eq!(o.stop, StopPosition::Never);
         assert!(!o.format.ignore_parse_errors);
+    }
+
+    #[test]
+    fn regex_topics_are_patterns_and_literal_ones_names() {
+        let o = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "persistent://public/default/click-.*;views"),
+        ])
+        .expect("valid");
+        assert_eq!(o.topics.len(), 1);
+        assert_eq!(
+            o.topic_patterns[0].to_string(),
+            "persistent://public/default/click-.*"
+        );
+        let o = parse(&[("connector", "pulsar"), ("topic-pattern", "t1/ns/a.b")]).expect("valid");
+        assert!(o.topics.is_empty());
+        assert_eq!(o.topic_patterns[0].namespace(), "t1/ns");
+        let err = parse(&[("connector", "pulsar"), ("topic-pattern", "a(")]).expect_err("bad");
+        assert!(err.to_string().contains("regular expression"), "{err}");
+        let err = parse(&[("connector", "pulsar")]).expect_err("none");
+        assert!(err.to_string().contains("topic-pattern"), "{err}");
+    }
+
+    #[test]
+    fn flink_client_keys_are_honoured_or_refused_by_name() {
+        let o = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("pulsar.client.tlsTrustCertsFilePath", "/ca.pem"),
+            ("pulsar.client.tlsHostnameVerificationEnable", "false"),
+            (
+                "pulsar.client.authPluginClassName",
+                "org.apache.pulsar.client.impl.auth.AuthenticationToken",
+            ),
+            ("pulsar.client.authParams", "token:abc.def"),
+            ("pulsar.client.operationTimeoutMs", "5000"),
+        ])
+        .expect("valid");
+        let security = &o.client.security;
+        assert_eq!(
+            security.tls.trust_certs_file.as_deref(),
+            Some(std::path::Path::new("/ca.pem"))
+        );
+        assert!(!security.tls.hostname_verification);
+        assert_eq!(
+            security.auth,
+            Some(magnetar_connectors::pulsar::Authentication::Token(
+                "abc.def".into()
+            ))
+        );
+        assert_eq!(o.client.operation_timeout, Some(Duration::from_secs(5)));
+        let from_file = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("pulsar.client.authPluginClassName", "token"),
+            ("pulsar.client.authParams", "file:///etc/token"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            from_file.client.security.auth,
+            Some(magnetar_connectors::pulsar::Authentication::TokenFile(
+                "/etc/token".into()
+            ))
+        );
+        let err = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("pulsar.consumer.receiverQueueSize", "10"),
+        ])
+        .expect_err("not used");
+        assert!(matches!(err, SqlError::UnusedOption { .. }), "{err:?}");
+        assert!(err.to_string().contains("does not use"), "{err}");
+        let err = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            (
+                "pulsar.client.authPluginClassName",
+                "org.apache.pulsar.client.impl.auth.oauth2.AuthenticationOAuth2",
+            ),
+            (
+                "pulsar.client.authParams",
+                "{\"privateKey\": \"data:s3cr3t\"}",
+            ),
+        ])
+        .expect_err("oauth2 without an issuer");
+        assert!(err.to_string().contains("issuerUrl"), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        let o = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("pulsar.client.authPluginClassName", "oauth2"),
+            (
+                "pulsar.client.authParams",
+                "{\"issuerUrl\": \"https://auth\", \"privateKey\": \"file:///creds.json\", \"audience\": \"urn:pulsar\"}",
+            ),
+        ])
+        .expect("oauth2");
+        match &o.client.security.auth {
+            Some(magnetar_connectors::pulsar::Authentication::OAuth2(settings)) => {
+                assert_eq!(settings.issuer_url, "https://auth");
+                assert_eq!(settings.audience.as_deref(), Some("urn:pulsar"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn secret_values_never_appear_in_errors() {
+        let err = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("pulsar.client.authParams", "token:s3cr3t"),
+        ])
+        .expect_err("params without a plugin");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        assert!(err.to_string().contains("******"), "{err}");
+        let err = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("pulsar.client.authPluginClassName", "token"),
+            ("pulsar.client.authParamMap", "tokn:s3cr3t"),
+        ])
+        .expect_err("no token in the map");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
     }
 }

@@ -43,6 +43,7 @@ impl PlanOp for SourceNode {
                 o.topics
                     .iter()
                     .map(|t| t.to_string())
+                    .chain(o.topic_patterns.iter().map(|p| format!("pattern {p}")))
                     .collect::<Vec<_>>()
                     .join(", "),
                 o.format.kind.name(),

@@ -1,0 +1,128 @@
+//! OAuth2 client credentials, as Pulsar's `AuthenticationOAuth2` plugin gets them: the
+//! credentials file (`privateKey`) names the client, the issuer's OpenID configuration
+//! names the token endpoint, and the access token it grants goes to the broker as a token.
+//! Tokens are kept until shortly before they expire, then fetched again.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{ConnectorError, Result};
+
+/// A token is fetched again this long before it expires.
+const EARLY_REFRESH: Duration = Duration::from_secs(10);
+
+/// The `issuerUrl`, `privateKey`, `audience` and `scope` parameters of the plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OAuth2Settings {
+    /// The issuer (`https://auth.example.com/`); its `.well-known/openid-configuration`
+    /// names the token endpoint.
+    pub issuer_url: String,
+    /// The credentials file: JSON with `client_id` and `client_secret`.
+    pub credentials_file: PathBuf,
+    /// The audience asked for.
+    pub audience: Option<String>,
+    /// The scope asked for.
+    pub scope: Option<String>,
+}
+
+/// Tokens granted so far, by settings: shared by every connection of the process.
+static TOKENS: LazyLock<Mutex<HashMap<OAuth2Settings, (String, Instant)>>> =
+    LazyLock::new(Default::default);
+
+fn failed(reason: String) -> ConnectorError {
+    ConnectorError::Authentication {
+        address: String::new(),
+        reason: format!("OAuth2: {}", crate::redact::text(&reason)),
+    }
+}
+
+impl OAuth2Settings {
+    /// An access token: the one granted before if it is still good, else a new one.
+    pub async fn token(&self) -> Result<String> {
+        if let Some((token, until)) = TOKENS.lock().unwrap_or_else(|p| p.into_inner()).get(self)
+            && Instant::now() + EARLY_REFRESH < *until
+        {
+            return Ok(token.clone());
+        }
+        let (token, lifetime) = self.fetch().await?;
+        TOKENS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.clone(), (token.clone(), Instant::now() + lifetime));
+        Ok(token)
+    }
+
+    async fn fetch(&self) -> Result<(String, Duration)> {
+        let file = self.credentials_file.display();
+        let text = std::fs::read_to_string(&self.credentials_file)
+            .map_err(|e| failed(format!("cannot read the credentials file '{file}': {e}")))?;
+        let credentials: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| failed(format!("the credentials file '{file}' is not JSON: {e}")))?;
+        let field = |name: &str| {
+            credentials[name]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| failed(format!("the credentials file '{file}' has no '{name}'")))
+        };
+        let (client_id, client_secret) = (field("client_id")?, field("client_secret")?);
+        let http = reqwest::Client::builder()
+            .timeout(crate::admin::REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| failed(e.to_string()))?;
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer_url.trim_end_matches('/')
+        );
+        let text = http
+            .get(&discovery)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| failed(format!("GET {discovery}: {e}")))?
+            .text()
+            .await
+            .map_err(|e| failed(format!("GET {discovery}: {e}")))?;
+        let configuration: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| failed(format!("GET {discovery}: not JSON: {e}")))?;
+        let endpoint = configuration["token_endpoint"]
+            .as_str()
+            .ok_or_else(|| failed(format!("{discovery} names no token_endpoint")))?;
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ];
+        if let Some(a) = &self.audience {
+            form.push(("audience", a.clone()));
+        }
+        if let Some(s) = &self.scope {
+            form.push(("scope", s.clone()));
+        }
+        let response = http
+            .post(endpoint)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| failed(format!("POST {endpoint}: {e}")))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| failed(format!("POST {endpoint}: {e}")))?;
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| failed(format!("POST {endpoint}: not JSON: {e}")))?;
+        if !status.is_success() {
+            return Err(failed(format!(
+                "the token endpoint refused the client credentials (HTTP {status}: {})",
+                body["error"].as_str().unwrap_or("no reason given")
+            )));
+        }
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| failed(format!("POST {endpoint}: no access_token in the answer")))?;
+        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
+        Ok((token.to_string(), lifetime))
+    }
+}
