@@ -129,3 +129,14 @@ fn topic_suffix(topic: &Option<String>) -> String {
 
 /// Result alias for this crate.
 pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
+
+impl ConnectorError {
+    /// Whether the broker (or its TLS endpoint) refused us: wrong credentials, an untrusted
+    /// certificate. Trying again with the same settings gets the same answer.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ConnectorError::Authentication { .. } | ConnectorError::Tls(_)
+        )
+    }
+}

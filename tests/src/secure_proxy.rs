@@ -9,6 +9,11 @@
 //!   with HS256 by the secret, not expired; anything else is answered, as Pulsar answers it,
 //!   with `CommandError { request_id: -1, error: AuthenticationError, message: "Failed to
 //!   authenticate" }` and the connection is closed;
+//! - credentials refreshed on live connections as Pulsar does when they expire
+//!   (`authenticationRefreshCheckSeconds`): [`SecureProxy::challenge`] sends every connection
+//!   `CommandAuthChallenge { challenge: AuthData { "refresh", "refresh" } }`, and the client's
+//!   `CommandAuthResponse` must carry a valid token, else the connection gets the same
+//!   `AuthenticationError` and is closed;
 //! - lookups answered as through a Pulsar proxy: `proxy_through_service_url = true` and a
 //!   `broker_service_url_tls`, so clients come back to this front (with
 //!   `proxy_to_broker_url` in their CONNECT, which a proxy consumes) rather than going to
@@ -124,6 +129,8 @@ pub struct SecureProxy {
     port: u16,
     refused: Arc<AtomicUsize>,
     accepted: Arc<AtomicUsize>,
+    refreshed: Arc<AtomicUsize>,
+    challenges: tokio::sync::broadcast::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -155,6 +162,8 @@ impl SecureProxy {
         let port = listener.local_addr().expect("addr").port();
         let refused = Arc::new(AtomicUsize::new(0));
         let accepted = Arc::new(AtomicUsize::new(0));
+        let refreshed = Arc::new(AtomicUsize::new(0));
+        let (challenges, _) = tokio::sync::broadcast::channel(4);
         let acceptor = security.tls.as_ref().map(|(certs, require)| {
             tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config(*require)))
         });
@@ -166,6 +175,8 @@ impl SecureProxy {
             secret: security.token_secret.clone(),
             refused: refused.clone(),
             accepted: accepted.clone(),
+            refreshed: refreshed.clone(),
+            challenges: challenges.clone(),
         };
         let front = Arc::new(front);
         let task = tokio::spawn(async move {
@@ -192,6 +203,8 @@ impl SecureProxy {
             port,
             refused,
             accepted,
+            refreshed,
+            challenges,
             task,
         }
     }
@@ -215,6 +228,16 @@ impl SecureProxy {
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
+
+    /// Asks every open connection for fresh credentials, as a broker does when they expire.
+    pub fn challenge(&self) {
+        let _ = self.challenges.send(());
+    }
+
+    /// AUTH_RESPONSEs with a valid token so far.
+    pub fn refreshed(&self) -> usize {
+        self.refreshed.load(Ordering::SeqCst)
+    }
 }
 
 struct Front {
@@ -224,6 +247,21 @@ struct Front {
     secret: Option<Vec<u8>>,
     refused: Arc<AtomicUsize>,
     accepted: Arc<AtomicUsize>,
+    refreshed: Arc<AtomicUsize>,
+    challenges: tokio::sync::broadcast::Sender<()>,
+}
+
+/// Pulsar's answer to refused credentials.
+fn authentication_error() -> BaseCommand {
+    BaseCommand {
+        r#type: Type::Error as i32,
+        error: Some(proto::CommandError {
+            request_id: u64::MAX,
+            error: proto::ServerError::AuthenticationError as i32,
+            message: "Failed to authenticate".into(),
+        }),
+        ..Default::default()
+    }
 }
 
 /// One frame: its command and the bytes after the command (payload, checksum).
@@ -270,14 +308,14 @@ fn encode_frame(command: &BaseCommand, rest: &[u8]) -> Vec<u8> {
 }
 
 impl Front {
-    fn token_is_valid(&self, connect: &proto::CommandConnect) -> bool {
+    fn token_is_valid(&self, method: Option<&str>, data: Option<&[u8]>) -> bool {
         let Some(secret) = &self.secret else {
             return true;
         };
-        if connect.auth_method_name.as_deref() != Some("token") {
+        if method != Some("token") {
             return false;
         }
-        let Some(data) = connect.auth_data.as_deref() else {
+        let Some(data) = data else {
             return false;
         };
         let Ok(text) = std::str::from_utf8(data) else {
@@ -301,18 +339,14 @@ impl Front {
         let Some(connect) = first.command.connect.as_mut() else {
             return Ok(());
         };
-        if !self.token_is_valid(connect) {
+        if !self.token_is_valid(
+            connect.auth_method_name.as_deref(),
+            connect.auth_data.as_deref(),
+        ) {
             self.refused.fetch_add(1, Ordering::SeqCst);
-            let error = BaseCommand {
-                r#type: Type::Error as i32,
-                error: Some(proto::CommandError {
-                    request_id: u64::MAX,
-                    error: proto::ServerError::AuthenticationError as i32,
-                    message: "Failed to authenticate".into(),
-                }),
-                ..Default::default()
-            };
-            to_client.write_all(&encode_frame(&error, &[])).await?;
+            to_client
+                .write_all(&encode_frame(&authentication_error(), &[]))
+                .await?;
             to_client.shutdown().await?;
             return Ok(());
         }
@@ -326,9 +360,60 @@ impl Front {
         to_broker
             .write_all(&encode_frame(&first.command, &first.rest))
             .await?;
+        let to_client = Arc::new(tokio::sync::Mutex::new(to_client));
+        let front = self.clone();
+        let writer = to_client.clone();
         let upstream = tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut from_client, &mut to_broker).await;
+            // Client to broker, frame by frame: AUTH_RESPONSEs are the front's to check.
+            while let Ok(frame) = read_frame(&mut from_client).await {
+                match &frame.command.auth_response {
+                    Some(answer) => {
+                        let data = answer.response.as_ref();
+                        if front.token_is_valid(
+                            data.and_then(|d| d.auth_method_name.as_deref()),
+                            data.and_then(|d| d.auth_data.as_deref()),
+                        ) {
+                            front.refreshed.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            front.refused.fetch_add(1, Ordering::SeqCst);
+                            let mut w = writer.lock().await;
+                            let _ = w
+                                .write_all(&encode_frame(&authentication_error(), &[]))
+                                .await;
+                            let _ = w.shutdown().await;
+                            break;
+                        }
+                    }
+                    None => {
+                        if to_broker.write_all(&frame.bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
             let _ = to_broker.shutdown().await;
+        });
+        let mut challenges = self.challenges.subscribe();
+        let challenger_writer = to_client.clone();
+        let challenger = tokio::spawn(async move {
+            while challenges.recv().await.is_ok() {
+                let challenge = BaseCommand {
+                    r#type: Type::AuthChallenge as i32,
+                    auth_challenge: Some(proto::CommandAuthChallenge {
+                        server_version: Some("magnetar test front".into()),
+                        challenge: Some(proto::AuthData {
+                            auth_method_name: Some("refresh".into()),
+                            auth_data: Some(b"refresh".to_vec()),
+                        }),
+                        protocol_version: Some(19),
+                    }),
+                    ..Default::default()
+                };
+                let mut w = challenger_writer.lock().await;
+                if w.write_all(&encode_frame(&challenge, &[])).await.is_err() {
+                    break;
+                }
+            }
         });
         let result = async {
             loop {
@@ -342,11 +427,12 @@ impl Front {
                     }
                     None => std::mem::take(&mut frame.bytes),
                 };
-                to_client.write_all(&bytes).await?;
+                to_client.lock().await.write_all(&bytes).await?;
             }
         }
         .await;
         upstream.abort();
+        challenger.abort();
         result
     }
 }

@@ -322,11 +322,15 @@ impl Connection {
         let reader_routes = routes.clone();
         let pong_tx = outbound.clone();
         let reader_address = address.clone();
+        let reader_auth = security.auth.clone();
         let (shutdown, mut shutdown_rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let reason = loop {
                 tokio::select! {
                     frame = reader.next() => match frame {
+                        Some(Ok(frame)) if frame.command.auth_challenge.is_some() => {
+                            answer_challenge(reader_auth.clone(), pong_tx.clone(), &reader_address);
+                        }
                         Some(Ok(frame)) => route(&reader_routes, &pong_tx, frame),
                         Some(Err(e)) => break e.to_string(),
                         None => break "closed by the broker".to_string(),
@@ -481,6 +485,43 @@ fn lock(routes: &Mutex<Routes>) -> std::sync::MutexGuard<'_, Routes> {
     routes
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Answers a broker's AUTH_CHALLENGE (sent when the credentials of a live connection expire)
+/// with fresh credentials: a token file read again, an OAuth2 token fetched again. Without an
+/// answer the broker closes the connection.
+fn answer_challenge(
+    auth: Option<Authentication>,
+    outbound: mpsc::UnboundedSender<pulsar::message::Message>,
+    address: &str,
+) {
+    let address = address.to_string();
+    tokio::spawn(async move {
+        let Some(auth) = auth else {
+            tracing::warn!(%address, "the broker asked for credentials and there are none");
+            return;
+        };
+        match auth.data().await {
+            Ok(data) => {
+                let _ = outbound.send(pulsar::message::Message {
+                    command: BaseCommand {
+                        r#type: Type::AuthResponse as i32,
+                        auth_response: Some(proto::CommandAuthResponse {
+                            client_version: Some(format!("magnetar-{}", env!("CARGO_PKG_VERSION"))),
+                            response: Some(proto::AuthData {
+                                auth_method_name: Some(auth.method().to_string()),
+                                auth_data: Some(data),
+                            }),
+                            protocol_version: Some(PROTOCOL_VERSION),
+                        }),
+                        ..Default::default()
+                    },
+                    payload: None,
+                });
+            }
+            Err(e) => tracing::warn!(%address, error = %e, "cannot refresh the credentials"),
+        }
+    });
 }
 
 fn route(

@@ -1152,7 +1152,8 @@ async fn resubscribe_with_backoff(consumer: &mut Consumer) -> Result<()> {
     loop {
         match consumer.resubscribe().await {
             Ok(()) => return Ok(()),
-            Err(e) if attempts >= 8 => return Err(e),
+            // Refused credentials or certificates stay refused: retrying only hammers the broker.
+            Err(e) if attempts >= 8 || e.is_refusal() => return Err(e),
             Err(e) => {
                 tracing::warn!(topic = %consumer.topic(), error = %e, "resubscribe failed; retrying");
                 tokio::time::sleep(delay).await;

@@ -254,7 +254,8 @@ impl CheckpointCoordinator {
         }
         let metadata = CheckpointMetadata {
             format: METADATA_FORMAT,
-            sql: plan.sql.clone(),
+            // Stored as shown to people: never with a secret in it.
+            sql: magnetar_sql::redact::statement(&plan.sql),
             max_parallelism: plan.max_parallelism,
             sources: sources
                 .into_iter()

@@ -115,7 +115,7 @@ pub async fn load_latest(store: &CheckpointStore, sql: &str) -> Result<Option<Re
     };
     let object = format!("checkpoint {}", checkpoint.id);
     let metadata = CheckpointMetadata::from_json(&checkpoint.metadata, &object)?;
-    if normalized(&metadata.sql) != normalized(sql) {
+    if normalized(&metadata.sql) != normalized(&magnetar_sql::redact::statement(sql)) {
         return Err(EngineError::Checkpoint {
             object,
             reason: format!(

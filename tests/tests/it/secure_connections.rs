@@ -439,3 +439,78 @@ async fn oauth2_client_credentials_are_exchanged_for_tokens_refetched_before_the
     );
     assert!(!err.contains("not-the-secret"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_job_answers_the_brokers_challenge_with_fresh_credentials() {
+    let (_broker, _certs, front) = secured(None, true).await;
+    let url = front.url("pulsar", "127.0.0.1");
+    let topic = unique_topic("challenge");
+    let first = token(SECRET, "magnetar", 3600);
+    assert_eq!(python_produce(&url, &topic, 5, None, Some(&first)), 0);
+    // The connections a Python producer opens (for lookups, and proxied to the broker).
+    let per_producer = front.accepted();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, &first).expect("token file");
+    let engine = Engine::new(EngineConfig::default());
+    engine
+        .execute(&format!(
+            "CREATE TABLE input (n BIGINT) WITH ('connector' = 'pulsar', 'topics' = '{topic}',
+               'service-url' = '{url}', 'format' = 'json',
+               'pulsar.client.authPluginClassName' = 'token',
+               'pulsar.client.authParams' = 'file://{}');
+             CREATE TABLE seen (n BIGINT) WITH ('connector' = 'memory');
+             INSERT INTO seen SELECT n FROM input",
+            file.display()
+        ))
+        .await
+        .expect("job");
+    let read = |engine: &Engine| engine.jobs().first().map_or(0, |j| j.messages_read);
+    eventually("the first 5 messages read", Duration::from_secs(30), || {
+        read(&engine) >= 5
+    })
+    .await;
+    let connections = front.accepted();
+
+    // The token was rotated; the broker's challenge gets the new one, on the same connections.
+    std::fs::write(&file, token(SECRET, "rotated", 3600)).expect("rotate");
+    front.challenge();
+    eventually("the challenge answered", Duration::from_secs(30), || {
+        front.refreshed() >= 1
+    })
+    .await;
+    assert_eq!(python_produce(&url, &topic, 5, None, Some(&first)), 0);
+    eventually("5 more messages read", Duration::from_secs(30), || {
+        read(&engine) >= 10
+    })
+    .await;
+    // The producer's connections were the only new ones: the job kept its own.
+    assert_eq!(front.accepted(), connections + per_producer);
+    assert_eq!(front.refused(), 0);
+
+    // Credentials that went bad: the broker closes the connection, and the job fails saying
+    // so instead of retrying them.
+    std::fs::write(&file, "not-a-jwt").expect("spoil");
+    front.challenge();
+    let info = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Some(job) = engine.jobs().into_iter().find(|j| j.state.is_terminal()) {
+                break job;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the job did not end: {:?}, refused {}",
+            engine.jobs(),
+            front.refused()
+        )
+    });
+    assert!(
+        matches!(&info.state, magnetar::JobState::Failed(e) if e.contains("authentication failed")),
+        "{:?}",
+        info.state
+    );
+}
