@@ -25,6 +25,10 @@ pub enum ConnectorError {
         source: std::io::Error,
     },
 
+    /// The topics a read should follow could not be listed.
+    #[error("cannot list the topics to read: {0}")]
+    Discovery(String),
+
     /// A TLS connection could not be set up or was refused.
     #[error("TLS: {0}")]
     Tls(String),

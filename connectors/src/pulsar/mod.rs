@@ -15,6 +15,7 @@ mod sink;
 mod source;
 mod tls;
 mod topic;
+mod topic_discovery;
 mod topic_pattern;
 
 pub use auth::Authentication;
@@ -34,4 +35,5 @@ pub use source::{
 };
 pub use tls::TlsSettings;
 pub use topic::TopicName;
+pub use topic_discovery::{TopicDiscovery, TopicLister};
 pub use topic_pattern::TopicPattern;

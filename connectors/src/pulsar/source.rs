@@ -16,6 +16,7 @@ use super::consumer::{Consumer, InitialPosition, SubscribeOptions, SubscriptionT
 use super::entry::{ReceivedMessage, messages_of_entry, parse_entry};
 use super::positions::{PositionKey, PositionStore};
 use super::topic::TopicName;
+use super::topic_discovery::{DiscoveryState, Found, SubscribeContext, TopicDiscovery};
 use crate::error::{ConnectorError, Result};
 use crate::message_id::{EntryPosition, MessageId};
 use crate::tiered::{
@@ -89,6 +90,8 @@ pub struct SourceConfig {
     pub tiered: Option<TieredSource>,
     /// Which of the partitions this reader takes, when several read the table together.
     pub share: Option<PartitionShare>,
+    /// Topics that appear later join the read (unbounded reads only).
+    pub discovery: Option<TopicDiscovery>,
 }
 
 /// One of several readers of a table's partitions: numbering every partition of every
@@ -124,6 +127,7 @@ impl SourceConfig {
             resume: HashMap::new(),
             tiered: None,
             share: None,
+            discovery: None,
         }
     }
 }
@@ -267,6 +271,31 @@ struct Slot {
     chunks: ChunkAssembler,
 }
 
+impl Slot {
+    /// A partition read by `consumer`, from where its subscription stands.
+    fn new(consumer: Consumer, topic: &TopicName) -> Slot {
+        Slot {
+            consumer,
+            topic: Arc::from(topic.to_string()),
+            start_after: None,
+            start_time: None,
+            stop: None,
+            stop_time: None,
+            finished: false,
+            last_read: None,
+            recent: RecentEntries::default(),
+            unacked: Vec::new(),
+            needs_resubscribe: false,
+            needs_reposition: false,
+            position_key: None,
+            resumed: false,
+            backfilling: false,
+            held: Vec::new(),
+            chunks: ChunkAssembler::default(),
+        }
+    }
+}
+
 /// Reads the partitions of a table's topics as one stream of message chunks.
 pub struct PulsarSource {
     slots: Vec<Slot>,
@@ -279,6 +308,8 @@ pub struct PulsarSource {
     backfill: Option<(mpsc::Receiver<BackfillEvent>, BackfillHandle)>,
     /// When the broker last delivered anything, for stall detection across reads.
     stall: StallWatch,
+    /// New topics: how to subscribe them, and the discovery's state.
+    discovery: Option<(SubscribeContext, DiscoveryState)>,
 }
 
 impl std::fmt::Debug for PulsarSource {
@@ -354,27 +385,21 @@ impl PulsarSource {
                         return Err(e);
                     }
                 };
-                slots.push(Slot {
-                    consumer,
-                    topic: Arc::from(partition_topic.to_string()),
-                    start_after: None,
-                    start_time: None,
-                    stop: None,
-                    stop_time: None,
-                    finished: false,
-                    last_read: None,
-                    recent: RecentEntries::default(),
-                    unacked: Vec::new(),
-                    needs_resubscribe: false,
-                    needs_reposition: false,
-                    position_key: None,
-                    resumed: false,
-                    backfilling: false,
-                    held: Vec::new(),
-                    chunks: ChunkAssembler::default(),
-                });
+                slots.push(Slot::new(consumer, &partition_topic));
             }
         }
+        let discovery = match &config.discovery {
+            Some(d) if !config.stop.is_bounded() => Some((
+                SubscribeContext {
+                    client: client.clone(),
+                    options: options.clone(),
+                    events: tx.clone(),
+                    share: config.share,
+                },
+                DiscoveryState::new(d.clone(), &config.topics),
+            )),
+            _ => None,
+        };
         let mut source = PulsarSource {
             slots,
             events,
@@ -383,6 +408,7 @@ impl PulsarSource {
             pending_time_stop: None,
             backfill: None,
             stall: StallWatch::new(STALL_TIMEOUT),
+            discovery,
         };
         let positioned = async {
             source
@@ -753,11 +779,19 @@ impl PulsarSource {
                 .pending_time_stop
                 .map(|t| Duration::from_millis(t.0.saturating_sub(UnixMillis::now().0) + 1));
             let stall_deadline = self.stall.deadline();
+            let first_new_slot = self.slots.len();
             let next = {
                 let from_storage = self.backfill.as_mut().map(|(rx, _)| rx);
                 let events = &mut self.events;
+                let discovery = self.discovery.as_mut();
                 tokio::select! {
                     biased;
+                    found = async {
+                        match discovery {
+                            Some((context, state)) => state.next(context, first_new_slot).await,
+                            None => std::future::pending().await,
+                        }
+                    } => Next::Discovered(found),
                     event = async {
                         match from_storage {
                             Some(rx) => rx.recv().await,
@@ -785,7 +819,11 @@ impl PulsarSource {
             }
             let event = match next {
                 Next::Broker(event) => event,
-                Next::Tick => continue,
+                Next::Tick | Next::Discovered(None) => continue,
+                Next::Discovered(Some(found)) => {
+                    self.add_discovered(found);
+                    continue;
+                }
                 Next::Stalled => {
                     self.recover_stalled();
                     self.stall.progress();
@@ -964,6 +1002,22 @@ impl PulsarSource {
         Ok(())
     }
 
+    /// Adds the partitions a topic discovery subscribed; a failed listing is logged and tried
+    /// again at the next interval.
+    fn add_discovered(&mut self, found: Result<Found>) {
+        match found {
+            Ok(found) => {
+                for d in found.partitions {
+                    tracing::info!(topic = %d.topic, "a new topic joins the read");
+                    self.slots.push(Slot::new(d.consumer, &d.topic));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the topics to read failed; trying again later")
+            }
+        }
+    }
+
     /// Subscribes every partition again before the next read, as after a lost connection.
     /// The broker resends what was not acknowledged; repeats are dropped by position.
     pub fn resubscribe_all(&mut self) {
@@ -1097,6 +1151,7 @@ impl Slot {
 
 /// What woke a read up.
 enum Next {
+    Discovered(Option<Result<Found>>),
     Storage(Option<BackfillEvent>),
     Broker(Option<RoutedEvent>),
     Tick,

@@ -26,6 +26,7 @@ pub fn source_config(
             resume: Default::default(),
             tiered: None,
             share: None,
+            discovery: None,
         },
         None => SourceConfig {
             topics: Vec::new(),
@@ -39,6 +40,7 @@ pub fn source_config(
             resume: Default::default(),
             tiered: None,
             share: None,
+            discovery: None,
         },
     }
 }

@@ -135,6 +135,11 @@ impl Reader {
                 let mut config =
                     source_config(table, (batch_size as u32).clamp(100, 10_000), positions);
                 config.topics = super::topics_to_read(table, &client).await?;
+                if !options.topic_patterns.is_empty() && !options.is_bounded() {
+                    config.discovery = options
+                        .partition_discovery
+                        .map(|every| super::topics::discovery(table, &client, every));
+                }
                 if config.subscription_name.is_none() {
                     config.subscription_name = subscription;
                 }

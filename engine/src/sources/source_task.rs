@@ -142,9 +142,11 @@ impl Running {
             .rows_in
             .fetch_add(rows as u64, Ordering::Relaxed);
         self.idle_sent = false;
+        let partitions = self.reader.partition_count();
         let Some(settings) = self.event_time.as_mut() else {
             return self.send_batch(decoded.batch).await;
         };
+        settings.generator.ensure_partitions(partitions);
         let now = settings.generator.clock().now();
         let times = decoded.event_times.unwrap_or_default();
         match settings.emit {

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use magnetar_connectors::pulsar::{PulsarClient, TopicName};
+use std::sync::Arc;
+
+use magnetar_connectors::ConnectorError;
+use magnetar_connectors::pulsar::{PulsarClient, TopicDiscovery, TopicName};
 use magnetar_sql::catalog::TableDef;
 
 use crate::error::{EngineError, Result};
@@ -53,4 +56,21 @@ pub async fn topics_to_read(table: &TableDef, client: &PulsarClient) -> Result<V
     topics.sort();
     topics.dedup();
     Ok(topics)
+}
+
+/// Discovery of `table`'s new topics every `every`, for a continuous read of its patterns.
+pub fn discovery(table: &TableDef, client: &Arc<PulsarClient>, every: Duration) -> TopicDiscovery {
+    let table = Arc::new(table.clone());
+    let client = client.clone();
+    TopicDiscovery {
+        every,
+        list: Arc::new(move || {
+            let (table, client) = (table.clone(), client.clone());
+            Box::pin(async move {
+                topics_to_read(&table, &client)
+                    .await
+                    .map_err(|e| ConnectorError::Discovery(e.to_string()))
+            })
+        }),
+    }
 }

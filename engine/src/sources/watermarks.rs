@@ -43,6 +43,19 @@ impl WatermarkGenerator {
         }
     }
 
+    /// Makes room for partitions that joined the read (topics discovered while it runs):
+    /// they start with no event time, like a partition that has delivered nothing yet.
+    pub fn ensure_partitions(&mut self, partitions: usize) {
+        let now = self.clock.now();
+        while self.partitions.len() < partitions {
+            self.partitions.push(Partition {
+                max: None,
+                last_active: now,
+                finished: false,
+            });
+        }
+    }
+
     /// The per-partition state, for a checkpoint, by partition name (`names[slot]`):
     /// highest event time, how long the partition has been idle, whether it finished; and
     /// the last watermark emitted.

@@ -27,7 +27,7 @@ pub const PULSAR_OPTIONS: &[OptionSpec] = &super::concat_specs::<
 >(TABLE_OPTIONS, CLIENT_OPTIONS);
 
 /// The table's own options (the client's are in [`CLIENT_OPTIONS`]).
-const TABLE_OPTIONS: [OptionSpec; 30] = [
+const TABLE_OPTIONS: [OptionSpec; 31] = [
     OptionSpec {
         key: "connector",
         kind: OptionKind::OneOf(&["pulsar"]),
@@ -195,6 +195,14 @@ const TABLE_OPTIONS: [OptionSpec; 30] = [
         description: "`exactly-once`: in a checkpointed job, results re-emitted after a restart are dropped if the crashed run wrote them (see *Checkpoints and exactly-once*); without checkpoints it is at-least-once. `at-least-once`: input is acknowledged only after the broker confirmed the output. `none`: same as at-least-once.",
     },
     OptionSpec {
+        key: "pulsar.source.partitionDiscoveryIntervalMs",
+        kind: OptionKind::Integer,
+        default: Some("300000"),
+        required: false,
+        scope: OptionScope::Source,
+        description: "How often a continuous read of a topic pattern lists the namespace again, in milliseconds (Flink's key and default); topics that match since join the running query or job, read from the table's start position. Zero or less: never.",
+    },
+    OptionSpec {
         key: "sink.message-delay-interval",
         kind: OptionKind::Text,
         default: None,
@@ -272,6 +280,8 @@ pub struct PulsarTableOptions {
     pub client: PulsarClientOptions,
     /// `sink.message-delay-interval`: written messages are delivered this much later.
     pub message_delay: Option<Duration>,
+    /// How often a continuous read of a topic pattern looks for new topics (`None`: never).
+    pub partition_discovery: Option<Duration>,
 }
 
 /// The message type of the `protobuf` format, from its descriptor file.
@@ -494,6 +504,20 @@ impl PulsarTableOptions {
             .filter(|d| !d.is_zero()),
         };
 
+        let partition_discovery = match o.get("pulsar.source.partitionDiscoveryIntervalMs") {
+            Some(text) => match text.trim().parse::<i64>() {
+                Ok(ms) if ms > 0 => Some(Duration::from_millis(ms as u64)),
+                Ok(_) => None,
+                Err(_) => {
+                    return Err(o.invalid(
+                        "pulsar.source.partitionDiscoveryIntervalMs",
+                        "expected milliseconds",
+                    ));
+                }
+            },
+            None => None,
+        };
+
         Ok(Self {
             topics,
             topic_patterns,
@@ -516,6 +540,7 @@ impl PulsarTableOptions {
             protobuf,
             client,
             message_delay,
+            partition_discovery,
         })
     }
 

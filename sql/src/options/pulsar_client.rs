@@ -195,7 +195,6 @@ pub const FLINK_KEYS_NOT_USED: &[&str] = &[
     "pulsar.producer.initialSequenceId",
     "pulsar.producer.properties",
     "pulsar.producer.producerCryptoFailureAction",
-    "pulsar.source.partitionDiscoveryIntervalMs",
     "pulsar.source.enableAutoAcknowledgeMessage",
     "pulsar.source.autoCommitCursorInterval",
     "pulsar.source.fetchOneMessageTime",

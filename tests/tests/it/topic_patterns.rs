@@ -1,6 +1,8 @@
 //! Topic patterns: a table reads every topic of a namespace that matches, exactly, and a
 //! pattern that matches nothing is an error, never an empty answer.
 
+use std::time::Duration;
+
 use magnetar::{Engine, EngineConfig};
 use magnetar_tests::*;
 
@@ -103,4 +105,57 @@ async fn without_an_admin_url_the_broker_is_asked_and_pulsar_lite_does_not_answe
         .await
         .expect_err("a sink is one named topic");
     assert!(err.to_string().contains("exactly one named topic"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_created_while_a_job_runs_joins_it() {
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let admin = AdminRestFixture::start();
+    let prefix = unique_topic("live")
+        .rsplit('/')
+        .next()
+        .expect("a local name")
+        .to_string();
+    let name = |s: &str| format!("persistent://public/default/{prefix}-{s}");
+    produce(&url, &name("a"), 4);
+    admin
+        .set_namespace_topics("public/default", &[name("a")])
+        .await;
+    let engine = Engine::new(EngineConfig::with_service_url(&url));
+    engine
+        .execute(&format!(
+            "CREATE TABLE clicks (n BIGINT) WITH ('connector' = 'pulsar', 'format' = 'json',
+               'topic-pattern' = '{prefix}-.*', 'admin-url' = '{}',
+               'pulsar.source.partitionDiscoveryIntervalMs' = '200');
+             CREATE TABLE seen (n BIGINT) WITH ('connector' = 'memory');
+             SET 'parallelism.default' = '2';
+             INSERT INTO seen SELECT n FROM clicks",
+            admin.admin_url()
+        ))
+        .await
+        .expect("job");
+    let read = |engine: &Engine| engine.jobs().first().map_or(0, |j| j.messages_read);
+    eventually("the first topic read", Duration::from_secs(30), || {
+        read(&engine) >= 4
+    })
+    .await;
+    // Two new topics, one matching; the broker's namespace list shows both.
+    produce(&url, &name("b"), 6);
+    let other = format!("persistent://public/default/other-{prefix}");
+    produce(&url, &other, 50);
+    admin
+        .set_namespace_topics("public/default", &[name("a"), name("b"), other])
+        .await;
+    eventually("the new topic read", Duration::from_secs(30), || {
+        read(&engine) >= 10
+    })
+    .await;
+    produce(&url, &name("b"), 2);
+    eventually("more of it", Duration::from_secs(30), || {
+        read(&engine) >= 12
+    })
+    .await;
+    engine.stop_job(&engine.jobs()[0].id).await.expect("stop");
+    assert_eq!(read(&engine), 12, "the other topic is not read");
 }

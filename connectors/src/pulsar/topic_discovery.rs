@@ -1,0 +1,173 @@
+//! Topics that appear while a source runs (a topic pattern's new matches): listed every
+//! interval, and their partitions subscribed by a task of their own, so that a read cut short
+//! by the engine never leaves a subscription half made.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+use super::client::PulsarClient;
+use super::connection::RoutedEvent;
+use super::consumer::{Consumer, SubscribeOptions};
+use super::sink::java_key_partition;
+use super::source::PartitionShare;
+use super::topic::TopicName;
+use crate::error::Result;
+
+/// Lists the topics a source should read now (all of them, old and new).
+pub type TopicLister = Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<TopicName>>> + Send + Sync>;
+
+/// How a source finds new topics: Flink's `pulsar.source.partitionDiscoveryIntervalMs`.
+#[derive(Clone)]
+pub struct TopicDiscovery {
+    /// How often to list.
+    pub every: Duration,
+    /// The listing.
+    pub list: TopicLister,
+}
+
+impl std::fmt::Debug for TopicDiscovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicDiscovery")
+            .field("every", &self.every)
+            .finish()
+    }
+}
+
+/// A partition subscribed by discovery, for the source to add as a slot.
+pub(crate) struct Discovered {
+    /// The partition (or non-partitioned topic).
+    pub topic: TopicName,
+    /// Its consumer, already subscribed and routing to the source's slot `slot`.
+    pub consumer: Consumer,
+}
+
+/// What one listing found: the partitions this reader now reads, and every new topic (also
+/// those whose partitions all belong to other readers).
+#[derive(Default)]
+pub(crate) struct Found {
+    pub partitions: Vec<Discovered>,
+    pub topics: Vec<TopicName>,
+}
+
+/// What subscribing new partitions needs, from the source.
+pub(crate) struct SubscribeContext {
+    pub client: Arc<PulsarClient>,
+    pub options: SubscribeOptions,
+    pub events: mpsc::UnboundedSender<RoutedEvent>,
+    pub share: Option<PartitionShare>,
+}
+
+/// The discovery state of a running source.
+pub(crate) struct DiscoveryState {
+    config: TopicDiscovery,
+    /// Base topics already read (by this reader or, by ownership, another).
+    known: HashSet<TopicName>,
+    next_at: tokio::time::Instant,
+    running: Option<oneshot::Receiver<Result<Found>>>,
+}
+
+impl DiscoveryState {
+    /// Discovery over `config`, `known` being the topics read from the start.
+    pub fn new(config: TopicDiscovery, known: &[TopicName]) -> Self {
+        Self {
+            next_at: tokio::time::Instant::now() + config.every,
+            config,
+            known: known.iter().cloned().collect(),
+            running: None,
+        }
+    }
+
+    /// Waits until a listing is due (and starts it) or a running one has finished: its new
+    /// partitions, or `None` when there was nothing to take yet.
+    pub async fn next(
+        &mut self,
+        context: &SubscribeContext,
+        first_slot: usize,
+    ) -> Option<Result<Found>> {
+        match &mut self.running {
+            Some(rx) => {
+                let result = rx.await.unwrap_or_else(|_| Ok(Found::default()));
+                self.running = None;
+                self.next_at = tokio::time::Instant::now() + self.config.every;
+                if let Ok(found) = &result {
+                    self.known.extend(found.topics.iter().cloned());
+                }
+                Some(result)
+            }
+            None => {
+                tokio::time::sleep_until(self.next_at).await;
+                self.start(context, first_slot);
+                None
+            }
+        }
+    }
+
+    fn start(&mut self, context: &SubscribeContext, first_slot: usize) {
+        let (tx, rx) = oneshot::channel();
+        let list = self.config.list.clone();
+        let known = self.known.clone();
+        let client = context.client.clone();
+        let options = context.options.clone();
+        let events = context.events.clone();
+        let share = context.share;
+        tokio::spawn(async move {
+            let mut found = Found::default();
+            let result = async {
+                for topic in list().await? {
+                    if known.contains(&topic) {
+                        continue;
+                    }
+                    let partitions = client.partitions(&topic).await?;
+                    let targets: Vec<(TopicName, i32)> = if partitions == 0 {
+                        vec![(topic.clone(), -1)]
+                    } else {
+                        (0..partitions)
+                            .map(|i| (topic.partition(i), i as i32))
+                            .collect()
+                    };
+                    for (partition_topic, partition) in targets {
+                        // New partitions go to readers by a hash of their name: every reader
+                        // decides alike without knowing the others.
+                        if share.is_some_and(|s| {
+                            java_key_partition(&partition_topic.to_string(), s.readers) != s.reader
+                        }) {
+                            continue;
+                        }
+                        let consumer = Consumer::subscribe(
+                            client.clone(),
+                            partition_topic.clone(),
+                            partition,
+                            first_slot + found.partitions.len(),
+                            events.clone(),
+                            options.clone(),
+                        )
+                        .await?;
+                        found.partitions.push(Discovered {
+                            topic: partition_topic,
+                            consumer,
+                        });
+                    }
+                    found.topics.push(topic);
+                }
+                Ok(())
+            }
+            .await;
+            let result = match result {
+                Ok(()) => Ok(found),
+                Err(e) => {
+                    // Nothing half done: what was subscribed is closed, and listed again later.
+                    for d in found.partitions {
+                        let _ = d.consumer.close().await;
+                    }
+                    Err(e)
+                }
+            };
+            let _ = tx.send(result);
+        });
+        self.running = Some(rx);
+    }
+}
