@@ -102,6 +102,8 @@ pub struct ReceivedMessage {
     pub publish_time: UnixMillis,
     /// Application event time, if the producer set one.
     pub event_time: Option<UnixMillis>,
+    /// Delayed delivery: when the producer asked the broker to deliver it (`deliverAtTime`).
+    pub deliver_at: Option<UnixMillis>,
     /// The producer's name.
     pub producer_name: Arc<str>,
     /// The producer's sequence id of this message.
@@ -127,6 +129,7 @@ impl ReceivedMessage {
             null_value: false,
             publish_time: UnixMillis(0),
             event_time: None,
+            deliver_at: None,
             producer_name,
             sequence_id: id.entry_id,
             properties: Vec::new(),
@@ -189,6 +192,10 @@ pub fn messages_of_entry(
             payload,
             publish_time: UnixMillis(meta.publish_time),
             event_time: event_time(meta.event_time),
+            deliver_at: meta
+                .deliver_at_time
+                .and_then(|t| u64::try_from(t).ok())
+                .map(UnixMillis),
             producer_name,
             sequence_id: meta.sequence_id,
             properties: meta
@@ -237,6 +244,10 @@ pub fn messages_of_entry(
             payload: value,
             publish_time: UnixMillis(meta.publish_time),
             event_time: event_time(single.event_time).or(event_time(meta.event_time)),
+            deliver_at: meta
+                .deliver_at_time
+                .and_then(|t| u64::try_from(t).ok())
+                .map(UnixMillis),
             producer_name: producer_name.clone(),
             sequence_id: single.sequence_id.unwrap_or(meta.sequence_id),
             properties: single

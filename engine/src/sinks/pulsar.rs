@@ -72,6 +72,8 @@ pub struct PulsarSinkWriter {
     replay: Option<(SharedReplayGuard, usize)>,
     /// `sink.message-delay-interval`.
     delay: Option<std::time::Duration>,
+    /// The writable `deliver_at` metadata column: each row's delivery time.
+    deliver_at: Option<usize>,
     producer: Option<String>,
 }
 
@@ -102,6 +104,7 @@ impl PulsarSinkWriter {
         let mut payload = Vec::new();
         let mut key_column = None;
         let mut event_time = None;
+        let mut deliver_at = None;
         let mut properties = None;
         for (i, column) in writable.iter().enumerate() {
             match &column.source {
@@ -109,6 +112,7 @@ impl PulsarSinkWriter {
                 ColumnSource::Metadata { key, .. } => match key {
                     MetadataKey::Key => key_column = Some(i),
                     MetadataKey::EventTime => event_time = Some(i),
+                    MetadataKey::DeliverAt => deliver_at = Some(i),
                     MetadataKey::Properties => properties = Some(i),
                     _ => {}
                 },
@@ -193,7 +197,8 @@ impl PulsarSinkWriter {
             producer_name: exactly_once.as_ref().map(|e| e.producer_name.clone()),
             routing: options.routing,
             // Delayed messages go unbatched: a batch has one delivery time.
-            batch_size: if options.message_delay.is_some() {
+            // (pulsar-rs would drop a batched message's deliverAtTime.)
+            batch_size: if options.message_delay.is_some() || deliver_at.is_some() {
                 1
             } else {
                 1000
@@ -226,6 +231,7 @@ impl PulsarSinkWriter {
             properties,
             metrics,
             delay: options.message_delay,
+            deliver_at,
         })
     }
 
@@ -244,19 +250,21 @@ impl PulsarSinkWriter {
         )?;
         let payloads = self.encoder.encode(&payload_batch)?;
         let keys = self.keys(batch)?;
-        let event_times = match self.event_time {
-            Some(i) => {
-                let c = cast(
-                    batch.column(i),
-                    &DataType::Timestamp(TimeUnit::Millisecond, None),
-                )?;
-                let c = c
+        let millis = |column: Option<usize>| -> Result<_> {
+            Ok(match column {
+                Some(i) => Some(
+                    cast(
+                        batch.column(i),
+                        &DataType::Timestamp(TimeUnit::Millisecond, None),
+                    )?
                     .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>()
-                    .clone();
-                Some(c)
-            }
-            None => None,
+                    .clone(),
+                ),
+                None => None,
+            })
         };
+        let event_times = millis(self.event_time)?;
+        let deliver_times = millis(self.deliver_at)?;
         let properties = match self.properties {
             Some(i) => Some(
                 batch
@@ -285,9 +293,16 @@ impl PulsarSinkWriter {
                     .map(|p| map_row(p, row))
                     .unwrap_or_default(),
                 event_time,
-                deliver_at: self
-                    .delay
-                    .map(|d| UnixMillis(UnixMillis::now().0.saturating_add(d.as_millis() as u64))),
+                // The row's own delivery time, else the table's delay from now.
+                deliver_at: deliver_times
+                    .as_ref()
+                    .filter(|c| c.is_valid(row))
+                    .map(|c| UnixMillis(c.value(row).max(0) as u64))
+                    .or_else(|| {
+                        self.delay.map(|d| {
+                            UnixMillis(UnixMillis::now().0.saturating_add(d.as_millis() as u64))
+                        })
+                    }),
             };
             if let Some((guard, instance)) = &self.replay {
                 let mut guard = guard.lock().unwrap_or_else(|p| p.into_inner());

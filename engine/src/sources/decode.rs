@@ -613,13 +613,13 @@ fn metadata_array(key: MetadataKey, messages: &[&ReceivedMessage]) -> ArrayRef {
             }
             Arc::new(b.finish())
         }
-        MetadataKey::PublishTime | MetadataKey::EventTime => {
+        MetadataKey::PublishTime | MetadataKey::EventTime | MetadataKey::DeliverAt => {
             let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
             for m in messages {
-                let t = if key == MetadataKey::PublishTime {
-                    Some(m.publish_time)
-                } else {
-                    m.event_time
+                let t = match key {
+                    MetadataKey::PublishTime => Some(m.publish_time),
+                    MetadataKey::EventTime => m.event_time,
+                    _ => m.deliver_at,
                 };
                 b.append_option(t.map(|t| t.0 as i64));
             }

@@ -21,11 +21,13 @@ pub enum MetadataKey {
     Key,
     /// User properties.
     Properties,
+    /// Delayed delivery time (`deliverAtTime`); NULL when the message was not delayed.
+    DeliverAt,
 }
 
 impl MetadataKey {
     /// Every key.
-    pub const ALL: [MetadataKey; 8] = [
+    pub const ALL: [MetadataKey; 9] = [
         MetadataKey::Topic,
         MetadataKey::MessageId,
         MetadataKey::SequenceId,
@@ -34,6 +36,7 @@ impl MetadataKey {
         MetadataKey::ProducerName,
         MetadataKey::Key,
         MetadataKey::Properties,
+        MetadataKey::DeliverAt,
     ];
 
     /// The key's name.
@@ -47,6 +50,7 @@ impl MetadataKey {
             MetadataKey::ProducerName => "producer_name",
             MetadataKey::Key => "key",
             MetadataKey::Properties => "properties",
+            MetadataKey::DeliverAt => "deliver_at",
         }
     }
 
@@ -63,7 +67,7 @@ impl MetadataKey {
             | MetadataKey::ProducerName
             | MetadataKey::Key => DataType::Utf8,
             MetadataKey::SequenceId => DataType::Int64,
-            MetadataKey::PublishTime | MetadataKey::EventTime => {
+            MetadataKey::PublishTime | MetadataKey::EventTime | MetadataKey::DeliverAt => {
                 DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
             }
             MetadataKey::Properties => DataType::Map(
@@ -87,7 +91,10 @@ impl MetadataKey {
     pub fn is_writable(self) -> bool {
         matches!(
             self,
-            MetadataKey::Key | MetadataKey::EventTime | MetadataKey::Properties
+            MetadataKey::Key
+                | MetadataKey::EventTime
+                | MetadataKey::Properties
+                | MetadataKey::DeliverAt
         )
     }
 

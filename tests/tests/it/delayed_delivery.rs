@@ -90,3 +90,68 @@ async fn written_messages_carry_their_delivery_time() {
         .count();
     assert_eq!(received, 3, "pulsar-lite's delayed delivery changed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deliver_at_column_sets_each_rows_delivery_time_and_reads_back() {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
+    use futures::StreamExt;
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let output = unique_topic("deliver-at");
+    let engine = Engine::new(EngineConfig::with_service_url(&url));
+    engine
+        .execute(&format!(
+            "CREATE TABLE alerts (n BIGINT, due TIMESTAMP(3)) WITH ('connector' = 'memory');
+             CREATE TABLE later (n BIGINT, deliver_at TIMESTAMP(3) METADATA)
+               WITH ('connector' = 'pulsar', 'topics' = '{output}', 'format' = 'json');
+             INSERT INTO later SELECT n, due FROM alerts"
+        ))
+        .await
+        .expect("job");
+    // 2030-01-01T00:00:00Z and a minute later; the third row is not delayed.
+    let due = [Some(1_893_456_000_000i64), Some(1_893_456_060_000), None];
+    let rows = datafusion::arrow::record_batch::RecordBatch::try_from_iter(vec![
+        (
+            "n",
+            std::sync::Arc::new(datafusion::arrow::array::Int64Array::from(vec![1, 2, 3]))
+                as datafusion::arrow::array::ArrayRef,
+        ),
+        (
+            "due",
+            std::sync::Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(
+                due.to_vec(),
+            )),
+        ),
+    ])
+    .expect("rows");
+    engine.append("alerts", &rows).expect("append");
+    engine.settle().await.expect("settle");
+
+    engine
+        .execute(&format!(
+            "CREATE TABLE back (n BIGINT, deliver_at TIMESTAMP(3) METADATA VIRTUAL)
+               WITH ('connector' = 'pulsar', 'topics' = '{output}', 'format' = 'json',
+                     'source.stop.at-message-id' = 'latest')"
+        ))
+        .await
+        .expect("create");
+    let mut stream = engine
+        .query("SELECT n, deliver_at FROM back ORDER BY n")
+        .await
+        .expect("query");
+    let mut seen = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.expect("rows");
+        let n = batch.column(0).as_primitive::<Int64Type>();
+        let at = batch.column(1).as_primitive::<TimestampMillisecondType>();
+        for i in 0..batch.num_rows() {
+            seen.push((n.value(i), at.is_valid(i).then(|| at.value(i))));
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![(1, due[0]), (2, due[1]), (3, None)],
+        "each message carries its row's deliverAtTime"
+    );
+}
