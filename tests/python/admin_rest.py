@@ -41,6 +41,10 @@ Namespace topic lists (Namespaces.getTopics):
   * Real brokers know their topics; this fixture is told by the test with
     PUT /test/namespace-topics/{tenant}/{namespace} and a body {"topics": [...]}.
 
+Fixture-only: GET /test/last-authorization answers {"authorization": the Authorization header
+of the last /admin/ request, or null}, so tests can check the credentials clients send
+(real Pulsar checks them with its authentication providers; this fixture only records them).
+
 usage: admin_rest.py  (prints "listening on PORT", serves until stdin closes)
 """
 import json
@@ -60,6 +64,7 @@ NAMESPACE_PATH = re.compile(r"^/admin/v2/namespaces/([^/]+)/([^/]+)/topics$")
 NAMESPACE_CONTROL_PATH = re.compile(r"^/test/namespace-topics/([^/]+)/([^/]+)$")
 
 schemas = {}  # base topic -> [GetSchemaResponse]
+last_authorization = [None]  # the Authorization header of the last /admin/ request
 namespace_topics = {}  # tenant/namespace -> [full topic names]
 offloaded = {}  # tenant/namespace/topic (partition) -> [{ledgerId, entries, size, uuid, complete}]
 lock = threading.Lock()
@@ -161,6 +166,12 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {})
 
     def do_GET(self):
+        path = urlsplit(self.path).path
+        if path == "/test/last-authorization":
+            self.reply(200, {"authorization": last_authorization[0]})
+            return
+        if path.startswith("/admin/"):
+            last_authorization[0] = self.headers.get("Authorization")
         ns = NAMESPACE_PATH.match(urlsplit(self.path).path)
         if ns:
             key = "/".join(ns.groups())

@@ -1,7 +1,8 @@
 """Produces or reads messages with the official Pulsar client over TLS and/or a token, so that
 the secured test fixtures are checked by a client other than Magnetar.
 
-usage: secure_client.py produce|read|shared SERVICE_URL TOPIC [--ca FILE] [--token TOKEN] [--count N]
+usage: secure_client.py produce|read|shared SERVICE_URL TOPIC [--ca FILE] [--token TOKEN]
+       [--oauth2 JSON] [--count N]
   produce: sends N messages `{"n": i}`; exit 0 when all were acknowledged.
   read:    reads from the earliest to the topic's end; prints one JSON line per message value.
   shared:  receives on a new Shared subscription from the earliest message until none comes for
@@ -22,6 +23,7 @@ def main():
     parser.add_argument("topic")
     parser.add_argument("--ca")
     parser.add_argument("--token")
+    parser.add_argument("--oauth2", help="AuthenticationOauth2 parameters, JSON")
     parser.add_argument("--count", type=int, default=10)
     args = parser.parse_args()
     options = dict(operation_timeout_seconds=10, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
@@ -30,6 +32,8 @@ def main():
                        tls_allow_insecure_connection=False)
     if args.token:
         options["authentication"] = pulsar.AuthenticationToken(args.token)
+    if args.oauth2:
+        options["authentication"] = pulsar.AuthenticationOauth2(args.oauth2)
     client = pulsar.Client(args.service_url, **options)
     try:
         if args.mode == "produce":

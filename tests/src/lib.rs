@@ -411,6 +411,18 @@ impl AdminRestFixture {
 }
 
 impl AdminRestFixture {
+    /// The `Authorization` header of the last admin request the fixture answered.
+    pub async fn last_authorization(&self) -> Option<String> {
+        let text = reqwest::get(format!("{}/test/last-authorization", self.admin_url()))
+            .await
+            .expect("fixture reachable")
+            .text()
+            .await
+            .expect("an answer");
+        let answer: Value = serde_json::from_str(&text).expect("JSON answer");
+        answer["authorization"].as_str().map(str::to_string)
+    }
+
     /// Tells the fixture the topics of `namespace` (`tenant/namespace`), full names with
     /// partitions, as a broker knows them.
     pub async fn set_namespace_topics(&self, namespace: &str, topics: &[String]) {

@@ -43,6 +43,8 @@ pub struct TieredStorage {
     prefix: Path,
     admin_url: Option<reqwest::Url>,
     http: reqwest::Client,
+    /// The table's credentials, for the admin API.
+    auth: Option<crate::pulsar::Authentication>,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +79,15 @@ impl TieredStorage {
     /// Storage at `url` (`s3://bucket?endpoint=...`, `file:///dir`, `gs://...`, `az://...`);
     /// with `admin_url`, ledgers are found through the admin REST API.
     pub fn open(url: &str, admin_url: Option<&str>) -> Result<TieredStorage> {
+        Self::open_with_security(url, admin_url, &crate::pulsar::ClientSecurity::default())
+    }
+
+    /// [`Self::open`], calling the admin API with the table's TLS trust and token.
+    pub fn open_with_security(
+        url: &str,
+        admin_url: Option<&str>,
+        security: &crate::pulsar::ClientSecurity,
+    ) -> Result<TieredStorage> {
         let (store, prefix) = crate::object_url::object_store_for(url)?;
         let admin_url = admin_url
             .map(|a| {
@@ -86,12 +97,22 @@ impl TieredStorage {
                 })
             })
             .transpose()?;
+        let http = match &admin_url {
+            Some(a) => {
+                crate::admin::http_client(a, security).map_err(|reason| ConnectorError::Admin {
+                    url: a.to_string(),
+                    reason,
+                })?
+            }
+            None => reqwest::Client::new(),
+        };
         Ok(TieredStorage {
             url: url.to_string(),
             store,
             prefix,
             admin_url,
-            http: reqwest::Client::new(),
+            http,
+            auth: security.auth.clone(),
         })
     }
 
@@ -103,6 +124,7 @@ impl TieredStorage {
             prefix,
             admin_url: None,
             http: reqwest::Client::new(),
+            auth: None,
         }
     }
 
@@ -197,21 +219,10 @@ impl TieredStorage {
                 topic.local_name(),
                 what,
             ]);
-        let response = self
-            .http
-            .get(url.clone())
-            .send()
+        let text = crate::admin::get_text(&self.http, &url, self.auth.as_ref())
             .await
-            .map_err(|e| fail(format!("GET {url}: {e}")))?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(fail(format!("GET {url}: HTTP {status}: {body}")));
-        }
-        let text = response
-            .text()
-            .await
-            .map_err(|e| fail(format!("GET {url}: {e}")))?;
+            .map_err(fail)?
+            .ok_or_else(|| fail(format!("GET {url}: HTTP 404 Not Found")))?;
         serde_json::from_str(&text).map_err(|e| fail(format!("GET {url}: unexpected JSON: {e}")))
     }
 

@@ -156,7 +156,11 @@ impl Reader {
                     config.resume.insert(partition.clone(), entry);
                 }
                 if let Some(url) = &options.tiered_storage_url {
-                    let storage = TieredStorage::open(url, options.admin_url.as_deref())?;
+                    let storage = TieredStorage::open_with_security(
+                        url,
+                        options.admin_url.as_deref(),
+                        &options.client.security,
+                    )?;
                     config.tiered = Some(TieredSource {
                         storage: Arc::new(storage),
                         progress: backfill,

@@ -428,6 +428,26 @@ async fn oauth2_client_credentials_are_exchanged_for_tokens_refetched_before_the
         short.grants().await >= 2,
         "a fresh token for each connection"
     );
+    // The official client's OAuth2 plugin gets a token from the same server, and the front
+    // takes it: the fixtures speak OAuth2 as Pulsar's own clients do.
+    let before = long.grants().await;
+    let params = serde_json::json!({
+        "issuer_url": long.issuer(),
+        "private_key": format!("file://{}", dir.path().join("long.json").display()),
+        "audience": "urn:pulsar",
+    })
+    .to_string();
+    assert_eq!(
+        python_status(
+            "secure_client.py",
+            &["produce", &url, &topic, "--count", "1", "--oauth2", &params]
+        ),
+        0
+    );
+    assert!(
+        long.grants().await > before,
+        "the Python client asked for a token"
+    );
     // Wrong client credentials: a clear error, without the secret.
     let wrong = write_credentials("wrong.json", "not-the-secret");
     let err = count(&url, &topic, &options(&long.issuer(), &wrong))

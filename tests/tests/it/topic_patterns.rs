@@ -45,7 +45,9 @@ async fn a_pattern_reads_every_matching_topic_and_nothing_else() {
                'admin-url' = '{}', 'source.stop.at-message-id' = 'latest');
              CREATE TABLE clicks2 (n BIGINT) WITH ('connector' = 'pulsar', 'format' = 'json',
                'topics' = '{prefix}-[ab]', 'admin-url' = '{}',
-               'source.stop.at-message-id' = 'latest');
+               'source.stop.at-message-id' = 'latest',
+               'pulsar.client.authPluginClassName' = 'token',
+               'pulsar.client.authParams' = 'token:admin-token-1');
              CREATE TABLE nothing (n BIGINT) WITH ('connector' = 'pulsar', 'format' = 'json',
                'topics' = 'no-such-{prefix}-.*', 'admin-url' = '{}',
                'source.stop.at-message-id' = 'latest')",
@@ -63,6 +65,11 @@ async fn a_pattern_reads_every_matching_topic_and_nothing_else() {
     assert_eq!(
         query_count(&engine, "SELECT count(*) FROM clicks2").await,
         Ok(21)
+    );
+    // The namespace was listed with the table's token (pulsar-lite accepts any token).
+    assert_eq!(
+        admin.last_authorization().await.as_deref(),
+        Some("Bearer admin-token-1")
     );
     let err = query_count(&engine, "SELECT count(*) FROM nothing")
         .await
