@@ -96,7 +96,7 @@ pub enum ConnectorError {
     Registry { topic: String, reason: String },
 
     /// An object store URL is wrong or its store cannot be made.
-    #[error("object store '{url}': {reason}")]
+    #[error("object store '{}': {}", crate::redact::url(.url), crate::redact::text(.reason))]
     ObjectStore { url: String, reason: String },
 
     /// An in-process (memory) table was misused.

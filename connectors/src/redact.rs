@@ -88,8 +88,10 @@ pub fn text(text: &str) -> String {
     while let Some(at) = rest.find("://") {
         // The URL starts at the scheme: the letters (and `+.-`) just before `://`.
         let scheme_start = rest[..at]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || "+.-".contains(*c)))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let end = rest[at..]
             .find(|c: char| c.is_whitespace() || "'\"`,;()<>".contains(c))
             .map_or(rest.len(), |i| at + i);
@@ -159,5 +161,8 @@ mod tests {
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("https://******@h/x?token=******"), "{shown}");
         assert!(shown.ends_with("): refused"), "{shown}");
+        // Text around URLs may be any UTF-8.
+        let shown = text("«http://u:s3cr3t@h» – é://x");
+        assert_eq!(shown, "«http://******@h» – é://x");
     }
 }

@@ -4,86 +4,117 @@
 
 use magnetar_connectors::redact::{self, MASK, is_secret_name};
 
-/// A single-quoted literal: byte range of its contents (between the quotes) and its text.
-struct Literal {
-    start: usize,
-    end: usize,
-    text: String,
+/// A token of SQL text as far as masking needs it: a quoted text (single or double quotes,
+/// or backticks) with the byte range of its contents, a bare word, or one other character.
+enum Token {
+    Quoted {
+        start: usize,
+        end: usize,
+        text: String,
+    },
+    Word(String),
+    Symbol(u8),
 }
 
-/// The single-quoted literals of `sql`, skipping comments and double-quoted identifiers;
-/// `''` inside a literal is one quote.
-fn literals(sql: &str) -> Vec<Literal> {
+/// The tokens of `sql`, skipping blanks and comments (nested `/* */` too, as the parser
+/// allows); a doubled quote inside a quoted text is one quote.
+fn tokens(sql: &str) -> Vec<Token> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i += 2;
-            }
-            b'"' | b'`' => {
-                let quote = bytes[i];
-                i += 1;
-                while i < bytes.len() && bytes[i] != quote {
-                    i += 1;
-                }
+        let b = bytes[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+        } else if b == b'-' && bytes.get(i + 1) == Some(&b'-') {
+            while i < bytes.len() && bytes[i] != b'\n' {
                 i += 1;
             }
-            b'\'' => {
-                let start = i + 1;
-                let mut text = String::new();
-                i += 1;
-                let mut run = start;
-                loop {
-                    match bytes.get(i) {
-                        None => break,
-                        Some(b'\'') if bytes.get(i + 1) == Some(&b'\'') => {
-                            text.push_str(&sql[run..i + 1]);
-                            i += 2;
-                            run = i;
-                        }
-                        Some(b'\'') => break,
-                        Some(_) => i += 1,
+        } else if b == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            let mut depth = 0usize;
+            while i < bytes.len() {
+                if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                    depth += 1;
+                    i += 2;
+                } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                    depth = depth.saturating_sub(1);
+                    i += 2;
+                    if depth == 0 {
+                        break;
                     }
+                } else {
+                    i += 1;
                 }
-                let end = i.min(bytes.len());
-                text.push_str(&sql[run..end]);
-                out.push(Literal { start, end, text });
+            }
+        } else if matches!(b, b'\'' | b'"' | b'`') {
+            let quote = b;
+            let start = i + 1;
+            let mut text = String::new();
+            let mut run = start;
+            i += 1;
+            loop {
+                match bytes.get(i) {
+                    None => break,
+                    Some(&c) if c == quote && bytes.get(i + 1) == Some(&quote) => {
+                        text.push_str(&sql[run..i + 1]);
+                        i += 2;
+                        run = i;
+                    }
+                    Some(&c) if c == quote => break,
+                    Some(_) => i += 1,
+                }
+            }
+            let end = i.min(bytes.len());
+            text.push_str(&sql[run..end]);
+            out.push(Token::Quoted { start, end, text });
+            i += 1;
+        } else if b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 {
+            let start = i;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric()
+                    || matches!(bytes[i], b'_' | b'.' | b'-')
+                    || bytes[i] >= 0x80)
+            {
                 i += 1;
             }
-            _ => i += 1,
+            out.push(Token::Word(sql[start..i].to_string()));
+        } else {
+            out.push(Token::Symbol(b));
+            i += 1;
         }
     }
     out
 }
 
-/// `sql` with the values of secret options and the secrets in URLs masked.
+/// `sql` with the values of secret options and the secrets in URLs masked: a quoted value
+/// after `<key> =` or `<key> TO` whose key (quoted or bare) names a secret, and URL user info
+/// and secret parameters in any quoted text.
 pub fn statement(sql: &str) -> String {
-    let literals = literals(sql);
+    let tokens = tokens(sql);
     let mut replacements: Vec<(usize, usize, String)> = Vec::new();
-    for (i, literal) in literals.iter().enumerate() {
-        let follows_secret_key = i > 0 && {
-            let key = &literals[i - 1];
-            // Only `=` (and blanks) between the key's closing quote and the value's opening one.
-            let between = &sql[(key.end + 1).min(literal.start - 1)..literal.start - 1];
-            between.trim() == "=" && is_secret_name(&key.text)
+    for (i, token) in tokens.iter().enumerate() {
+        let Token::Quoted { start, end, text } = token else {
+            continue;
         };
-        if follows_secret_key {
-            replacements.push((literal.start, literal.end, MASK.to_string()));
-        } else if literal.text.contains("://") {
-            let masked = redact::text(&literal.text);
-            if masked != literal.text {
-                replacements.push((literal.start, literal.end, masked.replace('\'', "''")));
+        let assigns = i >= 2
+            && match &tokens[i - 1] {
+                Token::Symbol(b'=') => true,
+                Token::Word(w) => w.eq_ignore_ascii_case("to"),
+                _ => false,
+            };
+        let secret_key = assigns
+            && match &tokens[i - 2] {
+                Token::Quoted { text, .. } | Token::Word(text) => is_secret_name(text),
+                Token::Symbol(_) => false,
+            };
+        if secret_key {
+            replacements.push((*start, *end, MASK.to_string()));
+        } else if text.contains("://") {
+            let masked = redact::text(text);
+            if masked != *text {
+                let quote = char::from(sql.as_bytes()[start - 1]);
+                let doubled: String = [quote, quote].iter().collect();
+                replacements.push((*start, *end, masked.replace(quote, &doubled)));
             }
         }
     }
@@ -130,5 +161,18 @@ mod tests {
             statement("SET 'password' = 'abc"),
             "SET 'password' = '******"
         );
+        // The other spellings the parser takes: bare and double-quoted keys, `TO`,
+        // double-quoted values; comments nest.
+        for sql in [
+            "SET pulsar.client.authParams = 'token:s3cr3t'",
+            "SET 'pulsar.client.authParams' TO \"token:s3cr3t\"",
+            "CREATE TABLE t (a INT) WITH (\"pulsar.client.authParams\" = \"token:s3cr3t\")",
+            "/* a /* nested */ 'x' */ SET 'token' = 's3cr3t' -- 'y'",
+            "SET 'é' = 'x'; SET 'token' = 's3cr3t'",
+        ] {
+            let shown = statement(sql);
+            assert!(!shown.contains("s3cr3t"), "{sql} -> {shown}");
+            assert!(shown.contains("******"), "{shown}");
+        }
     }
 }

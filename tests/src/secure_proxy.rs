@@ -11,7 +11,8 @@
 //!   authenticate" }` and the connection is closed;
 //! - credentials refreshed on live connections as Pulsar does when they expire
 //!   (`authenticationRefreshCheckSeconds`): [`SecureProxy::challenge`] sends every connection
-//!   `CommandAuthChallenge { challenge: AuthData { "refresh", "refresh" } }`, and the client's
+//!   whose CONNECT set `feature_flags.supports_auth_refresh`
+//!   `CommandAuthChallenge { challenge: AuthData { <method>, "PulsarAuthRefresh" } }`, and the client's
 //!   `CommandAuthResponse` must carry a valid token, else the connection gets the same
 //!   `AuthenticationError` and is closed;
 //! - lookups answered as through a Pulsar proxy: `proxy_through_service_url = true` and a
@@ -351,6 +352,13 @@ impl Front {
             return Ok(());
         }
         self.accepted.fetch_add(1, Ordering::SeqCst);
+        // Pulsar challenges only clients that say they answer challenges (others it drops).
+        let refreshes = connect
+            .feature_flags
+            .as_ref()
+            .and_then(|f| f.supports_auth_refresh)
+            .unwrap_or(false);
+        let method = connect.auth_method_name.clone().unwrap_or_default();
         // A proxy consumes these; the broker behind it sees a plain CONNECT.
         connect.proxy_to_broker_url = None;
         connect.auth_method_name = None;
@@ -396,14 +404,15 @@ impl Front {
         let mut challenges = self.challenges.subscribe();
         let challenger_writer = to_client.clone();
         let challenger = tokio::spawn(async move {
-            while challenges.recv().await.is_ok() {
+            while refreshes && challenges.recv().await.is_ok() {
                 let challenge = BaseCommand {
                     r#type: Type::AuthChallenge as i32,
                     auth_challenge: Some(proto::CommandAuthChallenge {
                         server_version: Some("magnetar test front".into()),
+                        // What ServerCnx.refreshAuthenticationCredentials sends.
                         challenge: Some(proto::AuthData {
-                            auth_method_name: Some("refresh".into()),
-                            auth_data: Some(b"refresh".to_vec()),
+                            auth_method_name: Some(method.clone()),
+                            auth_data: Some(b"PulsarAuthRefresh".to_vec()),
                         }),
                         protocol_version: Some(19),
                     }),

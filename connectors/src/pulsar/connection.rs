@@ -256,6 +256,12 @@ impl Connection {
                 auth_method_name: auth.map(|a| a.method().to_string()),
                 auth_data,
                 proxy_to_broker_url: proxy_to.map(str::to_string),
+                // Brokers challenge (rather than drop) connections whose credentials expire
+                // only when the client says it answers challenges.
+                feature_flags: Some(proto::FeatureFlags {
+                    supports_auth_refresh: Some(true),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()

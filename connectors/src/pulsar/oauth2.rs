@@ -122,7 +122,8 @@ impl OAuth2Settings {
         let token = body["access_token"]
             .as_str()
             .ok_or_else(|| failed(format!("POST {endpoint}: no access_token in the answer")))?;
-        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
+        // At most a day: the number comes from the network.
+        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600).min(86_400));
         Ok((token.to_string(), lifetime))
     }
 }

@@ -310,6 +310,8 @@ pub struct PulsarSource {
     stall: StallWatch,
     /// New topics: how to subscribe them, and the discovery's state.
     discovery: Option<(SubscribeContext, DiscoveryState)>,
+    /// Events of partitions discovery subscribed before their slots exist.
+    early: Vec<RoutedEvent>,
 }
 
 impl std::fmt::Debug for PulsarSource {
@@ -409,6 +411,7 @@ impl PulsarSource {
             backfill: None,
             stall: StallWatch::new(STALL_TIMEOUT),
             discovery,
+            early: Vec::new(),
         };
         let positioned = async {
             source
@@ -822,6 +825,9 @@ impl PulsarSource {
                 Next::Tick | Next::Discovered(None) => continue,
                 Next::Discovered(Some(found)) => {
                     self.add_discovered(found);
+                    for event in std::mem::take(&mut self.early) {
+                        self.handle(event, &mut chunk)?;
+                    }
                     continue;
                 }
                 Next::Stalled => {
@@ -907,6 +913,11 @@ impl PulsarSource {
 
     fn handle(&mut self, routed: RoutedEvent, chunk: &mut SourceChunk) -> Result<()> {
         let Some(slot) = self.slots.get_mut(routed.slot) else {
+            // A partition that discovery subscribed, whose slot is added when the listing
+            // ends: its first messages wait for it.
+            if self.discovery.is_some() {
+                self.early.push(routed);
+            }
             return Ok(());
         };
         if routed.consumer_id != slot.consumer.consumer_id() {

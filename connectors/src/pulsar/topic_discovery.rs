@@ -166,7 +166,12 @@ impl DiscoveryState {
                     Err(e)
                 }
             };
-            let _ = tx.send(result);
+            if let Err(Ok(unclaimed)) = tx.send(result) {
+                // The source is gone: leave no consumer registered behind it.
+                for d in unclaimed.partitions {
+                    let _ = d.consumer.close().await;
+                }
+            }
         });
         self.running = Some(rx);
     }

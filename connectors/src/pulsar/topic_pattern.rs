@@ -84,9 +84,10 @@ impl TopicPattern {
             "non-persistent"
         };
         let text = format!("{domain}://{tenant}/{namespace}/{local}");
+        // The namespace part literally, the local part as written (alternations stay inside).
         let regex = Regex::new(&format!(
-            "^(?:{})$",
-            regex::escape(&text[..text.len() - local.len()]) + local
+            "^{}(?:{local})$",
+            regex::escape(&text[..text.len() - local.len()])
         ))
         .map_err(|e| invalid(format!("not a regular expression: {e}")))?;
         Ok(Self {
@@ -155,6 +156,9 @@ mod tests {
         assert!(!TopicPattern::looks_like_pattern(
             "persistent://public/default/click.v2"
         ));
+        let either = TopicPattern::parse("click-a|click-b").expect("alternation");
+        let found = either.matching(&names);
+        assert_eq!(found.len(), 2, "{found:?}");
         let short = TopicPattern::parse("click-[0-9]+").expect("short");
         assert_eq!(
             short.to_string(),

@@ -201,7 +201,7 @@ impl PulsarSinkWriter {
             batch_size: if options.message_delay.is_some() || deliver_at.is_some() {
                 1
             } else {
-                1000
+                options.client.batch_messages
             },
             schema: encoder
                 .schema_definition()

@@ -132,8 +132,11 @@ impl Reader {
             Connector::Pulsar(options) => {
                 let client = clients.for_table(table, default_service_url).await?;
                 let positions: Arc<dyn PositionStore> = clients.positions();
-                let mut config =
-                    source_config(table, (batch_size as u32).clamp(100, 10_000), positions);
+                let queue = options
+                    .client
+                    .receiver_queue_size
+                    .unwrap_or((batch_size as u32).clamp(100, 10_000));
+                let mut config = source_config(table, queue, positions);
                 config.topics = super::topics_to_read(table, &client).await?;
                 if !options.topic_patterns.is_empty() && !options.is_bounded() {
                     config.discovery = options

@@ -727,6 +727,23 @@ mod tests {
             ))
         );
         assert_eq!(o.client.operation_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.client.batch_messages, 1000);
+        let tuned = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("pulsar.consumer.receiverQueueSize", "50"),
+            ("pulsar.producer.batchingEnabled", "false"),
+        ])
+        .expect("valid");
+        assert_eq!(tuned.client.receiver_queue_size, Some(50));
+        assert_eq!(tuned.client.batch_messages, 1);
+        let err = parse(&[
+            ("connector", "pulsar"),
+            ("topics", "a"),
+            ("pulsar.producer.batchingMaxMessages", "0"),
+        ])
+        .expect_err("no zero batches");
+        assert!(err.to_string().contains("from 1 to"), "{err}");
         let from_file = parse(&[
             ("connector", "pulsar"),
             ("topics", "a"),
@@ -743,7 +760,7 @@ mod tests {
         let err = parse(&[
             ("connector", "pulsar"),
             ("topics", "a"),
-            ("pulsar.consumer.receiverQueueSize", "10"),
+            ("pulsar.consumer.ackTimeoutMillis", "10"),
         ])
         .expect_err("not used");
         assert!(matches!(err, SqlError::UnusedOption { .. }), "{err:?}");

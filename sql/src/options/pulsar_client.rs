@@ -22,6 +22,9 @@ const TLS_CERT: &str = "pulsar.client.tlsCertificateFilePath";
 const TLS_KEY: &str = "pulsar.client.tlsKeyFilePath";
 const OPERATION_TIMEOUT: &str = "pulsar.client.operationTimeoutMs";
 const CONNECTION_TIMEOUT: &str = "pulsar.client.connectionTimeoutMs";
+const RECEIVER_QUEUE: &str = "pulsar.consumer.receiverQueueSize";
+const BATCHING: &str = "pulsar.producer.batchingEnabled";
+const BATCH_MESSAGES: &str = "pulsar.producer.batchingMaxMessages";
 
 /// The Java class names (and short names) of the authentication plugins we speak.
 const TOKEN_PLUGINS: &[&str] = &[
@@ -38,7 +41,7 @@ const OAUTH2_PLUGINS: &[&str] = &[
 ];
 
 /// The `pulsar.client.*` keys Magnetar honours, for [`super::pulsar::PULSAR_OPTIONS`].
-pub const CLIENT_OPTIONS: [OptionSpec; 10] = [
+pub const CLIENT_OPTIONS: [OptionSpec; 13] = [
     OptionSpec {
         key: AUTH_PLUGIN,
         kind: OptionKind::Text,
@@ -119,6 +122,30 @@ pub const CLIENT_OPTIONS: [OptionSpec; 10] = [
         scope: OptionScope::Table,
         description: "How long opening a connection (TCP and TLS) may take, in milliseconds.",
     },
+    OptionSpec {
+        key: RECEIVER_QUEUE,
+        kind: OptionKind::Integer,
+        default: None,
+        required: false,
+        scope: OptionScope::Source,
+        description: "Messages the broker may push ahead to each partition's consumer (flow permits). Default: the engine's batch size, between 100 and 10,000.",
+    },
+    OptionSpec {
+        key: BATCHING,
+        kind: OptionKind::Bool,
+        default: Some("true"),
+        required: false,
+        scope: OptionScope::Sink,
+        description: "Whether written messages are batched (a delayed sink never batches).",
+    },
+    OptionSpec {
+        key: BATCH_MESSAGES,
+        kind: OptionKind::Integer,
+        default: Some("1000"),
+        required: false,
+        scope: OptionScope::Sink,
+        description: "Most messages in one batch.",
+    },
 ];
 
 /// Keys of Flink's Pulsar connector (flink-connector-pulsar 3.0 to 4.2) that Magnetar does
@@ -160,7 +187,6 @@ pub const FLINK_KEYS_NOT_USED: &[&str] = &[
     "pulsar.consumer.subscriptionName",
     "pulsar.consumer.subscriptionMode",
     "pulsar.consumer.subscriptionProperties",
-    "pulsar.consumer.receiverQueueSize",
     "pulsar.consumer.acknowledgementsGroupTimeMicros",
     "pulsar.consumer.negativeAckRedeliveryDelayMicros",
     "pulsar.consumer.maxTotalReceiverQueueSizeAcrossPartitions",
@@ -186,9 +212,7 @@ pub const FLINK_KEYS_NOT_USED: &[&str] = &[
     "pulsar.producer.sendTimeoutMs",
     "pulsar.producer.batchingMaxPublishDelayMicros",
     "pulsar.producer.batchingPartitionSwitchFrequencyByPublishDelay",
-    "pulsar.producer.batchingMaxMessages",
     "pulsar.producer.batchingMaxBytes",
-    "pulsar.producer.batchingEnabled",
     "pulsar.producer.chunkingEnabled",
     "pulsar.producer.chunkMaxMessageSize",
     "pulsar.producer.compressionType",
@@ -232,7 +256,7 @@ pub const FLINK_KEYS_NOT_USED: &[&str] = &[
 ];
 
 /// Connection settings of a Pulsar table, from its `pulsar.client.*` keys.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PulsarClientOptions {
     /// TLS settings and credentials.
     pub security: ClientSecurity,
@@ -240,6 +264,10 @@ pub struct PulsarClientOptions {
     pub operation_timeout: Option<Duration>,
     /// `connectionTimeoutMs`, if given.
     pub connection_timeout: Option<Duration>,
+    /// `pulsar.consumer.receiverQueueSize`, if given.
+    pub receiver_queue_size: Option<u32>,
+    /// Messages per written batch (`pulsar.producer.batching*`; 1: no batching).
+    pub batch_messages: u32,
 }
 
 impl PulsarClientOptions {
@@ -302,8 +330,12 @@ impl PulsarClientOptions {
                         ));
                     }
                 }
-                // Over TLS the certificate is the credential; CONNECT carries none.
-                None
+                // The certificate is the credential; CONNECT names the method with no data,
+                // as the Java plugin does (a broker would take a missing method for "none").
+                Some(Authentication::Other {
+                    method: "tls".into(),
+                    data: Vec::new(),
+                })
             }
             Some(plugin)
                 if OAUTH2_PLUGINS
@@ -322,10 +354,27 @@ impl PulsarClientOptions {
                 ));
             }
         };
+        let count = |key: &str, max: u32| -> Result<Option<u32>> {
+            match o.get(key) {
+                None => Ok(None),
+                Some(text) => match text.trim().parse::<u32>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
+                    _ => Err(o.invalid(key, format!("expected a number from 1 to {max}"))),
+                },
+            }
+        };
+        let receiver_queue_size = count(RECEIVER_QUEUE, 1_000_000)?;
+        let batch_messages = if o.get_bool(BATCHING) {
+            count(BATCH_MESSAGES, 100_000)?.unwrap_or(1000)
+        } else {
+            1
+        };
         Ok(Self {
             security: ClientSecurity { tls, auth },
             operation_timeout: millis(OPERATION_TIMEOUT)?,
             connection_timeout: millis(CONNECTION_TIMEOUT)?,
+            receiver_queue_size,
+            batch_messages,
         })
     }
 
