@@ -213,6 +213,19 @@ impl PulsarClient {
             })
     }
 
+    /// What a read of `topic` subscribes: each partition with its index, or the topic itself
+    /// (index -1) when it is not partitioned.
+    pub async fn partition_targets(&self, topic: &TopicName) -> Result<Vec<(TopicName, i32)>> {
+        let partitions = self.partitions(topic).await?;
+        Ok(if partitions == 0 {
+            vec![(topic.clone(), -1)]
+        } else {
+            (0..partitions)
+                .map(|i| (topic.partition(i), i as i32))
+                .collect()
+        })
+    }
+
     /// The topics of `namespace` (`tenant/namespace`), full names with partitions, through
     /// the binary protocol's GetTopicsOfNamespace. A broker that does not answer within
     /// `timeout` is an error (pulsar-lite never answers it; real brokers do).

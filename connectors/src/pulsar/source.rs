@@ -353,15 +353,7 @@ impl PulsarSource {
         let mut slots: Vec<Slot> = Vec::new();
         let mut numbered = 0usize;
         for topic in &config.topics {
-            let partitions = client.partitions(topic).await?;
-            let targets: Vec<(TopicName, i32)> = if partitions == 0 {
-                vec![(topic.clone(), -1)]
-            } else {
-                (0..partitions)
-                    .map(|i| (topic.partition(i), i as i32))
-                    .collect()
-            };
-            for (partition_topic, partition) in targets {
+            for (partition_topic, partition) in client.partition_targets(topic).await? {
                 numbered += 1;
                 if config.share.is_some_and(|s| !s.owns(numbered - 1)) {
                     continue;

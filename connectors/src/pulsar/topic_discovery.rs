@@ -121,15 +121,7 @@ impl DiscoveryState {
                     if known.contains(&topic) {
                         continue;
                     }
-                    let partitions = client.partitions(&topic).await?;
-                    let targets: Vec<(TopicName, i32)> = if partitions == 0 {
-                        vec![(topic.clone(), -1)]
-                    } else {
-                        (0..partitions)
-                            .map(|i| (topic.partition(i), i as i32))
-                            .collect()
-                    };
-                    for (partition_topic, partition) in targets {
+                    for (partition_topic, partition) in client.partition_targets(&topic).await? {
                         // New partitions go to readers by a hash of their name: every reader
                         // decides alike without knowing the others.
                         if share.is_some_and(|s| {
