@@ -163,6 +163,7 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
             batch_size: 100,
             schema: None,
             security: Default::default(),
+            compression: Default::default(),
         })
         .await?;
         for chunk in clicks.chunks(250) {

@@ -30,6 +30,12 @@ fn main() -> ExitCode {
         .filter(|v| !v.trim().is_empty())
         .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(format!("{},pulsar=off", args.log)));
+    // sqlparser logs every statement it parses, option values (secrets) included, at debug
+    // level: never shown, whatever the level asked for.
+    let filter = match "sqlparser=warn".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -87,9 +93,44 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
         .or(conf
             .service_url
             .map(|u| u.trim_end_matches('/').to_string()));
+    // What runs: a script (file, -e, or standard input) or the interactive shell.
+    let script: Option<(String, Option<String>)> = if let Some(file) = &args.file {
+        let sql = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        Some((sql, Some(file.display().to_string())))
+    } else if let Some(sql) = &args.execute {
+        Some((sql.clone(), None))
+    } else if !std::io::stdin().is_terminal() {
+        // `magnetar < job.sql`: a script on standard input.
+        let mut sql = String::new();
+        std::io::stdin()
+            .read_to_string(&mut sql)
+            .context("cannot read standard input")?;
+        Some((sql, Some("<stdin>".to_string())))
+    } else {
+        None
+    };
+    let init = match &args.init {
+        Some(path) => Some((
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+            path.display().to_string(),
+        )),
+        None => None,
+    };
+    // The shell may need the broker at any statement; a script only if one of its Pulsar
+    // tables names no service URL of its own.
+    let needs_broker = match &script {
+        None => true,
+        Some((sql, _)) => {
+            init.as_ref()
+                .is_some_and(|(sql, _)| broker::script_needs_broker(sql))
+                || broker::script_needs_broker(sql)
+        }
+    };
     let broker = match &service_url {
-        Some(_) => None,
-        None => Some(runtime.block_on(broker::start_embedded(&data_dir))?),
+        None if needs_broker => Some(runtime.block_on(broker::start_embedded(&data_dir))?),
+        _ => None,
     };
     let url = service_url.or_else(|| broker.as_ref().map(|b| b.service_url()));
     let engine = Engine::new(EngineConfig {
@@ -103,41 +144,25 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<i32> {
             .with_context(|| format!("cannot apply '{key}'"))?;
     }
 
-    if let Some(init) = &args.init {
-        let sql = std::fs::read_to_string(init)
-            .with_context(|| format!("cannot read {}", init.display()))?;
-        let name = init.display().to_string();
+    if let Some((sql, name)) = &init {
         let code = runtime.block_on(script::run_statements(
             &engine,
-            &sql,
-            Some(&name),
+            sql,
+            Some(name),
             args.format,
         ))?;
         if code != script::exit::OK {
             return Ok(code);
         }
     }
-    let code = if let Some(file) = &args.file {
-        let sql = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let name = file.display().to_string();
-        runtime.block_on(script::run_script(&engine, &sql, Some(&name), args.format))?
-    } else if let Some(sql) = &args.execute {
-        runtime.block_on(script::run_script(&engine, sql, None, args.format))?
-    } else if !std::io::stdin().is_terminal() {
-        // `magnetar < job.sql`: a script on standard input.
-        let mut sql = String::new();
-        std::io::stdin()
-            .read_to_string(&mut sql)
-            .context("cannot read standard input")?;
-        runtime.block_on(script::run_script(
+    let code = match &script {
+        Some((sql, name)) => runtime.block_on(script::run_script(
             &engine,
-            &sql,
-            Some("<stdin>"),
+            sql,
+            name.as_deref(),
             args.format,
-        ))?
-    } else {
-        repl::run(&engine, runtime, &data_dir.join("history"), args.format)?
+        ))?,
+        None => repl::run(&engine, runtime, &data_dir.join("history"), args.format)?,
     };
     drop(broker);
     Ok(code)

@@ -48,7 +48,7 @@ pub async fn print_output(output: StatementOutput, view: &ViewOptions) -> Result
     match output {
         StatementOutput::Done(message) => eprintln!("{message}"),
         StatementOutput::Table(batches) => print_batches(&batches, format, true)?,
-        StatementOutput::Explain(text) => println!("{text}"),
+        StatementOutput::Explain(text) | StatementOutput::Text(text) => println!("{text}"),
         StatementOutput::JobStarted(job) if job.state.is_terminal() => {
             eprintln!(
                 "Job {} {}: wrote {} message(s) to '{}'.",
@@ -94,12 +94,59 @@ pub fn format_statement_error(error: &StatementError, file: Option<&str>) -> Str
         } else {
             location.column.saturating_sub(1)
         } as usize;
-        let pad: String = line
+        let (shown, column) = around_column(line, column);
+        let pad: String = shown
             .chars()
             .take(column)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        text.push_str(&format!("\n  {line}\n  {pad}^"));
+        text.push_str(&format!("\n  {shown}\n  {pad}^"));
     }
     text
+}
+
+/// Characters of a statement line shown on each side of the error's column.
+const CONTEXT_CHARS: usize = 60;
+
+/// `line`, or for a long one the part around `column` with `...` where it is cut; and the
+/// column within what is shown.
+fn around_column(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= 2 * CONTEXT_CHARS + 20 {
+        return (line.to_string(), column);
+    }
+    let start = column.saturating_sub(CONTEXT_CHARS).min(chars.len());
+    let end = (column + CONTEXT_CHARS).min(chars.len());
+    let mut shown = String::new();
+    let mut column = column - start;
+    if start > 0 {
+        shown.push_str("...");
+        column += 3;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push_str("...");
+    }
+    (shown, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::around_column;
+
+    #[test]
+    fn a_long_line_is_shown_around_the_column() {
+        let line = format!("SELECT {}", vec!["1"; 5000].join(" + "));
+        let (shown, column) = around_column(&line, 5000);
+        assert!(
+            shown.starts_with("...") && shown.ends_with("..."),
+            "{shown}"
+        );
+        assert!(shown.chars().count() < 130);
+        let original: Vec<char> = line.chars().collect();
+        assert_eq!(shown.chars().nth(column), Some(original[5000]));
+        // Short lines as they are; columns past the end do not panic.
+        assert_eq!(around_column("SELECT 1", 3), ("SELECT 1".to_string(), 3));
+        let _ = around_column(&line, 1_000_000);
+    }
 }

@@ -37,6 +37,11 @@ pub enum ConnectorError {
     #[error("authentication failed at {address}: {reason}")]
     Authentication { address: String, reason: String },
 
+    /// The OAuth2 token endpoint could not be reached or had trouble (a network error, a 5xx
+    /// or 429 answer): no verdict on the credentials, so worth trying again.
+    #[error("the OAuth2 token endpoint at '{}' is unavailable: {}", crate::redact::url(.issuer), crate::redact::text(.reason))]
+    TokenEndpointUnavailable { issuer: String, reason: String },
+
     /// The connection was closed or broke while a request was in flight.
     #[error("connection to {address} lost: {reason}")]
     Disconnected { address: String, reason: String },

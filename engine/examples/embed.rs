@@ -31,6 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch_size: 100,
         schema: None,
         security: Default::default(),
+        compression: Default::default(),
     })
     .await?;
     for i in 0..1000 {

@@ -10,6 +10,7 @@ use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::TableProvider;
 use datafusion::error::Result as DFResult;
 use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::streaming::StreamingTableExec;
 use magnetar_connectors::pulsar::PositionFile;
@@ -20,6 +21,7 @@ use magnetar_sql::{Location, ScriptStatement, Statement};
 use crate::error::{EngineError, Result};
 use crate::execute;
 use crate::jobs::{JobInfo, JobRegistry, JobState, SystemTable};
+use crate::memory_limit::SettableMemoryPool;
 use crate::runtime::{Clock, QueryStream};
 use crate::settings::Settings;
 use crate::sources::{BoundedScan, ClientPool};
@@ -61,6 +63,8 @@ pub enum StatementOutput {
     JobStarted(Box<JobInfo>),
     /// The plan of a statement (`EXPLAIN`).
     Explain(String),
+    /// Text shown as it is (`SHOW CREATE TABLE`).
+    Text(String),
 }
 
 /// An error in a script, with the statement it happened in.
@@ -89,9 +93,16 @@ pub(crate) struct Shared {
     pub jobs: Arc<JobRegistry>,
     pub clients: Arc<ClientPool>,
     pub config: EngineConfig,
+    /// The session's memory pool, bounded by `execution.memory-limit`.
+    pub memory: Arc<SettableMemoryPool>,
 }
 
 impl Shared {
+    /// Applies settings that live outside `Settings` (the memory limit) after a change.
+    fn settings_changed(&self) {
+        self.memory.set_limit(self.settings().memory_limit());
+    }
+
     pub fn settings(&self) -> Settings {
         self.settings
             .read()
@@ -260,7 +271,18 @@ impl Engine {
             .map_string_types_to_utf8view = false;
         // Planning errors then carry the position of what they name (a column, a function).
         session.options_mut().sql_parser.collect_spans = true;
-        let ctx = SessionContext::new_with_config(session);
+        let memory = Arc::new(SettableMemoryPool::default());
+        let runtime = match RuntimeEnvBuilder::new()
+            .with_memory_pool(memory.clone())
+            .build_arc()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::warn!(error = %e, "DataFusion's runtime with a memory pool could not be built; 'execution.memory-limit' has no effect");
+                Arc::default()
+            }
+        };
+        let ctx = SessionContext::new_with_config_rt(session, runtime);
         let tables: Arc<RwLock<BTreeMap<String, Arc<TableDef>>>> = Arc::default();
         let settings: Arc<RwLock<Settings>> = Arc::default();
         let clients = Arc::new(ClientPool::new(Arc::new(match &config.data_dir {
@@ -289,6 +311,7 @@ impl Engine {
                 jobs,
                 clients,
                 config,
+                memory,
             }),
         }
     }
@@ -345,6 +368,9 @@ impl Engine {
             }
             Statement::ShowTables => execute::ddl::show_tables(shared),
             Statement::Describe { name } => execute::ddl::describe(shared, &name),
+            Statement::ShowCreateTable { name } => Ok(StatementOutput::Text(
+                shared.table(&name)?.create_statement(),
+            )),
             Statement::ShowJobs => execute::ddl::show_jobs(shared),
             Statement::ShowSettings => execute::ddl::show_settings(shared),
             Statement::Set { key, value } => {
@@ -353,6 +379,7 @@ impl Engine {
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .set(&key, &value)?;
+                shared.settings_changed();
                 let shown = magnetar_sql::options::shown_value(&key, &value);
                 Ok(StatementOutput::Done(format!("Set '{key}' = '{shown}'.")))
             }
@@ -362,6 +389,7 @@ impl Engine {
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .reset(key.as_deref())?;
+                shared.settings_changed();
                 Ok(StatementOutput::Done(match key {
                     Some(k) => format!("Reset '{k}'."),
                     None => "Reset all settings.".into(),
@@ -590,7 +618,9 @@ impl Engine {
             .settings
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .set(key, value)
+            .set(key, value)?;
+        self.shared.settings_changed();
+        Ok(())
     }
 
     /// Names of the tables, sorted.

@@ -169,6 +169,7 @@ fn connector_error_is_transient(e: &ConnectorError) -> bool {
         | ConnectorError::Disconnected { .. }
         | ConnectorError::Timeout { .. }
         | ConnectorError::Produce { .. }
+        | ConnectorError::TokenEndpointUnavailable { .. }
         | ConnectorError::Io(_) => true,
         // A restarted broker is not ready yet, or still holds the consumer or producer of a
         // connection that died.

@@ -11,6 +11,7 @@ mod engine;
 pub mod error;
 mod execute;
 mod jobs;
+pub mod memory_limit;
 pub mod operators;
 pub mod runtime;
 pub mod settings;

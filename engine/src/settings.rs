@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use magnetar_sql::options::common::parse_duration;
+use magnetar_sql::options::common::{parse_duration, parse_size};
 
 use crate::error::{EngineError, Result};
 
@@ -104,6 +104,12 @@ pub const SETTINGS: &[SettingSpec] = &[
         key: "execution.checkpointing.num-retained",
         default: Some("3"),
         description: "Complete checkpoints kept per job; older ones are deleted.",
+        values: &[],
+    },
+    SettingSpec {
+        key: "execution.memory-limit",
+        default: None,
+        description: "Most memory the engine's queries may reserve together for sorts, joins, aggregates and windows run by DataFusion (e.g. `2 gb`); past it a statement fails with \"resources exhausted\" instead of the process running out of memory. Unset: no limit.",
         values: &[],
     },
     SettingSpec {
@@ -211,6 +217,12 @@ impl Settings {
             "execution.flush-interval" | "table.exec.source.idle-timeout" => {
                 parse_duration(value).map_err(|e| invalid(&e))?;
             }
+            "execution.memory-limit" => {
+                let bytes = parse_size(value).map_err(|e| invalid(&e))?;
+                if bytes < 1 << 20 {
+                    return Err(invalid("expected at least 1 mb"));
+                }
+            }
             "execution.checkpointing.interval" => {
                 let d = parse_duration(value).map_err(|e| invalid(&e))?;
                 if d.is_zero() {
@@ -299,6 +311,12 @@ impl Settings {
         self.get("pipeline.max-parallelism")
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(crate::runtime::DEFAULT_MAX_PARALLELISM)
+    }
+
+    /// `execution.memory-limit` in bytes, if set.
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.get("execution.memory-limit")
+            .and_then(|v| parse_size(v).ok())
     }
 
     /// `execution.batch-size`.

@@ -45,6 +45,11 @@ pub enum Statement {
         /// Table name.
         name: String,
     },
+    /// `SHOW CREATE TABLE name`.
+    ShowCreateTable {
+        /// Table name.
+        name: String,
+    },
     /// `EXPLAIN <query or insert>`.
     Explain(Box<Statement>),
     /// A query (`SELECT`, `WITH`, `VALUES`).

@@ -367,7 +367,7 @@ impl MagnetarDb {
                 }
             }
             StatementOutput::Table(batches) => rows(&batches),
-            StatementOutput::Explain(text) => Ok(DBOutput::Rows {
+            StatementOutput::Explain(text) | StatementOutput::Text(text) => Ok(DBOutput::Rows {
                 types: vec![DefaultColumnType::Text],
                 rows: text
                     .lines()

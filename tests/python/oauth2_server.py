@@ -8,7 +8,9 @@ What real servers do, and this one copies (RFC 6749 section 4.4, OpenID Connect 
     {"error": "invalid_client"}.
   * The access token is a JWT signed with HS256 by SECRET, with `sub` = the client id and `exp`,
     which is what Pulsar's AuthenticationProviderToken checks on the broker side.
-Fixture only: GET /test/grants answers {"grants": N}, the tokens granted so far.
+Fixture only: GET /test/grants answers {"grants": N}, the tokens granted so far; POST
+/test/unavailable?count=N makes the next N token requests answer 503 (a server in trouble, as a
+real one behind a load balancer answers while it restarts).
 
 usage: oauth2_server.py SECRET CLIENT_ID CLIENT_SECRET LIFETIME_SECONDS
 (prints "listening on PORT", serves until stdin closes)
@@ -25,6 +27,7 @@ from urllib.parse import parse_qs
 
 SECRET, CLIENT_ID, CLIENT_SECRET, LIFETIME = sys.argv[1].encode(), sys.argv[2], sys.argv[3], int(sys.argv[4])
 grants = 0
+unavailable = 0
 lock = threading.Lock()
 
 
@@ -65,10 +68,20 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, {"error": "not_found"})
 
     def do_POST(self):
-        global grants
+        global grants, unavailable
+        if self.path.startswith("/test/unavailable?count="):
+            with lock:
+                unavailable = int(self.path.split("=", 1)[1])
+            self.reply(200, {"unavailable": unavailable})
+            return
         if self.path != "/oauth/token":
             self.reply(404, {"error": "not_found"})
             return
+        with lock:
+            if unavailable > 0:
+                unavailable -= 1
+                self.reply(503, {"error": "temporarily_unavailable"})
+                return
         length = int(self.headers.get("Content-Length", "0"))
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         if form.get("grant_type") != "client_credentials":

@@ -185,8 +185,9 @@ async fn write_ledger(
     }
 }
 
-/// Every entry of the partition, as stored, in order: ((ledger, entry), bytes).
-async fn read_entries(service_url: &str, topic: &TopicName) -> Vec<((u64, u64), Bytes)> {
+/// Every entry of the partition, as stored, in order: ((ledger, entry), bytes). Also for
+/// tests that look at what a producer stored (codec, batching).
+pub async fn read_entries(service_url: &str, topic: &TopicName) -> Vec<((u64, u64), Bytes)> {
     let client = PulsarClient::connect(ClientConfig::new(service_url.to_string()))
         .await
         .expect("connect to the broker");

@@ -131,6 +131,17 @@ impl Terminal {
         self.wait_for(&format!("{text:?}"), timeout, |s| s.contains(text))
     }
 
+    /// Kills the program with SIGKILL, as a crash or `kill -9` would, and reaps it.
+    pub fn kill_9(&mut self) {
+        let pid = self.child.process_id().expect("the program runs");
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL {pid}");
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to exit; returns its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> u32 {
         let deadline = Instant::now() + timeout;

@@ -22,6 +22,8 @@ pub struct JsonDecoder {
     decoder: Decoder,
     /// Rows the decoder holds before it stops reading; at least the chunk size.
     capacity: usize,
+    /// Top-level integer columns: a number with a fraction there is refused, not truncated.
+    integer_fields: Vec<String>,
 }
 
 /// Initial row capacity of the shared decoder; it grows for larger chunks.
@@ -39,16 +41,35 @@ impl JsonDecoder {
     /// A decoder producing rows of `schema`.
     pub fn new(schema: SchemaRef, options: JsonOptions) -> Result<Self> {
         let decoder = build(&schema, options, INITIAL_CAPACITY)?;
+        let integer_fields = schema
+            .fields()
+            .iter()
+            .filter(|f| f.data_type().is_integer())
+            .map(|f| f.name().clone())
+            .collect();
         Ok(Self {
             schema,
             options,
             decoder,
             capacity: INITIAL_CAPACITY,
+            integer_fields,
         })
     }
 
     /// Feeds one payload; it must hold exactly one JSON object.
-    fn feed(decoder: &mut Decoder, payload: &[u8]) -> std::result::Result<(), String> {
+    fn feed(
+        decoder: &mut Decoder,
+        payload: &[u8],
+        integer_fields: &[String],
+    ) -> std::result::Result<(), String> {
+        if !integer_fields.is_empty()
+            && let Some(f) = super::json_integers::fractional_integer(payload, integer_fields)
+        {
+            return Err(format!(
+                "field '{}': {} is not a whole number, and its column is an integer",
+                f.field, f.number
+            ));
+        }
         let before = decoder.len();
         let consumed = decoder.decode(payload).map_err(|e| e.to_string())?;
         if consumed != payload.len() {
@@ -72,7 +93,7 @@ impl JsonDecoder {
         let mut errors = Vec::new();
         for &i in indices {
             let mut single = build(&self.schema, self.options, 1)?;
-            let outcome = Self::feed(&mut single, &messages[i].payload)
+            let outcome = Self::feed(&mut single, &messages[i].payload, &self.integer_fields)
                 .and_then(|()| single.flush().map(|_| ()).map_err(|e| e.to_string()));
             match outcome {
                 Ok(()) => good.push(i),
@@ -107,7 +128,7 @@ impl PayloadDecoder for JsonDecoder {
                 ));
                 continue;
             }
-            match Self::feed(&mut self.decoder, &m.payload) {
+            match Self::feed(&mut self.decoder, &m.payload, &self.integer_fields) {
                 Ok(()) => rows.push(i),
                 Err(reason) => {
                     errors.push((i, reason));
@@ -135,13 +156,16 @@ impl PayloadDecoder for JsonDecoder {
         errors.sort_by_key(|(i, _)| *i);
         for &i in &good {
             // These decoded alone, so they decode together.
-            Self::feed(&mut self.decoder, &messages[i].payload).map_err(|reason| {
-                crate::error::ConnectorError::Decode {
-                    topic: messages[i].topic.to_string(),
-                    id: messages[i].id,
-                    format: "json",
-                    reason,
-                }
+            Self::feed(
+                &mut self.decoder,
+                &messages[i].payload,
+                &self.integer_fields,
+            )
+            .map_err(|reason| crate::error::ConnectorError::Decode {
+                topic: messages[i].topic.to_string(),
+                id: messages[i].id,
+                format: "json",
+                reason,
             })?;
         }
         let batch = self
@@ -274,6 +298,37 @@ mod tests {
         // The decoder is usable afterwards.
         let again = d.decode(&[message(6, r#"{"n":7}"#)]).expect("decode");
         assert_eq!(again.rows, vec![0]);
+    }
+
+    #[test]
+    fn a_fraction_in_an_integer_column_is_an_error_not_a_truncation() {
+        for ignore_parse_errors in [false, true] {
+            let mut d = JsonDecoder::new(
+                schema(),
+                JsonOptions {
+                    ignore_parse_errors,
+                },
+            )
+            .expect("decoder");
+            let msgs = vec![
+                message(0, r#"{"user":"a","n":1}"#),
+                message(1, r#"{"user":"b","n":1.5}"#),
+                message(2, r#"{"user":"c","n":3.0}"#),
+            ];
+            let out = d.decode(&msgs).expect("decode");
+            assert_eq!(out.rows, vec![0, 2]);
+            assert_eq!(out.errors.len(), 1);
+            assert_eq!(out.errors[0].0, 1);
+            assert!(
+                out.errors[0]
+                    .1
+                    .contains("field 'n': 1.5 is not a whole number"),
+                "{}",
+                out.errors[0].1
+            );
+            let n = out.batch.column(1).as_primitive::<Int64Type>();
+            assert_eq!(n, &Int64Array::from(vec![1, 3]));
+        }
     }
 
     #[test]

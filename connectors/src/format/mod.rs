@@ -3,6 +3,7 @@
 mod avro;
 mod csv;
 mod json;
+mod json_integers;
 mod key_value;
 mod primitive;
 mod protobuf;

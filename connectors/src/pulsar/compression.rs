@@ -1,6 +1,50 @@
-//! Pulsar's payload codecs (the `compression` field of `MessageMetadata`).
+//! Pulsar's payload codecs (the `compression` field of `MessageMetadata`): inflating what
+//! sources read, and the codec sinks write with.
 
 use pulsar::proto::CompressionType;
+
+/// The codec a sink compresses payloads with: Flink's `pulsar.producer.compressionType`,
+/// by the Java client's `CompressionType` names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PayloadCodec {
+    /// Payloads as they are.
+    #[default]
+    None,
+    /// A raw LZ4 block.
+    Lz4,
+    /// Deflate (zlib).
+    Zlib,
+    /// Zstandard.
+    Zstd,
+}
+
+impl PayloadCodec {
+    /// The Java names of the codecs a sink writes. Not `SNAPPY`: pulsar-rs writes Snappy's
+    /// framed format, which the Java and C++ clients (raw Snappy) cannot read.
+    pub const NAMES: &'static [&'static str] = &["NONE", "LZ4", "ZLIB", "ZSTD"];
+
+    /// The codec of a Java name (any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name.trim().to_ascii_uppercase().as_str() {
+            "NONE" => Self::None,
+            "LZ4" => Self::Lz4,
+            "ZLIB" => Self::Zlib,
+            "ZSTD" => Self::Zstd,
+            _ => return None,
+        })
+    }
+
+    /// The producer's compression setting (pulsar-rs compresses each message or batch).
+    pub(crate) fn producer_compression(self) -> Option<pulsar::compression::Compression> {
+        use pulsar::compression::{Compression, CompressionLz4, CompressionZlib, CompressionZstd};
+        match self {
+            Self::None => None,
+            Self::Lz4 => Some(Compression::Lz4(CompressionLz4::default())),
+            Self::Zlib => Some(Compression::Zlib(CompressionZlib::default())),
+            Self::Zstd => Some(Compression::Zstd(CompressionZstd::default())),
+        }
+    }
+}
 
 /// Largest payload we agree to inflate; a corrupt `uncompressed_size` must not exhaust memory.
 const MAX_UNCOMPRESSED_SIZE: usize = 1 << 30;
@@ -16,6 +60,18 @@ pub fn decompress(
             "uncompressed size {uncompressed_size} exceeds the {MAX_UNCOMPRESSED_SIZE}-byte limit"
         ));
     }
+    // The size comes from the producer; no codec inflates beyond its largest ratio, so a size
+    // above that is a lie, refused before anything is reserved for it.
+    let most = input
+        .len()
+        .saturating_mul(max_ratio(codec))
+        .saturating_add(1024);
+    if uncompressed_size > most {
+        return Err(format!(
+            "{codec:?} payload of {} bytes claims {uncompressed_size} bytes uncompressed, more than the codec can inflate to",
+            input.len()
+        ));
+    }
     let out = match codec {
         CompressionType::None => input.to_vec(),
         // A raw LZ4 block, no frame and no size prefix.
@@ -26,9 +82,17 @@ pub fn decompress(
         CompressionType::Zstd => {
             zstd::bulk::decompress(input, uncompressed_size).map_err(|e| format!("ZSTD: {e}"))?
         }
-        CompressionType::Snappy => snap::raw::Decoder::new()
-            .decompress_vec(input)
-            .map_err(|e| format!("SNAPPY: {e}"))?,
+        // Snappy's own length header sizes its buffer: it must agree with the metadata.
+        CompressionType::Snappy => match snap::raw::decompress_len(input) {
+            Ok(n) if n != uncompressed_size => {
+                return Err(format!(
+                    "SNAPPY: the payload says {n} bytes, metadata says {uncompressed_size}"
+                ));
+            }
+            Err(e) => return Err(format!("SNAPPY: {e}")),
+            Ok(_) => snap::raw::Decoder::new().decompress_vec(input),
+        }
+        .map_err(|e| format!("SNAPPY: {e}"))?,
     };
     if out.len() != uncompressed_size && codec != CompressionType::None {
         return Err(format!(
@@ -37,6 +101,18 @@ pub fn decompress(
         ));
     }
     Ok(out)
+}
+
+/// The most a codec's output can exceed its input, with room to spare: LZ4 255:1, deflate
+/// 1032:1, Snappy about 21:1; Zstandard's RLE blocks reach about 32768:1.
+fn max_ratio(codec: CompressionType) -> usize {
+    match codec {
+        CompressionType::None => 1,
+        CompressionType::Lz4 => 256,
+        CompressionType::Zlib => 1100,
+        CompressionType::Snappy => 32,
+        CompressionType::Zstd => 32_768,
+    }
 }
 
 fn inflate_sync_flushed(input: &[u8], uncompressed_size: usize) -> Result<Vec<u8>, String> {
@@ -57,6 +133,29 @@ mod tests {
         (0..10_000u32)
             .flat_map(|i| format!("{{\"n\":{}}}", i % 97).into_bytes())
             .collect()
+    }
+
+    #[test]
+    fn a_claimed_size_beyond_the_codecs_ratio_is_refused_before_allocating() {
+        let tiny = [0u8; 16];
+        for codec in [
+            CompressionType::Lz4,
+            CompressionType::Zlib,
+            CompressionType::Zstd,
+            CompressionType::Snappy,
+        ] {
+            let err = decompress(codec, &tiny, 900 << 20).expect_err("a lie");
+            assert!(
+                err.contains("more than the codec can inflate to"),
+                "{codec:?}: {err}"
+            );
+        }
+        // Snappy's own header must agree with the metadata.
+        let packed = snap::raw::Encoder::new()
+            .compress_vec(&sample())
+            .expect("snappy");
+        let err = decompress(CompressionType::Snappy, &packed, 100).expect_err("disagrees");
+        assert!(err.contains("metadata says 100"), "{err}");
     }
 
     #[test]

@@ -210,6 +210,14 @@ pub fn messages_of_entry(
     if count < 0 {
         return Err(format!("negative batch size {count}"));
     }
+    // The count comes from the producer: each message takes at least its 4-byte metadata size,
+    // so the bytes present bound what may be reserved.
+    if count as usize > payload.len() / 4 {
+        return Err(format!(
+            "the batch claims {count} messages but holds only {} bytes",
+            payload.len()
+        ));
+    }
     let mut out = Vec::with_capacity(count as usize);
     let mut rest = payload;
     for index in 0..count {
@@ -372,6 +380,23 @@ mod tests {
         let parsed = parse_entry(encode_entry(&m, &[0, 0, 0, 2, 0x18], true)).expect("parse");
         let topic: Arc<str> = Arc::from("t");
         assert!(messages_of_entry(parsed, MessageId::new(1, 2, -1), &topic, 0).is_err());
+    }
+
+    #[test]
+    fn a_batch_size_beyond_the_bytes_present_is_an_error_not_an_allocation() {
+        for count in [i32::MAX, 1 << 20, 3] {
+            let m = MessageMetadata {
+                num_messages_in_batch: Some(count),
+                ..meta()
+            };
+            // Room for two small messages at most.
+            let parsed =
+                parse_entry(encode_entry(&m, &[0, 0, 0, 2, 0x18, 0], true)).expect("parse");
+            let topic: Arc<str> = Arc::from("t");
+            let err =
+                messages_of_entry(parsed, MessageId::new(1, 2, -1), &topic, 0).expect_err("a lie");
+            assert!(err.contains(&format!("claims {count} messages")), "{err}");
+        }
     }
 
     /// Entries written by a real Pulsar broker (the offload fixtures from Pulsar's own test

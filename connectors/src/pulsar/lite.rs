@@ -89,6 +89,90 @@ pub fn find_binary() -> Result<PathBuf> {
     )))
 }
 
+/// The file in the data directory naming the broker process that holds it.
+pub const PID_FILE: &str = "pulsar-lite.pid";
+
+/// Makes the broker die with the process that starts it (Linux: a parent-death signal, sent
+/// when the starting thread ends: a main thread or a runtime worker, never a short-lived
+/// blocking thread), so that a killed shell never leaves a broker holding its data directory.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn dies_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid,
+    // _exit), and nothing is allocated.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died before the signal was armed: do not outlive it.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn dies_with_parent(_command: &mut Command) {}
+
+/// Stops a broker an earlier process left running on `dir` (its pid file names it, and it is
+/// still `binary` on that directory), so that the new one can take the directory.
+async fn stop_stale(dir: &Path, binary: &Path) -> Result<()> {
+    let Ok(text) = fs::read_to_string(dir.join(PID_FILE)) else {
+        return Ok(());
+    };
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return Ok(());
+    };
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let holds_dir = fs::read(proc_dir.join("cmdline")).is_ok_and(|cmdline| {
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let db = dir.join("db");
+        args.first().is_some_and(|a| {
+            Path::new(&*String::from_utf8_lossy(a)).file_name() == binary.file_name()
+        }) && args
+            .iter()
+            .any(|a| Path::new(&*String::from_utf8_lossy(a)) == db)
+    });
+    if !holds_dir || is_zombie(&proc_dir) {
+        return Ok(());
+    }
+    tracing::warn!(pid, dir = %dir.display(), "stopping a pulsar-lite an earlier Magnetar left running on this data directory");
+    eprintln!(
+        "Stopping an embedded broker (pid {pid}) that an earlier magnetar left running on {}.",
+        dir.display()
+    );
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proc_dir.exists() && !is_zombie(&proc_dir) {
+        if Instant::now() > deadline || !status.success() {
+            return Err(ConnectorError::EmbeddedBroker(format!(
+                "a pulsar-lite (pid {pid}) left running by an earlier magnetar holds {}; stop it (kill {pid}) and start again",
+                dir.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Whether the process of `/proc/<pid>` has exited and waits to be reaped.
+fn is_zombie(proc_dir: &Path) -> bool {
+    fs::read_to_string(proc_dir.join("stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -152,7 +236,10 @@ impl PulsarLite {
             .create(true)
             .append(true)
             .open(&log_path)?;
-        let child = Command::new(&self.binary)
+        stop_stale(dir, &self.binary).await?;
+        let mut command = Command::new(&self.binary);
+        dies_with_parent(&mut command);
+        let child = command
             .arg("--config")
             .arg(&config)
             .arg("--addr")
@@ -171,7 +258,11 @@ impl PulsarLite {
                     self.binary.display()
                 ))
             })?;
+        // Who holds the directory, for a later start to find if this process is killed
+        // without its parent-death signal (another OS, or an older Magnetar).
+        let pid = child.id();
         self.child = Some(child);
+        fs::write(dir.join(PID_FILE), pid.to_string())?;
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut delay = Duration::from_millis(10);
         loop {
@@ -231,7 +322,13 @@ impl PulsarLite {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = fs::remove_file(self.options.data_dir.join(PID_FILE));
         }
+    }
+
+    /// The broker's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the process is running.

@@ -46,6 +46,8 @@ pub struct SinkConfig {
     pub schema: Option<pulsar::proto::Schema>,
     /// TLS settings and credentials.
     pub security: super::connection::ClientSecurity,
+    /// How payloads (each message, or each batch) are compressed.
+    pub compression: super::compression::PayloadCodec,
 }
 
 /// One message to write.
@@ -164,6 +166,10 @@ impl PulsarSink {
                 chosen.clone(),
             )))),
             schema: config.schema.clone(),
+            compression: config.compression.producer_compression(),
+            // Wait for room when the connection's send queue is full, rather than fail the
+            // message with SlowDown (seen writing a few hundred unbatched messages at once).
+            block_queue_if_full: true,
             ..Default::default()
         };
         let mut builder = client

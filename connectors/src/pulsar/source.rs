@@ -352,8 +352,11 @@ impl PulsarSource {
         let (tx, events) = mpsc::unbounded_channel();
         let mut slots: Vec<Slot> = Vec::new();
         let mut numbered = 0usize;
+        // Every partition of the topics (also other readers'), for discovery to tell new ones.
+        let mut all_partitions = Vec::new();
         for topic in &config.topics {
             for (partition_topic, partition) in client.partition_targets(topic).await? {
+                all_partitions.push(partition_topic.clone());
                 numbered += 1;
                 if config.share.is_some_and(|s| !s.owns(numbered - 1)) {
                     continue;
@@ -390,7 +393,7 @@ impl PulsarSource {
                     events: tx.clone(),
                     share: config.share,
                 },
-                DiscoveryState::new(d.clone(), &config.topics),
+                DiscoveryState::new(d.clone(), &all_partitions),
             )),
             _ => None,
         };

@@ -1,6 +1,7 @@
-//! Topics that appear while a source runs (a topic pattern's new matches): listed every
-//! interval, and their partitions subscribed by a task of their own, so that a read cut short
-//! by the engine never leaves a subscription half made.
+//! Topics and partitions that appear while a source runs (a topic pattern's new matches, and
+//! partitions added to a partitioned topic it reads): listed every interval, and subscribed by
+//! a task of their own, so that a read cut short by the engine never leaves a subscription half
+//! made.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -45,12 +46,12 @@ pub(crate) struct Discovered {
     pub consumer: Consumer,
 }
 
-/// What one listing found: the partitions this reader now reads, and every new topic (also
-/// those whose partitions all belong to other readers).
+/// What one listing found: the partitions this reader now reads, and every new partition
+/// (also those that belong to other readers).
 #[derive(Default)]
 pub(crate) struct Found {
     pub partitions: Vec<Discovered>,
-    pub topics: Vec<TopicName>,
+    pub seen: Vec<TopicName>,
 }
 
 /// What subscribing new partitions needs, from the source.
@@ -64,14 +65,14 @@ pub(crate) struct SubscribeContext {
 /// The discovery state of a running source.
 pub(crate) struct DiscoveryState {
     config: TopicDiscovery,
-    /// Base topics already read (by this reader or, by ownership, another).
+    /// Partitions (or non-partitioned topics) already read, by this reader or another.
     known: HashSet<TopicName>,
     next_at: tokio::time::Instant,
     running: Option<oneshot::Receiver<Result<Found>>>,
 }
 
 impl DiscoveryState {
-    /// Discovery over `config`, `known` being the topics read from the start.
+    /// Discovery over `config`, `known` being every partition read from the start.
     pub fn new(config: TopicDiscovery, known: &[TopicName]) -> Self {
         Self {
             next_at: tokio::time::Instant::now() + config.every,
@@ -94,7 +95,7 @@ impl DiscoveryState {
                 self.running = None;
                 self.next_at = tokio::time::Instant::now() + self.config.every;
                 if let Ok(found) = &result {
-                    self.known.extend(found.topics.iter().cloned());
+                    self.known.extend(found.seen.iter().cloned());
                 }
                 Some(result)
             }
@@ -117,11 +118,13 @@ impl DiscoveryState {
         tokio::spawn(async move {
             let mut found = Found::default();
             let result = async {
+                // New topics, and new partitions of known ones (a partitioned topic grown).
                 for topic in list().await? {
-                    if known.contains(&topic) {
-                        continue;
-                    }
                     for (partition_topic, partition) in client.partition_targets(&topic).await? {
+                        if known.contains(&partition_topic) {
+                            continue;
+                        }
+                        found.seen.push(partition_topic.clone());
                         // New partitions go to readers by a hash of their name: every reader
                         // decides alike without knowing the others.
                         if share.is_some_and(|s| {
@@ -143,7 +146,6 @@ impl DiscoveryState {
                             consumer,
                         });
                     }
-                    found.topics.push(topic);
                 }
                 Ok(())
             }

@@ -157,6 +157,17 @@ pub(crate) async fn create_table(shared: &Shared, create: &CreateTable) -> Resul
     let def = Arc::new(TableDef::from_create_with_schema(
         create, registry, &custom,
     )?);
+    // The watermark expression is planned now, so that one which is not a timestamp of the
+    // table's columns fails here rather than when a query starts.
+    if let Some(w) = &create.watermark {
+        crate::sources::WatermarkExpr::compile(&def, &shared.ctx.state()).map_err(|e| match e {
+            EngineError::Sql(SqlError::Unsupported {
+                what,
+                location: None,
+            }) => EngineError::Sql(SqlError::syntax(what, Some(w.location))),
+            other => other,
+        })?;
+    }
     if let magnetar_sql::options::Connector::Memory(o) = &def.connector {
         // Creates the storage, or checks that an existing one fits.
         shared.clients.memory().log(&o.name, o.partitions)?;
@@ -331,6 +342,7 @@ const SHOW_JOBS_COLUMNS: &[&str] = &[
     "read",
     "written",
     "error",
+    "warning",
 ];
 
 pub(crate) fn show_jobs(shared: &Shared) -> Result<StatementOutput> {

@@ -109,6 +109,8 @@ pub struct JobInfo {
     pub started: SystemTime,
     /// The statement.
     pub sql: String,
+    /// What the job waits for without failing (a topic pattern that matches nothing yet).
+    pub warnings: Vec<String>,
 }
 
 /// What settling a running graph takes: a barrier injected after the sources have taken
@@ -321,6 +323,13 @@ impl Job {
             parallelism: self.parallelism.load(Ordering::Relaxed),
             started: self.started,
             sql: self.sql.clone(),
+            warnings: {
+                let mut warnings: Vec<String> =
+                    sources.iter().filter_map(|m| m.warning.get()).collect();
+                warnings.sort();
+                warnings.dedup();
+                warnings
+            },
         }
     }
 }

@@ -48,6 +48,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("replays_dropped", DataType::UInt64, false),
         Field::new("started", time(), false),
         Field::new("error", DataType::Utf8, true),
+        Field::new("warning", DataType::Utf8, true),
     ]))
 });
 
@@ -116,6 +117,7 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
                 JobState::Failed(e) => Some(e.clone()),
                 _ => None,
             }),
+            strings(|j| (!j.warnings.is_empty()).then(|| j.warnings.join("; "))),
         ],
     )?)
 }

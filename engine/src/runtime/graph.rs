@@ -668,7 +668,7 @@ async fn open_source(
         assignment,
         resume.as_ref(),
         subscription,
-        source_metrics.backfill.clone(),
+        &source_metrics,
     )
     .await?;
     let event_time = watermark.map(|_| {

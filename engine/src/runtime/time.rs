@@ -11,6 +11,19 @@ impl EventTime {
     pub const MIN: EventTime = EventTime(i64::MIN);
     /// After every event: the watermark of an input that has ended.
     pub const MAX: EventTime = EventTime(i64::MAX);
+    /// The earliest time a row may have: `0000-01-01 00:00:00.000`, the start of Flink's
+    /// `TIMESTAMP(3)` range.
+    pub const FIRST_VALID: EventTime = EventTime(-62_167_219_200_000);
+    /// The latest time a row may have: `9999-12-31 23:59:59.999`. Window arithmetic on times
+    /// in this range cannot overflow.
+    pub const LAST_VALID: EventTime = EventTime(253_402_300_799_999);
+
+    /// Why `ms` cannot be a row's event time, if it cannot.
+    pub fn check_row_time(ms: i64) -> Option<String> {
+        (!(Self::FIRST_VALID.0..=Self::LAST_VALID.0).contains(&ms)).then(|| {
+            format!("event time {ms} ms is outside the range of TIMESTAMP(3) (years 0000 to 9999)")
+        })
+    }
 }
 
 impl fmt::Display for EventTime {

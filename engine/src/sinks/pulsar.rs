@@ -207,6 +207,7 @@ impl PulsarSinkWriter {
                 .schema_definition()
                 .map(|(kind, definition)| to_protocol(&kind, &table.name, &definition)),
             security: options.client.security.clone(),
+            compression: options.client.compression,
         })
         .await?;
         let (replay, producer) = match exactly_once {

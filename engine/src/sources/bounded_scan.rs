@@ -81,7 +81,7 @@ impl BoundedScan {
             super::SplitAssignment::WHOLE,
             None,
             None,
-            self.metrics.backfill.clone(),
+            &self.metrics,
         )
         .await?;
         let outcome: Result<bool> = async {

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{
-    ArrayRef, Int64Builder, MapBuilder, MapFieldNames, RecordBatch, RecordBatchOptions,
-    StringBuilder, TimestampMillisecondBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Builder, MapBuilder, MapFieldNames, RecordBatch,
+    RecordBatchOptions, StringBuilder, TimestampMillisecondBuilder,
 };
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::compute::{cast, filter};
+use datafusion::arrow::datatypes::{
+    DataType, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
+};
 use magnetar_connectors::MessageId;
 use magnetar_connectors::format::{
     AvroDecoder, FormatKind, FormatOptions, JsonOptions, PayloadDecoder, ProtobufDecoder,
@@ -30,6 +32,7 @@ use magnetar_sql::options::Connector;
 use super::event_time::SharedWatermarkExpr;
 use super::reader::ReadChunk;
 use crate::error::{EngineError, Result};
+use crate::runtime::EventTime;
 
 /// Counters of a source, shared with `SHOW JOBS`.
 #[derive(Debug, Default)]
@@ -50,6 +53,8 @@ pub struct SourceMetrics {
     pub backfill: Arc<BackfillProgress>,
     /// Entries behind the end of the topic when last asked (`SHOW JOBS`); `None`: unknown.
     pub backlog: std::sync::Mutex<Option<u64>>,
+    /// What the source waits for, such as a topic that matches its pattern (`SHOW JOBS`).
+    pub warning: Arc<super::topics::SourceWarning>,
 }
 
 /// What to do with a message that cannot be read.
@@ -98,6 +103,9 @@ pub struct SourceDecoder {
     /// Position in `decoded` of each output column.
     output: Vec<usize>,
     watermark: Option<(SharedWatermarkExpr, Vec<usize>, SchemaRef)>,
+    /// Position in `decoded` of the event-time column, when it is decoded: rows whose time is
+    /// out of range are bad messages (window arithmetic on them would overflow).
+    event_time_position: Option<usize>,
     decoder: Box<dyn PayloadDecoder>,
     policy: BadMessagePolicy,
     metrics: Arc<SourceMetrics>,
@@ -227,6 +235,13 @@ impl SourceDecoder {
         ));
         let position = |i: usize| decoded.iter().position(|&d| d == i).unwrap_or(0);
         let output = projected.iter().map(|&i| position(i)).collect();
+        let event_time_position = table.watermark.as_ref().and_then(|w| {
+            let index = table
+                .columns
+                .iter()
+                .position(|c| c.field.name() == &w.column)?;
+            decoded.iter().position(|&d| d == index)
+        });
         let watermark = watermark.map(|w| {
             let positions = w.columns.iter().map(|&i| position(i)).collect();
             let schema = Arc::new(Schema::new(
@@ -246,6 +261,7 @@ impl SourceDecoder {
             columns,
             output,
             watermark,
+            event_time_position,
             decoder,
             policy,
             metrics,
@@ -388,6 +404,7 @@ impl SourceDecoder {
                                 .pulsar()
                                 .map(|o| o.client.security.clone())
                                 .unwrap_or_default(),
+                            compression: Default::default(),
                         })
                         .await?,
                     );
@@ -544,11 +561,70 @@ impl SourceDecoder {
             };
             arrays.push(array);
         }
-        let slots = rows
+        let mut slots: Vec<usize> = rows
             .iter()
             .map(|&i| chunk.slots.get(i).copied().unwrap_or(0))
             .collect();
-        self.assemble(&arrays, rows.len(), slots).map(Some)
+        if let Some(position) = self.event_time_position {
+            let keep = self
+                .rows_in_time_range(&arrays[position], &messages)
+                .await?;
+            if let Some(keep) = keep {
+                if keep.true_count() == 0 {
+                    return Ok(None);
+                }
+                arrays = arrays
+                    .iter()
+                    .map(|a| Ok(filter(a, &keep)?))
+                    .collect::<Result<_>>()?;
+                slots = slots
+                    .into_iter()
+                    .zip(keep.iter())
+                    .filter_map(|(s, k)| k.unwrap_or(false).then_some(s))
+                    .collect();
+            }
+        }
+        let rows = slots.len();
+        self.assemble(&arrays, rows, slots).map(Some)
+    }
+
+    /// Which rows have an event time in range, when some do not (those are bad messages, by
+    /// the table's policy); `None` when all do.
+    async fn rows_in_time_range(
+        &mut self,
+        times: &ArrayRef,
+        messages: &[&ReceivedMessage],
+    ) -> Result<Option<BooleanArray>> {
+        let millis = cast(times, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+        let millis = millis.as_primitive::<TimestampMillisecondType>();
+        let out_of_range = |i: usize| {
+            millis
+                .is_valid(i)
+                .then(|| EventTime::check_row_time(millis.value(i)))
+                .flatten()
+        };
+        if !(0..millis.len()).any(|i| out_of_range(i).is_some()) {
+            return Ok(None);
+        }
+        let column = self
+            .table
+            .watermark
+            .as_ref()
+            .map(|w| w.column.clone())
+            .unwrap_or_default();
+        let mut keep = Vec::with_capacity(millis.len());
+        for (i, m) in messages.iter().enumerate() {
+            match out_of_range(i) {
+                Some(reason) => {
+                    let reason = format!("column '{column}': {reason}");
+                    self.bad_message(&m.topic, m.id, &reason, Some(m)).await?;
+                    keep.push(false);
+                }
+                None => keep.push(true),
+            }
+        }
+        self.flush_dead_letters().await?;
+        Ok(Some(BooleanArray::from(keep)))
     }
 
     /// The output batch of the decoded columns `arrays` (in `self.decoded` order), with

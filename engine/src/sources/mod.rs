@@ -21,5 +21,5 @@ pub use query_commit::QueryCommit;
 pub use read_stats::ReadStats;
 pub use reader::{ReadAck, ReadChunk, Reader, SplitAssignment};
 pub use source_task::{BarrierPolicy, EventTimeSettings, SourceTask};
-pub use topics::topics_to_read;
+pub use topics::{ListedTopics, SourceWarning, topics_to_read};
 pub use watermarks::WatermarkGenerator;

@@ -9,13 +9,14 @@ use magnetar_connectors::memory::MemorySource;
 use magnetar_connectors::pulsar::{
     AckToken, PartitionShare, PositionStore, PulsarSource, SourceChunk, TieredSource,
 };
-use magnetar_connectors::tiered::{BackfillProgress, TieredStorage};
+use magnetar_connectors::tiered::TieredStorage;
 use magnetar_sql::catalog::TableDef;
 use magnetar_sql::options::Connector;
 
 use datafusion::arrow::array::RecordBatch;
 
 use super::clients::ClientPool;
+use super::decode::SourceMetrics;
 use super::pulsar_config::source_config;
 use crate::checkpoint::SourcePositions;
 use crate::custom::CustomReader;
@@ -98,7 +99,13 @@ impl Reader {
             Connector::Pulsar(_) => {
                 let client = clients.for_table(table, default_service_url).await?;
                 let mut n = 0usize;
-                for topic in &super::topics_to_read(table, &client).await? {
+                let listed = super::topics_to_read(table, &client).await?;
+                let topics = if table.is_bounded() {
+                    listed.all_matched(table)?
+                } else {
+                    listed.topics
+                };
+                for topic in &topics {
                     n += (client.partitions(topic).await? as usize).max(1);
                 }
                 n
@@ -122,7 +129,7 @@ impl Reader {
         assignment: SplitAssignment,
         resume: Option<&SourcePositions>,
         subscription: Option<String>,
-        backfill: Arc<BackfillProgress>,
+        metrics: &Arc<SourceMetrics>,
     ) -> Result<Reader> {
         let bad_position = |partition: &str, text: &str| EngineError::Checkpoint {
             object: format!("position of table '{}' partition '{partition}'", table.name),
@@ -137,11 +144,12 @@ impl Reader {
                     .receiver_queue_size
                     .unwrap_or((batch_size as u32).clamp(100, 10_000));
                 let mut config = source_config(table, queue, positions);
-                config.topics = super::topics_to_read(table, &client).await?;
+                config.topics =
+                    super::topics::topics_to_start(table, &client, &metrics.warning).await?;
                 if !options.topic_patterns.is_empty() && !options.is_bounded() {
-                    config.discovery = options
-                        .partition_discovery
-                        .map(|every| super::topics::discovery(table, &client, every));
+                    config.discovery = options.partition_discovery.map(|every| {
+                        super::topics::discovery(table, &client, every, metrics.warning.clone())
+                    });
                 }
                 if config.subscription_name.is_none() {
                     config.subscription_name = subscription;
@@ -166,7 +174,7 @@ impl Reader {
                     )?;
                     config.tiered = Some(TieredSource {
                         storage: Arc::new(storage),
-                        progress: backfill,
+                        progress: metrics.backfill.clone(),
                     });
                 }
                 Ok(Reader::Pulsar(Box::new(

@@ -2,6 +2,7 @@
 
 mod metadata;
 mod provider;
+mod show_create;
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ pub use provider::{MagnetarTable, ScanFactory};
 
 use crate::error::{Result, SqlError};
 use crate::options::{Connector, CustomConnectors, PulsarTableOptions, ValueFormat};
-use crate::statement::{ColumnKind, CreateTable};
+use crate::statement::{ColumnKind, CreateTable, OptionEntry};
 
 /// Where a column's values come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +157,8 @@ pub struct TableDef {
     pub connector: Connector,
     /// The topic's registry schema the payload is read by, when the table has one.
     pub value_schema: Option<Arc<SchemaInfo>>,
+    /// The `WITH` options as written (with session defaults added), for `SHOW CREATE TABLE`.
+    pub options: Vec<OptionEntry>,
 }
 
 impl TableDef {
@@ -400,6 +403,21 @@ impl TableDef {
                 })
             }
         };
+        for key in &create.primary_key {
+            if !columns.iter().any(|c| c.field.name() == key) {
+                return Err(schema_error(
+                    format!(
+                        "PRIMARY KEY column '{key}' is not a column of the table (its columns: {})",
+                        columns
+                            .iter()
+                            .map(|c| c.field.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    location,
+                ));
+            }
+        }
         let schema = Arc::new(Schema::new(
             columns.iter().map(|c| c.field.clone()).collect::<Vec<_>>(),
         ));
@@ -413,6 +431,7 @@ impl TableDef {
             comment: create.comment.clone(),
             connector,
             value_schema: registry,
+            options: create.options.clone(),
         })
     }
 

@@ -211,13 +211,61 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     };
     let ms = n
         .checked_mul(unit_ms)
-        .ok_or_else(|| format!("'{text}' is too long a duration"))?;
+        .filter(|ms| *ms <= MAX_DURATION_MS)
+        .ok_or_else(|| {
+            format!("'{text}' is out of range: a duration is at most 3650 days ('87600 h')")
+        })?;
     Ok(Duration::from_millis(ms))
 }
+
+/// Parses sizes: `512 mb`, `2 gb`, `64 kb` (whole numbers only), or plain bytes; units are powers of 1024 (`mb` = MiB), as Flink's `MemorySize` reads them.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a size such as '512 mb' or '2 gb', got '{text}'"))?;
+    let unit_bytes: u64 = match unit.trim() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' (use b, kb, mb, gb or tb)"
+            ));
+        }
+    };
+    n.checked_mul(unit_bytes)
+        .filter(|b| *b <= MAX_SIZE_BYTES)
+        .ok_or_else(|| format!("'{text}' is out of range: a size is at most 1024 tb"))
+}
+
+/// The largest size a setting takes (1 PiB): sums of sizes stay far from `u64::MAX`.
+pub const MAX_SIZE_BYTES: u64 = 1 << 50;
+
+/// The longest duration an option or setting takes (ten years): timers and deadlines built
+/// from it stay far from the clock's limits.
+pub const MAX_DURATION_MS: u64 = 3650 * 24 * 3_600_000;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("512 mb"), Ok(512 << 20));
+        assert_eq!(parse_size("2GB"), Ok(2 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("1.5 gb").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+        assert!(parse_size("99999999999999999999 b").is_err());
+        for huge in ["99999999999 tb", "2000 tb"] {
+            assert!(parse_size(huge).expect_err(huge).contains("out of range"));
+        }
+    }
 
     #[test]
     fn parses_durations() {
@@ -227,5 +275,14 @@ mod tests {
         assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("ten s").is_err());
         assert!(parse_duration("5 fortnights").is_err());
+        assert_eq!(
+            parse_duration("87600 h"),
+            Ok(Duration::from_millis(MAX_DURATION_MS))
+        );
+        for huge in ["99999999999999999 h", "99999999999999999 ms", "87601 h"] {
+            let e = parse_duration(huge).expect_err(huge);
+            assert!(e.contains("out of range"), "{e}");
+        }
+        assert!(parse_duration("999999999999999999999999 s").is_err());
     }
 }

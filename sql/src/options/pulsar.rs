@@ -50,7 +50,7 @@ const TABLE_OPTIONS: [OptionSpec; 31] = [
         default: None,
         required: false,
         scope: OptionScope::Source,
-        description: "A regular expression over the full topic names of one namespace, `persistent://public/default/click-.*` (a short pattern means `persistent://public/default/`), matched whole; several separated by `;`. The table reads every matching topic (partitioned ones with all their partitions) that exists when the query or job starts, listed through `admin-url` (`GET /admin/v2/namespaces/{tenant}/{namespace}/topics`) or else the broker's GetTopicsOfNamespace (5 s timeout). Matching nothing is an error naming the pattern.",
+        description: "A regular expression over the full topic names of one namespace, `persistent://public/default/click-.*` (a short pattern means `persistent://public/default/`), matched whole; several separated by `;`. The table reads every matching topic (partitioned ones with all their partitions) that exists when the query or job starts, listed through `admin-url` (`GET /admin/v2/namespaces/{tenant}/{namespace}/topics`) or else the broker's GetTopicsOfNamespace (5 s timeout). Matching nothing is an error naming the pattern in a bounded read; a continuous one waits, with a `SHOW JOBS` warning.",
     },
     OptionSpec {
         key: "service-url",
@@ -506,6 +506,12 @@ impl PulsarTableOptions {
 
         let partition_discovery = match o.get("pulsar.source.partitionDiscoveryIntervalMs") {
             Some(text) => match text.trim().parse::<i64>() {
+                Ok(ms) if ms as u64 > common::MAX_DURATION_MS => {
+                    return Err(o.invalid(
+                        "pulsar.source.partitionDiscoveryIntervalMs",
+                        "out of range: at most 3650 days of milliseconds",
+                    ));
+                }
                 Ok(ms) if ms > 0 => Some(Duration::from_millis(ms as u64)),
                 Ok(_) => None,
                 Err(_) => {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use magnetar_connectors::pulsar::{
-    Authentication, ClientConfig, ClientSecurity, OAuth2Settings, TlsSettings,
+    Authentication, ClientConfig, ClientSecurity, OAuth2Settings, PayloadCodec, TlsSettings,
 };
 
 use super::{OptionKind, OptionScope, OptionSpec, ValidatedOptions};
@@ -25,6 +25,8 @@ const CONNECTION_TIMEOUT: &str = "pulsar.client.connectionTimeoutMs";
 const RECEIVER_QUEUE: &str = "pulsar.consumer.receiverQueueSize";
 const BATCHING: &str = "pulsar.producer.batchingEnabled";
 const BATCH_MESSAGES: &str = "pulsar.producer.batchingMaxMessages";
+const COMPRESSION: &str = "pulsar.producer.compressionType";
+const CHUNKING: &str = "pulsar.producer.chunkingEnabled";
 
 /// The Java class names (and short names) of the authentication plugins we speak.
 const TOKEN_PLUGINS: &[&str] = &[
@@ -41,7 +43,7 @@ const OAUTH2_PLUGINS: &[&str] = &[
 ];
 
 /// The `pulsar.client.*` keys Magnetar honours, for [`super::pulsar::PULSAR_OPTIONS`].
-pub const CLIENT_OPTIONS: [OptionSpec; 13] = [
+pub const CLIENT_OPTIONS: [OptionSpec; 15] = [
     OptionSpec {
         key: AUTH_PLUGIN,
         kind: OptionKind::Text,
@@ -146,6 +148,22 @@ pub const CLIENT_OPTIONS: [OptionSpec; 13] = [
         scope: OptionScope::Sink,
         description: "Most messages in one batch.",
     },
+    OptionSpec {
+        key: COMPRESSION,
+        kind: OptionKind::OneOf(&["NONE", "LZ4", "ZLIB", "ZSTD", "SNAPPY"]),
+        default: Some("NONE"),
+        required: false,
+        scope: OptionScope::Sink,
+        description: "How written payloads are compressed (each batch, or each message when not batching), as the Java client's `CompressionType`. Not `SNAPPY`: the producer Magnetar writes with (pulsar-rs) writes Snappy's framed format, which Pulsar's Java and C++ clients cannot read. Sources read every codec, Snappy too.",
+    },
+    OptionSpec {
+        key: CHUNKING,
+        kind: OptionKind::Bool,
+        default: Some("false"),
+        required: false,
+        scope: OptionScope::Sink,
+        description: "Only `false`: the producer Magnetar writes with (pulsar-rs) cannot split a message into chunks, so a message over the broker's `maxMessageSize` is refused by the broker. Sources do read chunked messages.",
+    },
 ];
 
 /// Keys of Flink's Pulsar connector (flink-connector-pulsar 3.0 to 4.2) that Magnetar does
@@ -213,9 +231,7 @@ pub const FLINK_KEYS_NOT_USED: &[&str] = &[
     "pulsar.producer.batchingMaxPublishDelayMicros",
     "pulsar.producer.batchingPartitionSwitchFrequencyByPublishDelay",
     "pulsar.producer.batchingMaxBytes",
-    "pulsar.producer.chunkingEnabled",
     "pulsar.producer.chunkMaxMessageSize",
-    "pulsar.producer.compressionType",
     "pulsar.producer.initialSequenceId",
     "pulsar.producer.properties",
     "pulsar.producer.producerCryptoFailureAction",
@@ -268,6 +284,8 @@ pub struct PulsarClientOptions {
     pub receiver_queue_size: Option<u32>,
     /// Messages per written batch (`pulsar.producer.batching*`; 1: no batching).
     pub batch_messages: u32,
+    /// How written payloads are compressed.
+    pub compression: PayloadCodec,
 }
 
 impl PulsarClientOptions {
@@ -277,8 +295,13 @@ impl PulsarClientOptions {
             match o.entry(key) {
                 None => Ok(None),
                 Some(e) => match e.value.trim().parse::<u64>() {
-                    Ok(ms) if ms > 0 => Ok(Some(Duration::from_millis(ms))),
-                    _ => Err(o.invalid(key, "expected a positive number of milliseconds")),
+                    Ok(ms) if ms > 0 && ms <= super::common::MAX_DURATION_MS => {
+                        Ok(Some(Duration::from_millis(ms)))
+                    }
+                    _ => Err(o.invalid(
+                        key,
+                        "expected a positive number of milliseconds, at most 3650 days",
+                    )),
                 },
             }
         };
@@ -369,7 +392,26 @@ impl PulsarClientOptions {
         } else {
             1
         };
+        if o.get_bool(CHUNKING) {
+            return Err(o.invalid(
+                CHUNKING,
+                "the producer Magnetar writes with (pulsar-rs) cannot split messages into chunks",
+            ));
+        }
+        let compression = match o.get_choice(COMPRESSION) {
+            None => PayloadCodec::None,
+            Some(name) => PayloadCodec::from_name(name).ok_or_else(|| {
+                o.invalid(
+                    COMPRESSION,
+                    format!(
+                        "the producer Magnetar writes with (pulsar-rs) writes {name} in a format Pulsar's Java and C++ clients cannot read; choose {}",
+                        PayloadCodec::NAMES.join(", ")
+                    ),
+                )
+            })?,
+        };
         Ok(Self {
+            compression,
             security: ClientSecurity { tls, auth },
             operation_timeout: millis(OPERATION_TIMEOUT)?,
             connection_timeout: millis(CONNECTION_TIMEOUT)?,

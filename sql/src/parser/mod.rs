@@ -3,6 +3,7 @@
 //! and `INSERT` go to sqlparser's parser for DataFusion to plan.
 
 mod create_table;
+pub mod limits;
 pub mod types;
 mod window_tvf;
 
@@ -120,6 +121,7 @@ fn expect_end(parser: &mut Parser<'_>) -> Result<()> {
 
 /// Parses one statement (without its `;`). Locations are relative to `sql`.
 pub fn parse_statement(sql: &str) -> Result<Statement> {
+    limits::check_statement_shape(sql)?;
     let rewritten = rewrite_window_tvfs(sql)?;
     let mut parser = Parser::new(&DIALECT)
         .try_with_sql(&rewritten)
@@ -182,10 +184,18 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
             "TABLES" => Statement::ShowTables,
             "JOBS" => Statement::ShowJobs,
             "SET" | "SETTINGS" => Statement::ShowSettings,
+            "CREATE" if parser.parse_keyword(Keyword::TABLE) => {
+                let name = parser
+                    .parse_object_name(false)
+                    .map_err(|e| parser_error(e, parser))?;
+                Statement::ShowCreateTable {
+                    name: object_name(&name),
+                }
+            }
             _ => {
                 return Err(SqlError::syntax(
                     format!(
-                        "expected SHOW TABLES, SHOW JOBS or SHOW SET, found {}",
+                        "expected SHOW TABLES, SHOW JOBS, SHOW SET or SHOW CREATE TABLE, found {}",
                         token.token
                     ),
                     location_of(&token),

@@ -16,6 +16,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::{Millis, WindowKind, WindowSpec, WindowTvfNode};
 use crate::catalog::TableDef;
 
+/// The most slides (HOP) or steps (CUMULATE) one window may span: each row belongs to that
+/// many windows, and firing one merges that many slices, so far more would hang a query.
+pub const MAX_PANES: Millis = 10_000;
+
 /// Finds tables by name for the window functions.
 pub trait TableResolver: std::fmt::Debug + Send + Sync {
     /// The table's definition and its DataFusion provider.
@@ -127,6 +131,12 @@ impl WindowTableFunction {
                 if size % slide != 0 {
                     return plan_err!("HOP: the size must be a multiple of the slide");
                 }
+                if size / slide > MAX_PANES {
+                    return plan_err!(
+                        "HOP: a window of {} slides is more than the {MAX_PANES} a window may span (each row belongs to every one of them); use a larger slide, or CUMULATE",
+                        size / slide
+                    );
+                }
                 WindowSpec {
                     kind: WindowKind::Hop { slide, size },
                     offset: offset(2)?,
@@ -137,6 +147,12 @@ impl WindowTableFunction {
                 let size = positive(&f, "size", millis(&f, "size", arg(1))?)?;
                 if size % step != 0 {
                     return plan_err!("CUMULATE: the size must be a multiple of the step");
+                }
+                if size / step > MAX_PANES {
+                    return plan_err!(
+                        "CUMULATE: a window of {} steps is more than the {MAX_PANES} a window may span; use a larger step",
+                        size / step
+                    );
                 }
                 WindowSpec {
                     kind: WindowKind::Cumulate { step, size },

@@ -351,6 +351,16 @@ impl OAuth2Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The next `count` token requests answer 503.
+    async fn make_unavailable(&self, count: u32) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/test/unavailable?count={count}", self.issuer()))
+            .send()
+            .await
+            .expect("fixture");
+        assert!(answer.status().is_success());
+    }
+
     async fn grants(&self) -> u64 {
         let text = reqwest::get(format!("{}/test/grants", self.issuer()))
             .await
@@ -458,6 +468,30 @@ async fn oauth2_client_credentials_are_exchanged_for_tokens_refetched_before_the
         "{err}"
     );
     assert!(!err.contains("not-the-secret"), "{err}");
+
+    // A token endpoint in trouble (503) is asked again, not taken for a refusal ...
+    let flaky = OAuth2Server::start("client-secret-3", 3600);
+    let credentials = write_credentials("flaky.json", "client-secret-3");
+    flaky.make_unavailable(2).await;
+    // (Six messages, and the one the Python client produced above.)
+    assert_eq!(
+        count(&url, &topic, &options(&flaky.issuer(), &credentials)).await,
+        Ok(7)
+    );
+    assert_eq!(flaky.grants().await, 1);
+    // ... and one that stays in trouble is reported as unavailable, not as wrong credentials.
+    let down = OAuth2Server::start("client-secret-4", 3600);
+    let credentials = write_credentials("down.json", "client-secret-4");
+    down.make_unavailable(1000).await;
+    let err = count(&url, &topic, &options(&down.issuer(), &credentials))
+        .await
+        .expect_err("unavailable");
+    assert!(
+        err.contains("unavailable")
+            && err.contains("503")
+            && !err.contains("authentication failed"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

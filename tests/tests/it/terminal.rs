@@ -252,13 +252,16 @@ async fn with_no_configuration_an_embedded_broker_starts_and_the_demo_table_work
 async fn a_missing_broker_binary_gives_the_install_command() {
     let dir = tempfile::tempdir().expect("temp dir");
     let missing = dir.path().join("no-pulsar-lite-here");
-    let out = tokio::process::Command::new(magnetar_binary())
-        .args(["-e", "SHOW TABLES"])
-        .env_remove("MAGNETAR_SERVICE_URL")
-        .env("MAGNETAR_PULSAR_LITE", &missing)
-        .env("XDG_DATA_HOME", dir.path())
-        .kill_on_drop(true)
-        .output()
+    let run = |script: &str| {
+        tokio::process::Command::new(magnetar_binary())
+            .args(["-e", script])
+            .env_remove("MAGNETAR_SERVICE_URL")
+            .env("MAGNETAR_PULSAR_LITE", &missing)
+            .env("XDG_DATA_HOME", dir.path())
+            .kill_on_drop(true)
+            .output()
+    };
+    let out = run("CREATE TABLE t (n BIGINT) WITH ('connector' = 'pulsar', 'topics' = 't')")
         .await
         .expect("run magnetar");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -267,4 +270,11 @@ async fn a_missing_broker_binary_gives_the_install_command() {
         stderr.contains("pip install pulsar-lite==0.2.0") && stderr.contains("./scripts/setup.sh"),
         "{stderr}"
     );
+    // A script without a Pulsar table needs no broker, so none is looked for.
+    let out = run("SHOW TABLES; SELECT 1 AS one")
+        .await
+        .expect("run magnetar");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("embedded"), "{stderr}");
 }

@@ -166,3 +166,63 @@ async fn a_topic_created_while_a_job_runs_joins_it() {
     engine.stop_job(&engine.jobs()[0].id).await.expect("stop");
     assert_eq!(read(&engine), 12, "the other topic is not read");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_whose_pattern_matches_nothing_yet_waits_with_a_warning() {
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let admin = AdminRestFixture::start();
+    let prefix = unique_topic("later")
+        .rsplit('/')
+        .next()
+        .expect("a local name")
+        .to_string();
+    let topic = format!("persistent://public/default/{prefix}-x");
+    admin.set_namespace_topics("public/default", &[]).await;
+    let engine = Engine::new(EngineConfig::with_service_url(&url));
+    engine
+        .execute(&format!(
+            "CREATE TABLE clicks (n BIGINT) WITH ('connector' = 'pulsar', 'format' = 'json',
+               'topic-pattern' = '{prefix}-.*', 'admin-url' = '{}',
+               'pulsar.source.partitionDiscoveryIntervalMs' = '200');
+             CREATE TABLE seen (n BIGINT) WITH ('connector' = 'memory');
+             INSERT INTO seen SELECT n FROM clicks",
+            admin.admin_url()
+        ))
+        .await
+        .expect("the job starts although nothing matches yet");
+    let warning = |engine: &Engine| {
+        engine
+            .jobs()
+            .first()
+            .and_then(|j| j.warnings.first().cloned())
+    };
+    eventually(
+        "a warning about the pattern",
+        Duration::from_secs(30),
+        || warning(&engine).is_some(),
+    )
+    .await;
+    let text = warning(&engine).expect("warning");
+    assert!(
+        text.contains(&format!("/{prefix}-.*'")) && text.contains("'public/default'"),
+        "{text}"
+    );
+    // SHOW JOBS prints it, and the job is running, not failed.
+    let shown = format!("{:?}", engine.execute("SHOW JOBS").await.expect("show"));
+    assert!(shown.contains("matches no topic"), "{shown}");
+    assert_eq!(engine.jobs()[0].state, magnetar::JobState::Running);
+
+    produce(&url, &topic, 3);
+    admin.set_namespace_topics("public/default", &[topic]).await;
+    let read = |engine: &Engine| engine.jobs().first().map_or(0, |j| j.messages_read);
+    eventually(
+        "the topic read once it exists",
+        Duration::from_secs(30),
+        || read(&engine) >= 3,
+    )
+    .await;
+    assert_eq!(warning(&engine), None, "the warning is gone");
+    engine.stop_job(&engine.jobs()[0].id).await.expect("stop");
+    assert_eq!(read(&engine), 3);
+}

@@ -15,6 +15,7 @@ use magnetar_sql::window::{WindowKind, WindowSpec};
 use super::{Slicer, WindowMetrics};
 use crate::error::{EngineError, Result};
 use crate::operators::Operator;
+use crate::runtime::EventTime;
 
 /// Assigns windows (or slices) to rows.
 #[derive(Debug)]
@@ -92,6 +93,13 @@ impl Operator for WindowAssignOperator {
                 continue;
             }
             let ts = time.value(row);
+            // Sources turn such rows into bad messages by the table's policy; rows of other
+            // inputs (a bounded file, a computed time) end the query here, never in overflow.
+            if let Some(reason) = EventTime::check_row_time(ts) {
+                return Err(EngineError::BadMessage(format!(
+                    "a row cannot be placed in a window: {reason}"
+                )));
+            }
             match self.mode {
                 AssignMode::Slices => {
                     let (start, end) = self.slice_of(ts);
