@@ -32,7 +32,8 @@ pulsar-storage-formats.md section 5.4):
     offload completed. Keys are partitions (`-partition-N`), as the broker's are.
   * Real brokers learn these by offloading; this fixture is told by the test, with
     PUT /test/offloaded-ledgers/{tenant}/{namespace}/{topic} and a body {"ledgers": [{
-    "ledgerId", "entries", "size", "uuid", "complete"}]} (a fixture-only endpoint).
+    "ledgerId", "entries", "size", "uuid", "complete"}]} (a fixture-only endpoint); a ledger
+    with "uuid": null is one the broker still holds (not offloaded), as the current ledger is.
 
 Namespace topic lists (Namespaces.getTopics):
   * GET /admin/v2/namespaces/{tenant}/{namespace}/topics  a JSON list of the namespace's
@@ -117,8 +118,8 @@ class Handler(BaseHTTPRequestHandler):
                     "entries": l["entries"],
                     "size": l["size"],
                     "timestamp": int(time.time() * 1000),
-                    "isOffloaded": True,
-                    "offloadedContextUuid": l["uuid"],
+                    "isOffloaded": l.get("uuid") is not None,
+                    **({"offloadedContextUuid": l["uuid"]} if l.get("uuid") is not None else {}),
                 } for l in ledgers],
                 "cursors": {},
                 "properties": {},

@@ -386,16 +386,34 @@ impl AdminRestFixture {
         topic: &str,
         ledgers: &[(offloader::OffloadedLedgerInfo, bool)],
     ) {
+        self.set_ledgers(topic, ledgers, &[]).await;
+    }
+
+    /// Tells the fixture `topic`'s offloaded ledgers (each with whether its offload
+    /// completed) and the later ledgers the broker still holds (ids).
+    pub async fn set_ledgers(
+        &self,
+        topic: &str,
+        ledgers: &[(offloader::OffloadedLedgerInfo, bool)],
+        on_the_broker: &[u64],
+    ) {
         let rest = topic.split_once("://").map_or(topic, |(_, r)| r);
-        let body = serde_json::json!({
-            "ledgers": ledgers.iter().map(|(l, complete)| serde_json::json!({
-                "ledgerId": l.ledger_id,
-                "entries": l.entries,
-                "size": l.size,
-                "uuid": l.uuid,
-                "complete": complete,
-            })).collect::<Vec<_>>()
-        });
+        let mut listed: Vec<serde_json::Value> = ledgers
+            .iter()
+            .map(|(l, complete)| {
+                serde_json::json!({
+                    "ledgerId": l.ledger_id,
+                    "entries": l.entries,
+                    "size": l.size,
+                    "uuid": l.uuid,
+                    "complete": complete,
+                })
+            })
+            .collect();
+        listed.extend(on_the_broker.iter().map(|id| {
+            serde_json::json!({"ledgerId": id, "entries": 0, "size": 0, "uuid": null, "complete": false})
+        }));
+        let body = serde_json::json!({ "ledgers": listed });
         let status = reqwest::Client::new()
             .put(format!(
                 "{}/test/offloaded-ledgers/{rest}",

@@ -99,8 +99,24 @@ pub async fn offload(
     prefix: &Path,
     options: OffloadOptions,
 ) -> Vec<OffloadedLedgerInfo> {
-    let topic = TopicName::parse(topic).expect("topic name");
-    let stored = read_entries(service_url, &topic).await;
+    offload_as(service_url, topic, topic, entries, store, prefix, options).await
+}
+
+/// Offloads the entries of `source` as ledgers of `target` (same ledger ids): `target`'s
+/// older ledgers, offloaded and gone from the broker, while the broker holds `target`'s own
+/// later ledger. pulsar-lite numbers ledgers across topics, so a source written before the
+/// target has lower ledger ids, as a real topic's rolled-over ledgers have.
+pub async fn offload_as(
+    service_url: &str,
+    source: &str,
+    target: &str,
+    entries: Entries,
+    store: &Arc<dyn ObjectStore>,
+    prefix: &Path,
+    options: OffloadOptions,
+) -> Vec<OffloadedLedgerInfo> {
+    let stored = read_entries(service_url, &TopicName::parse(source).expect("topic name")).await;
+    let topic = TopicName::parse(target).expect("topic name");
     let wanted = match entries {
         Entries::All => stored.len(),
         Entries::Share(share) => ((stored.len() as f64 * share) as usize).clamp(1, stored.len()),

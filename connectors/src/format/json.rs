@@ -66,7 +66,7 @@ impl JsonDecoder {
             && let Some(f) = super::json_integers::fractional_integer(payload, integer_fields)
         {
             return Err(format!(
-                "field '{}': {} is not a whole number, and its column is an integer",
+                "field '{}': {} is not an integer its column can hold exactly (it has a fraction, or more digits than its notation keeps)",
                 f.field, f.number
             ));
         }
@@ -322,7 +322,7 @@ mod tests {
             assert!(
                 out.errors[0]
                     .1
-                    .contains("field 'n': 1.5 is not a whole number"),
+                    .contains("field 'n': 1.5 is not an integer its column can hold exactly"),
                 "{}",
                 out.errors[0].1
             );

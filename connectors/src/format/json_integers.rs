@@ -12,8 +12,8 @@ pub(crate) struct FractionalInteger {
 }
 
 /// The first top-level field of the object in `json` that is one of `integer_fields` and holds
-/// a number with a non-zero fraction (`1.5`, `2.5e-1`). Whole numbers in any notation (`1.0`,
-/// `1e3`) are fine, as they read exactly. Malformed JSON is left to the decoder: this finds
+/// a number that does not read exactly as an integer (`1.5`, `2.5e-1`, `1e30`). Whole numbers
+/// in any notation (`1.0`, `1e3`) are fine, as they read exactly. Malformed JSON is left to the decoder: this finds
 /// nothing in it that it cannot read.
 pub(crate) fn fractional_integer(
     json: &[u8],
@@ -60,7 +60,7 @@ pub(crate) fn fractional_integer(
                     && let Ok(name) = std::str::from_utf8(&json[ks..ke])
                     && integer_fields.iter().any(|f| f == name)
                     && let Ok(text) = std::str::from_utf8(number)
-                    && text.parse::<f64>().is_ok_and(|v| v.fract() != 0.0)
+                    && !reads_exactly_as_integer(text)
                 {
                     return Some(FractionalInteger {
                         field: name.to_string(),
@@ -74,6 +74,40 @@ pub(crate) fn fractional_integer(
         i += 1;
     }
     None
+}
+
+/// Whether a number written with a fraction or an exponent (`2.0`, `1e3`, `1.5`) is a whole
+/// number that arrow-json reads exactly: decided on the digits, not through `f64` (which would
+/// call `12345678901234567.5` whole), and small enough that arrow-json's `f64` fallback for
+/// such numbers keeps every digit (below 2^53).
+fn reads_exactly_as_integer(text: &str) -> bool {
+    let unsigned = text.trim_start_matches(['-', '+']);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], &unsigned[at + 1..]),
+        None => (unsigned, "0"),
+    };
+    let Ok(exponent) = exponent.parse::<i32>() else {
+        return false;
+    };
+    let (int_digits, frac_digits) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = int_digits.bytes().chain(frac_digits.bytes()).collect();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    // Where the decimal point falls in `digits` once the exponent is applied.
+    let point = int_digits.len() as i64 + i64::from(exponent);
+    let whole_part = point.clamp(0, digits.len() as i64) as usize;
+    if digits[whole_part..].iter().any(|d| *d != b'0') {
+        return false;
+    }
+    // The integer's value: its significant digits and the zeros the exponent adds.
+    let significant = digits[..whole_part]
+        .iter()
+        .skip_while(|d| **d == b'0')
+        .count() as i64
+        + (point - digits.len() as i64).max(0);
+    // 2^53 has 16 digits: up to 15 are always exact in an f64.
+    significant <= 15
 }
 
 /// The index of the quote that ends the string starting at `start` (after its opening quote).
@@ -107,6 +141,37 @@ mod tests {
         assert_eq!(find(r#"{"x": 2.5, "n": 1}"#), None);
         assert_eq!(find(r#"{"n": 1.0, "m": 1e3}"#), None);
         assert_eq!(find(r#"{"n": 25e-1}"#), Some(("n".into(), "25e-1".into())));
+    }
+
+    #[test]
+    fn wholeness_is_decided_on_the_digits() {
+        for whole in [
+            "1.0",
+            "1e3",
+            "-2.50e1",
+            "0.0",
+            "100",
+            "1.000000",
+            "9007199254740.0",
+        ] {
+            assert!(reads_exactly_as_integer(whole), "{whole}");
+        }
+        for not in [
+            "1.5",
+            "12345678901234567.5",
+            "1.0000000000000000001",
+            "9007199254740993.0",
+            "1e30",
+            "25e-1",
+            "1e",
+            ".",
+        ] {
+            assert!(!reads_exactly_as_integer(not), "{not}");
+        }
+        assert_eq!(
+            find(r#"{"n": 9007199254740993.0}"#).map(|f| f.0),
+            Some("n".into())
+        );
     }
 
     #[test]

@@ -119,15 +119,44 @@ fn dies_with_parent(command: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn dies_with_parent(_command: &mut Command) {}
 
-/// Stops a broker an earlier process left running on `dir` (its pid file names it, and it is
-/// still `binary` on that directory), so that the new one can take the directory.
+/// What the pid file says: the broker's pid, the pid of the process that started it, and
+/// the broker's port.
+struct PidFile {
+    broker: u32,
+    owner: Option<u32>,
+    port: Option<u16>,
+}
+
+impl PidFile {
+    fn read(dir: &Path) -> Option<PidFile> {
+        let text = fs::read_to_string(dir.join(PID_FILE)).ok()?;
+        let mut fields = text.split_whitespace();
+        Some(PidFile {
+            broker: fields.next()?.parse().ok()?,
+            owner: fields.next().and_then(|f| f.parse().ok()),
+            port: fields.next().and_then(|f| f.parse().ok()),
+        })
+    }
+
+    fn text(broker: u32, port: u16) -> String {
+        format!("{broker} {} {port}\n", std::process::id())
+    }
+}
+
+/// Whether process `pid` runs (exists and has not exited).
+fn is_alive(pid: u32) -> bool {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    proc_dir.exists() && !is_zombie(&proc_dir)
+}
+
+/// Stops a broker an earlier process left running on `dir` (its pid file names it, it is still
+/// `binary` on that directory, and the process that started it is gone), so that the new one
+/// can take the directory. One whose starter still runs is another shell's: a clear error.
 async fn stop_stale(dir: &Path, binary: &Path) -> Result<()> {
-    let Ok(text) = fs::read_to_string(dir.join(PID_FILE)) else {
+    let Some(file) = PidFile::read(dir) else {
         return Ok(());
     };
-    let Ok(pid) = text.trim().parse::<u32>() else {
-        return Ok(());
-    };
+    let pid = file.broker;
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     let holds_dir = fs::read(proc_dir.join("cmdline")).is_ok_and(|cmdline| {
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
@@ -141,24 +170,44 @@ async fn stop_stale(dir: &Path, binary: &Path) -> Result<()> {
     if !holds_dir || is_zombie(&proc_dir) {
         return Ok(());
     }
+    if let Some(owner) = file
+        .owner
+        .filter(|o| *o != std::process::id() && is_alive(*o))
+    {
+        let share = file
+            .port
+            .map(|p| format!("pass --service-url pulsar://127.0.0.1:{p} to use it too, or "))
+            .unwrap_or_default();
+        return Err(ConnectorError::EmbeddedBroker(format!(
+            "the data directory {} is in use by the embedded broker (pid {pid}) of another magnetar (pid {owner}); {share}give --data-dir another directory",
+            dir.display()
+        )));
+    }
     tracing::warn!(pid, dir = %dir.display(), "stopping a pulsar-lite an earlier Magnetar left running on this data directory");
     eprintln!(
         "Stopping an embedded broker (pid {pid}) that an earlier magnetar left running on {}.",
         dir.display()
     );
-    let status = Command::new("kill")
+    let stuck = || {
+        ConnectorError::EmbeddedBroker(format!(
+            "a pulsar-lite (pid {pid}) left running by an earlier magnetar holds {}; stop it (kill {pid}) and start again",
+            dir.display()
+        ))
+    };
+    let killed = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()?;
+        .status()
+        .is_ok_and(|s| s.success());
+    if !killed {
+        return Err(stuck());
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while proc_dir.exists() && !is_zombie(&proc_dir) {
-        if Instant::now() > deadline || !status.success() {
-            return Err(ConnectorError::EmbeddedBroker(format!(
-                "a pulsar-lite (pid {pid}) left running by an earlier magnetar holds {}; stop it (kill {pid}) and start again",
-                dir.display()
-            )));
+    while is_alive(pid) {
+        if Instant::now() > deadline {
+            return Err(stuck());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -179,7 +228,10 @@ pub fn free_port() -> Result<u16> {
 }
 
 impl PulsarLite {
-    /// Starts a broker and waits until it completes a CONNECT handshake.
+    /// Starts a broker and waits until it completes a CONNECT handshake. On Linux the broker
+    /// gets a parent-death signal: it ends when the thread that started it ends, so start it
+    /// from a thread that lives as long as it should (a main thread, a runtime worker), not a
+    /// short-lived blocking thread.
     pub async fn start(options: LiteOptions) -> Result<PulsarLite> {
         let binary = find_binary()?;
         let mut last_error = None;
@@ -262,7 +314,7 @@ impl PulsarLite {
         // without its parent-death signal (another OS, or an older Magnetar).
         let pid = child.id();
         self.child = Some(child);
-        fs::write(dir.join(PID_FILE), pid.to_string())?;
+        fs::write(dir.join(PID_FILE), PidFile::text(pid, self.port))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut delay = Duration::from_millis(10);
         loop {
@@ -322,7 +374,12 @@ impl PulsarLite {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
-            let _ = fs::remove_file(self.options.data_dir.join(PID_FILE));
+            // Only our own: a later broker on the directory may have written its file since.
+            let ours =
+                PidFile::read(&self.options.data_dir).is_some_and(|f| f.broker == child.id());
+            if ours {
+                let _ = fs::remove_file(self.options.data_dir.join(PID_FILE));
+            }
         }
     }
 

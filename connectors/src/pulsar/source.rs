@@ -682,8 +682,19 @@ impl PulsarSource {
             if slot.stop.is_some_and(|s| s.entry < from) {
                 continue;
             }
-            // The broker's part starts after the last offloaded entry.
-            let handover = MessageId::new(end.ledger_id, end.entry_id, partition);
+            // The broker's part starts after the last offloaded entry: in the next ledger
+            // when the broker has one (seek goes to its first entry), else at that entry
+            // (redelivered, and dropped as read).
+            let next_ledger = tiered
+                .storage
+                .ledger_ids(slot.consumer.topic())
+                .await?
+                .into_iter()
+                .find(|l| *l > end.ledger_id);
+            let handover = match next_ledger {
+                Some(ledger) => MessageId::new(ledger, 0, partition),
+                None => MessageId::new(end.ledger_id, end.entry_id, partition),
+            };
             slot.consumer.seek_message_id(handover).await?;
             slot.consumer.resubscribe().await?;
             slot.backfilling = true;

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::client::PulsarClient;
 use super::connection::RoutedEvent;
-use super::consumer::{Consumer, SubscribeOptions};
+use super::consumer::{Consumer, InitialPosition, SubscribeOptions};
 use super::sink::java_key_partition;
 use super::source::PartitionShare;
 use super::topic::TopicName;
@@ -112,7 +112,13 @@ impl DiscoveryState {
         let list = self.config.list.clone();
         let known = self.known.clone();
         let client = context.client.clone();
-        let options = context.options.clone();
+        // A topic or partition that appears while the read runs is read from its start, as
+        // Flink reads discovered splits: with `latest`, what was written to it before the
+        // listing found it would be lost.
+        let options = SubscribeOptions {
+            initial_position: InitialPosition::Earliest,
+            ..context.options.clone()
+        };
         let events = context.events.clone();
         let share = context.share;
         tokio::spawn(async move {
@@ -120,7 +126,16 @@ impl DiscoveryState {
             let result = async {
                 // New topics, and new partitions of known ones (a partitioned topic grown).
                 for topic in list().await? {
-                    for (partition_topic, partition) in client.partition_targets(&topic).await? {
+                    // One topic that cannot be looked up (deleted since, not authorised) does
+                    // not hold back the others; it is tried again at the next listing.
+                    let targets = match client.partition_targets(&topic).await {
+                        Ok(targets) => targets,
+                        Err(e) => {
+                            tracing::warn!(%topic, error = %e, "cannot look up a listed topic's partitions; trying again at the next listing");
+                            continue;
+                        }
+                    };
+                    for (partition_topic, partition) in targets {
                         if known.contains(&partition_topic) {
                             continue;
                         }

@@ -176,6 +176,21 @@ impl TieredStorage {
         Ok(out)
     }
 
+    /// The ids of `topic`'s ledgers, offloaded or not, ascending, as the admin API's
+    /// `internalStats` lists them; empty without an admin URL (a bucket holds only the
+    /// offloaded ones). A backfill hands over to the broker at the first one after the last
+    /// offloaded ledger: real brokers roll ledgers over, so the broker's part of a topic
+    /// usually continues in a later ledger.
+    pub async fn ledger_ids(&self, topic: &TopicName) -> Result<Vec<u64>> {
+        if self.admin_url.is_none() {
+            return Ok(Vec::new());
+        }
+        let stats: InternalStats = self.admin_json(topic, "internalStats").await?;
+        let mut ids: Vec<u64> = stats.ledgers.iter().map(|l| l.ledger_id).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// Reads and parses an index object.
     pub async fn read_index(&self, object: &Path) -> Result<OffloadIndex> {
         let bytes = self

@@ -105,7 +105,11 @@ pub async fn topics_to_start(
     warning: &SourceWarning,
 ) -> Result<Vec<TopicName>> {
     let listed = topics_to_read(table, client).await?;
-    if table.is_bounded() {
+    let rediscovered = table
+        .pulsar()
+        .is_some_and(|o| o.partition_discovery.is_some());
+    // Without discovery nothing would ever be listed again: waiting would be forever.
+    if table.is_bounded() || !rediscovered {
         return listed.all_matched(table);
     }
     warning.set(listed.warning(table));

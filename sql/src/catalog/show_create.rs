@@ -3,16 +3,60 @@
 
 use std::fmt::Write;
 
+use datafusion::arrow::datatypes::DataType;
+
 use super::{ColumnSource, TableDef};
 use crate::options::shown_value;
 use crate::parser::types::sql_type_name;
 
-/// `name` as a backquoted identifier (each part of a dotted name on its own).
+/// `name` as a backquoted identifier.
 fn identifier(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A table's name: each part of a dotted name on its own.
+fn table_name(name: &str) -> String {
     name.split('.')
-        .map(|part| format!("`{}`", part.replace('`', "``")))
+        .map(identifier)
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// `data_type` as the DDL writes it, so that it reads back as the same type: ROW field names
+/// quoted (they keep their case), unsigned integers (from registry schemas) as the next signed
+/// type that holds every value, which reads them exactly.
+fn ddl_type(data_type: &DataType) -> String {
+    match data_type {
+        DataType::UInt8 => "SMALLINT".into(),
+        DataType::UInt16 => "INT".into(),
+        DataType::UInt32 => "BIGINT".into(),
+        DataType::UInt64 => "DECIMAL(20, 0)".into(),
+        DataType::List(f) | DataType::LargeList(f) => format!("ARRAY<{}>", ddl_type(f.data_type())),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "MAP<{}, {}>",
+                ddl_type(kv[0].data_type()),
+                ddl_type(kv[1].data_type())
+            ),
+            _ => sql_type_name(data_type),
+        },
+        DataType::Struct(fields) => format!(
+            "ROW<{}>",
+            fields
+                .iter()
+                .map(|f| {
+                    let not_null = if f.is_nullable() { "" } else { " NOT NULL" };
+                    format!(
+                        "{} {}{not_null}",
+                        identifier(f.name()),
+                        ddl_type(f.data_type())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => sql_type_name(other),
+    }
 }
 
 /// `text` as a single-quoted SQL string literal.
@@ -29,7 +73,7 @@ impl TableDef {
             let mut line = format!(
                 "{} {}",
                 identifier(c.field.name()),
-                sql_type_name(c.field.data_type())
+                ddl_type(c.field.data_type())
             );
             if !c.field.is_nullable() {
                 line.push_str(" NOT NULL");
@@ -56,7 +100,7 @@ impl TableDef {
             let key: Vec<String> = self.primary_key.iter().map(|k| identifier(k)).collect();
             elements.push(format!("PRIMARY KEY ({}) NOT ENFORCED", key.join(", ")));
         }
-        let mut out = format!("CREATE TABLE {} (\n", identifier(&self.name));
+        let mut out = format!("CREATE TABLE {} (\n", table_name(&self.name));
         out.push_str(
             &elements
                 .iter()
@@ -109,6 +153,9 @@ mod tests {
                `Url` VARCHAR,
                ts TIMESTAMP(3),
                tags ARRAY<STRING>,
+               price DECIMAL(10, 2),
+               attrs MAP<STRING, ARRAY<INT>>,
+               `a.b` ROW<`Url` STRING, `odd name` BIGINT>,
                pt TIMESTAMP_LTZ(3) METADATA FROM 'publish_time' VIRTUAL,
                `key` STRING METADATA,
                WATERMARK FOR ts AS ts - INTERVAL '5' SECOND,

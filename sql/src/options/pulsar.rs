@@ -506,14 +506,14 @@ impl PulsarTableOptions {
 
         let partition_discovery = match o.get("pulsar.source.partitionDiscoveryIntervalMs") {
             Some(text) => match text.trim().parse::<i64>() {
+                Ok(ms) if ms <= 0 => None,
                 Ok(ms) if ms as u64 > common::MAX_DURATION_MS => {
                     return Err(o.invalid(
                         "pulsar.source.partitionDiscoveryIntervalMs",
                         "out of range: at most 3650 days of milliseconds",
                     ));
                 }
-                Ok(ms) if ms > 0 => Some(Duration::from_millis(ms as u64)),
-                Ok(_) => None,
+                Ok(ms) => Some(Duration::from_millis(ms as u64)),
                 Err(_) => {
                     return Err(o.invalid(
                         "pulsar.source.partitionDiscoveryIntervalMs",

@@ -114,7 +114,8 @@ async fn a_fraction_read_into_a_bigint_is_refused_not_truncated() {
         .await
         .expect_err("refused");
     assert!(
-        err.contains("field 'n': 1.5 is not a whole number") && err.contains(&topic),
+        err.contains("field 'n': 1.5 is not an integer its column can hold exactly")
+            && err.contains(&topic),
         "{err}"
     );
     assert_eq!(

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -572,4 +573,87 @@ async fn resuming_inside_offloaded_data_reads_exactly_the_rest() {
     .await;
     assert_eq!(got.iter().collect::<Vec<_>>(), expected);
     assert!(from_storage > 0, "the offloaded part came from storage");
+}
+
+/// As in real Pulsar after ledger roll-over: the topic's older ledger is offloaded (and gone
+/// from the broker), its data continues in a later ledger on the broker. The backfill reads the
+/// offloaded ledger, then hands over at the broker's next ledger, whatever its id; before, the
+/// hand-over sought the last offloaded entry, which pulsar-lite (like a broker that no longer
+/// has the ledger) answers with nothing, and the read repeated that forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_hands_over_to_the_brokers_next_ledger() {
+    const OFFLOADED: i64 = 300;
+    const ON_BROKER: i64 = 200;
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Written first, so its ledger id is lower (pulsar-lite numbers ledgers across topics).
+    let older = unique_topic("tiered-rolled-old");
+    let topic = unique_topic("tiered-rolled");
+    // One entry per message there, a few batched entries here: the last offloaded entry id is
+    // beyond the broker ledger's last one, as after a long ledger and a young one.
+    let unbatched: Vec<(Option<String>, String)> = (0..OFFLOADED)
+        .map(|i| (None, format!("{{\"id\":{i},\"name\":\"user-{i}\"}}")))
+        .collect();
+    python_produce_file(
+        &url,
+        &older,
+        &write_messages_file(dir.path(), &unbatched),
+        false,
+    );
+    produce_ids(&url, &topic, OFFLOADED..OFFLOADED + ON_BROKER, dir.path());
+    let bucket = tempfile::tempdir().expect("bucket");
+    let bucket_url = format!("file://{}", bucket.path().display());
+    let (store, prefix) = object_store_for(&bucket_url).expect("store");
+    let offloaded = single(
+        magnetar_tests::offloader::offload_as(
+            &url,
+            &older,
+            &topic,
+            Entries::All,
+            &store,
+            &prefix,
+            OffloadOptions::default(),
+        )
+        .await,
+    );
+    let broker_ledger = magnetar_tests::offloader::read_entries(
+        &url,
+        &magnetar_connectors::pulsar::TopicName::parse(&topic).expect("topic"),
+    )
+    .await[0]
+        .0
+        .0;
+    assert_eq!(offloaded.entries, OFFLOADED as u64);
+    assert!(
+        broker_ledger > offloaded.ledger_id,
+        "the broker's ledger {broker_ledger} follows the offloaded {}",
+        offloaded.ledger_id
+    );
+    let admin = AdminRestFixture::start();
+    admin
+        .set_ledgers(&topic, &[(offloaded.clone(), true)], &[broker_ledger])
+        .await;
+
+    let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
+    let extra = format!(
+        ", 'source.tiered-storage.url' = '{bucket_url}', 'admin-url' = '{}'",
+        admin.admin_url()
+    );
+    engine
+        .execute(&create_table(&topic, &url, &extra))
+        .await
+        .expect("create table");
+    let query = engine
+        .query("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM events")
+        .await
+        .expect("query");
+    let (batches, stream) = tokio::time::timeout(Duration::from_secs(120), collect(query))
+        .await
+        .expect("the read ends: the hand-over reached the broker's ledger");
+    let total = OFFLOADED + ON_BROKER;
+    assert_eq!(single_row(&batches), vec![total, total, 0, total - 1]);
+    let stats = stream.read_stats();
+    assert_eq!(stats.from_tiered_storage, offloaded.messages);
+    assert_eq!(stats.messages_read, total as u64);
 }
