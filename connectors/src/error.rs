@@ -42,6 +42,11 @@ pub enum ConnectorError {
     #[error("the OAuth2 token endpoint at '{}' is unavailable: {}", crate::redact::url(.issuer), crate::redact::text(.reason))]
     TokenEndpointUnavailable { issuer: String, reason: String },
 
+    /// A bounded read got nothing more from a partition that should have more, however often
+    /// it asked again.
+    #[error("no progress reading '{topic}': {reason}")]
+    NoProgress { topic: String, reason: String },
+
     /// The connection was closed or broke while a request was in flight.
     #[error("connection to {address} lost: {reason}")]
     Disconnected { address: String, reason: String },

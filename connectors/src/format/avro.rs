@@ -96,6 +96,14 @@ impl AvroDecoder {
     /// Adds the writer schema of `version`; one that cannot be resolved to the reader schema
     /// makes that version's messages bad, not every message.
     pub fn add_writer(&mut self, version: SchemaVersion, writer: &str) {
+        if let Err(e) = crate::schema::arrow_columns::check_avro_size(writer) {
+            self.writers.remove(&version);
+            self.add_unreadable(
+                version,
+                format!("schema version {version} cannot be read as the table's schema: {e}"),
+            );
+            return;
+        }
         self.writers.insert(version, writer.to_string());
         self.cached = None;
         if let Err(e) = self.build() {

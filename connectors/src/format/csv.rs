@@ -23,6 +23,8 @@ pub struct CsvDecoder {
     lenient: bool,
     /// A decoder for chunks of this many records, kept between chunks (building one costs).
     cached: Option<(usize, Decoder)>,
+    /// Whether a column holds a DECIMAL: then over-long numbers are refused before decoding.
+    decimals: bool,
 }
 
 impl std::fmt::Debug for CsvDecoder {
@@ -36,11 +38,16 @@ impl std::fmt::Debug for CsvDecoder {
 impl CsvDecoder {
     /// A decoder producing rows of `schema`; `lenient` turns unparsable fields into NULLs.
     pub fn new(schema: SchemaRef, delimiter: u8, lenient: bool) -> Self {
+        let decimals = schema
+            .fields()
+            .iter()
+            .any(|f| super::decimal_text::has_decimal(f.data_type()));
         Self {
             schema,
             delimiter,
             lenient,
             cached: None,
+            decimals,
         }
     }
 
@@ -61,11 +68,12 @@ impl CsvDecoder {
     /// Only for one-line, non-empty payloads: then each added newline ends a record unless a
     /// quote left open swallows it, so the record count equals the message count exactly when
     /// every record is its own message. `false` (decoder unusable) when that does not hold.
-    fn feed_joined(decoder: &mut Decoder, messages: &[ReceivedMessage]) -> bool {
-        if messages
-            .iter()
-            .any(|m| m.payload.is_empty() || memchr::memchr2(b'\n', b'\r', &m.payload).is_some())
-        {
+    fn feed_joined(decoder: &mut Decoder, messages: &[ReceivedMessage], decimals: bool) -> bool {
+        if messages.iter().any(|m| {
+            m.payload.is_empty()
+                || memchr::memchr2(b'\n', b'\r', &m.payload).is_some()
+                || (decimals && super::decimal_text::unreadable_number(&m.payload).is_some())
+        }) {
             return false;
         }
         let mut joined =
@@ -86,7 +94,14 @@ impl CsvDecoder {
     }
 
     /// Feeds one record (a trailing newline is added when missing).
-    fn feed(decoder: &mut Decoder, payload: &[u8]) -> std::result::Result<(), String> {
+    fn feed(
+        decoder: &mut Decoder,
+        payload: &[u8],
+        decimals: bool,
+    ) -> std::result::Result<(), String> {
+        if decimals && let Some(why) = super::decimal_text::unreadable_number(payload) {
+            return Err(why);
+        }
         let before = decoder.capacity();
         let mut consumed = decoder.decode(payload).map_err(|e| e.to_string())?;
         let mut fed = payload.len();
@@ -113,12 +128,12 @@ impl PayloadDecoder for CsvDecoder {
         };
         let mut rows = Vec::with_capacity(messages.len());
         let mut clean = true;
-        if Self::feed_joined(&mut decoder, messages) {
+        if Self::feed_joined(&mut decoder, messages, self.decimals) {
             rows.extend(0..messages.len());
         } else {
             decoder = self.build(messages.len());
             for (i, m) in messages.iter().enumerate() {
-                if Self::feed(&mut decoder, &m.payload).is_err() {
+                if Self::feed(&mut decoder, &m.payload, self.decimals).is_err() {
                     clean = false;
                     break;
                 }
@@ -143,7 +158,7 @@ impl PayloadDecoder for CsvDecoder {
         let mut errors = Vec::new();
         for (i, m) in messages.iter().enumerate() {
             let mut single = self.build(1);
-            let outcome = Self::feed(&mut single, &m.payload)
+            let outcome = Self::feed(&mut single, &m.payload, self.decimals)
                 .and_then(|()| single.flush().map(|_| ()).map_err(|e| e.to_string()));
             match outcome {
                 Ok(()) => good.push(i),
@@ -152,7 +167,7 @@ impl PayloadDecoder for CsvDecoder {
         }
         let mut decoder = self.build(good.len());
         for &i in &good {
-            Self::feed(&mut decoder, &messages[i].payload).map_err(|reason| {
+            Self::feed(&mut decoder, &messages[i].payload, self.decimals).map_err(|reason| {
                 crate::error::ConnectorError::Decode {
                     topic: messages[i].topic.to_string(),
                     id: messages[i].id,
@@ -205,6 +220,10 @@ impl PayloadDecoder for CsvDecoder {
 impl CsvDecoder {
     /// One record with unparsable fields as NULLs; `None` when it has the wrong shape.
     fn lenient_record(&self, payload: &[u8]) -> Option<RecordBatch> {
+        // The cast to DECIMAL below parses text as the decoder does.
+        if self.decimals && super::decimal_text::unreadable_number(payload).is_some() {
+            return None;
+        }
         let text = Arc::new(Schema::new(
             self.schema
                 .fields()
@@ -213,7 +232,7 @@ impl CsvDecoder {
                 .collect::<Vec<_>>(),
         ));
         let mut decoder = self.build_for(text, 1);
-        Self::feed(&mut decoder, payload).ok()?;
+        Self::feed(&mut decoder, payload, false).ok()?;
         let strings = decoder.flush().ok()??;
         let safe = CastOptions {
             safe: true,

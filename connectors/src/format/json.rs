@@ -20,14 +20,25 @@ pub struct JsonDecoder {
     schema: SchemaRef,
     options: JsonOptions,
     decoder: Decoder,
-    /// Rows the decoder holds before it stops reading; at least the chunk size.
+    /// Rows the decoder holds before it stops reading; at least the chunk (part) size.
     capacity: usize,
+    /// Most rows per decoder for this schema's width (see [`TAPE_CELLS`]).
+    max_rows: usize,
     /// Top-level integer columns: a number with a fraction there is refused, not truncated.
     integer_fields: Vec<String>,
+    /// Whether a column holds a DECIMAL: then over-long numbers are refused before decoding.
+    decimals: bool,
 }
+
+const TOMBSTONE: &str = "null value (tombstone) where a JSON object was expected";
 
 /// Initial row capacity of the shared decoder; it grows for larger chunks.
 const INITIAL_CAPACITY: usize = 4096;
+
+/// Rows times (flattened) fields one decoder holds at most. arrow-json reserves about 32
+/// bytes per row and field up front, so a wide schema gets fewer rows per decoder (a chunk
+/// is then decoded in parts) rather than hundreds of megabytes before the first message.
+const TAPE_CELLS: usize = 512 * 1024;
 
 impl std::fmt::Debug for JsonDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,19 +51,27 @@ impl std::fmt::Debug for JsonDecoder {
 impl JsonDecoder {
     /// A decoder producing rows of `schema`.
     pub fn new(schema: SchemaRef, options: JsonOptions) -> Result<Self> {
-        let decoder = build(&schema, options, INITIAL_CAPACITY)?;
+        let max_rows = (TAPE_CELLS / schema.flattened_fields().len().max(1)).max(1);
+        let capacity = INITIAL_CAPACITY.min(max_rows);
+        let decoder = build(&schema, options, capacity)?;
         let integer_fields = schema
             .fields()
             .iter()
             .filter(|f| f.data_type().is_integer())
             .map(|f| f.name().clone())
             .collect();
+        let decimals = schema
+            .fields()
+            .iter()
+            .any(|f| super::decimal_text::has_decimal(f.data_type()));
         Ok(Self {
             schema,
             options,
             decoder,
-            capacity: INITIAL_CAPACITY,
+            capacity,
+            max_rows,
             integer_fields,
+            decimals,
         })
     }
 
@@ -61,7 +80,11 @@ impl JsonDecoder {
         decoder: &mut Decoder,
         payload: &[u8],
         integer_fields: &[String],
+        decimals: bool,
     ) -> std::result::Result<(), String> {
+        if decimals && let Some(why) = super::decimal_text::unreadable_number(payload) {
+            return Err(why);
+        }
         if !integer_fields.is_empty()
             && let Some(f) = super::json_integers::fractional_integer(payload, integer_fields)
         {
@@ -93,8 +116,13 @@ impl JsonDecoder {
         let mut errors = Vec::new();
         for &i in indices {
             let mut single = build(&self.schema, self.options, 1)?;
-            let outcome = Self::feed(&mut single, &messages[i].payload, &self.integer_fields)
-                .and_then(|()| single.flush().map(|_| ()).map_err(|e| e.to_string()));
+            let outcome = Self::feed(
+                &mut single,
+                &messages[i].payload,
+                &self.integer_fields,
+                self.decimals,
+            )
+            .and_then(|()| single.flush().map(|_| ()).map_err(|e| e.to_string()));
             match outcome {
                 Ok(()) => good.push(i),
                 Err(reason) => errors.push((i, reason)),
@@ -113,8 +141,36 @@ fn build(schema: &SchemaRef, options: JsonOptions, batch_size: usize) -> Result<
 
 impl PayloadDecoder for JsonDecoder {
     fn decode(&mut self, messages: &[ReceivedMessage]) -> Result<DecodedRows> {
+        if messages.len() <= self.max_rows {
+            return self.decode_part(messages);
+        }
+        let mut batches = Vec::new();
+        let mut rows = Vec::with_capacity(messages.len());
+        let mut errors = Vec::new();
+        for (n, part) in messages.chunks(self.max_rows).enumerate() {
+            let base = n * self.max_rows;
+            let out = self.decode_part(part)?;
+            rows.extend(out.rows.iter().map(|r| r + base));
+            errors.extend(out.errors.into_iter().map(|(i, e)| (i + base, e)));
+            batches.push(out.batch);
+        }
+        Ok(DecodedRows {
+            batch: arrow::compute::concat_batches(&self.schema, &batches)?,
+            rows,
+            errors,
+        })
+    }
+
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+}
+
+impl JsonDecoder {
+    /// Decodes at most `max_rows` messages with the shared decoder.
+    fn decode_part(&mut self, messages: &[ReceivedMessage]) -> Result<DecodedRows> {
         if messages.len() > self.capacity {
-            self.capacity = messages.len().next_power_of_two();
+            self.capacity = messages.len().next_power_of_two().min(self.max_rows);
             self.decoder = build(&self.schema, self.options, self.capacity)?;
         }
         let mut rows = Vec::with_capacity(messages.len());
@@ -122,13 +178,15 @@ impl PayloadDecoder for JsonDecoder {
         let mut clean = true;
         for (i, m) in messages.iter().enumerate() {
             if m.null_value {
-                errors.push((
-                    i,
-                    "null value (tombstone) where a JSON object was expected".into(),
-                ));
+                errors.push((i, TOMBSTONE.into()));
                 continue;
             }
-            match Self::feed(&mut self.decoder, &m.payload, &self.integer_fields) {
+            match Self::feed(
+                &mut self.decoder,
+                &m.payload,
+                &self.integer_fields,
+                self.decimals,
+            ) {
                 Ok(()) => rows.push(i),
                 Err(reason) => {
                     errors.push((i, reason));
@@ -151,7 +209,11 @@ impl PayloadDecoder for JsonDecoder {
             .filter(|i| !messages[*i].null_value)
             .collect();
         let (good, mut bad) = self.isolate(messages, &candidates)?;
-        errors.retain(|(i, _)| messages[*i].null_value);
+        // Every tombstone, also those after the message that ended the fast path.
+        errors = (0..messages.len())
+            .filter(|i| messages[*i].null_value)
+            .map(|i| (i, TOMBSTONE.to_string()))
+            .collect();
         errors.append(&mut bad);
         errors.sort_by_key(|(i, _)| *i);
         for &i in &good {
@@ -160,6 +222,7 @@ impl PayloadDecoder for JsonDecoder {
                 &mut self.decoder,
                 &messages[i].payload,
                 &self.integer_fields,
+                self.decimals,
             )
             .map_err(|reason| crate::error::ConnectorError::Decode {
                 topic: messages[i].topic.to_string(),
@@ -177,10 +240,6 @@ impl PayloadDecoder for JsonDecoder {
             rows: good,
             errors,
         })
-    }
-
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
     }
 }
 
@@ -278,6 +337,39 @@ mod tests {
     }
 
     #[test]
+    fn a_wide_schema_decodes_a_chunk_in_parts_keeping_message_order() {
+        let fields: Vec<Field> = (0..2048)
+            .map(|i| Field::new(format!("c{i}"), DataType::Int64, true))
+            .collect();
+        let mut d = JsonDecoder::new(Arc::new(Schema::new(fields)), JsonOptions::default())
+            .expect("decoder");
+        assert_eq!(d.max_rows, 256);
+        let msgs: Vec<ReceivedMessage> = (0..600u64)
+            .map(|i| {
+                if i == 300 {
+                    message(i, "{")
+                } else {
+                    message(i, &format!(r#"{{"c0":{i},"c2047":{}}}"#, i * 2))
+                }
+            })
+            .collect();
+        let out = d.decode(&msgs).expect("decode");
+        assert!(d.capacity <= d.max_rows, "{} rows reserved", d.capacity);
+        assert_eq!(
+            out.errors.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            vec![300]
+        );
+        assert_eq!(out.rows.len(), 599);
+        assert_eq!(out.batch.num_rows(), 599);
+        let first = out.batch.column(0).as_primitive::<Int64Type>();
+        let last = out.batch.column(2047).as_primitive::<Int64Type>();
+        for (row, &i) in out.rows.iter().enumerate() {
+            assert_eq!(first.value(row), i as i64);
+            assert_eq!(last.value(row), 2 * i as i64);
+        }
+    }
+
+    #[test]
     fn names_the_bad_messages_and_keeps_the_rest() {
         let mut d = JsonDecoder::new(schema(), JsonOptions::default()).expect("decoder");
         let msgs = vec![
@@ -298,6 +390,28 @@ mod tests {
         // The decoder is usable afterwards.
         let again = d.decode(&[message(6, r#"{"n":7}"#)]).expect("decode");
         assert_eq!(again.rows, vec![0]);
+    }
+
+    #[test]
+    fn a_number_too_long_for_a_decimal_column_is_named_not_misread() {
+        // arrow-cast 59 counts a decimal's digits in a u8: 257 digits wrapped to one in release.
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "d",
+            DataType::Decimal128(38, 2),
+            true,
+        )]));
+        let mut d = JsonDecoder::new(schema, JsonOptions::default()).expect("decoder");
+        let long = format!(r#"{{"d":1{}}}"#, "0".repeat(256));
+        let msgs = vec![
+            message(0, r#"{"d":12.5}"#),
+            message(1, &long),
+            message(2, r#"{"d":"1e99999"}"#),
+        ];
+        let out = d.decode(&msgs).expect("decode");
+        assert_eq!(out.rows, vec![0]);
+        let bad: Vec<usize> = out.errors.iter().map(|(i, _)| *i).collect();
+        assert_eq!(bad, vec![1, 2]);
+        assert!(out.errors[0].1.contains("257 digits"), "{:?}", out.errors);
     }
 
     #[test]

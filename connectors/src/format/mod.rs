@@ -2,6 +2,7 @@
 
 mod avro;
 mod csv;
+mod decimal_text;
 mod json;
 mod json_integers;
 mod key_value;

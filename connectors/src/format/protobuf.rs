@@ -50,6 +50,7 @@ pub fn message_in_descriptor_set(
     set: &[u8],
     name: &str,
 ) -> std::result::Result<MessageDescriptor, String> {
+    check_syntax(set)?;
     let pool = DescriptorPool::decode(set).map_err(|e| format!("not a FileDescriptorSet: {e}"))?;
     pool.get_message_by_name(name).ok_or_else(|| {
         let known: Vec<String> = pool
@@ -63,23 +64,57 @@ pub fn message_in_descriptor_set(
     })
 }
 
+/// Refuses a file whose `syntax` is neither proto2 nor proto3 before prost-reflect sees it:
+/// prost-reflect 0.14 panics (index out of bounds) building the error for one.
+fn check_syntax(set: &[u8]) -> std::result::Result<(), String> {
+    use prost::Message;
+    let files = prost_reflect::prost_types::FileDescriptorSet::decode(set)
+        .map_err(|e| format!("not a FileDescriptorSet: {e}"))?;
+    for file in &files.file {
+        if let Some(syntax) = file.syntax.as_deref()
+            && !matches!(syntax, "proto2" | "proto3")
+        {
+            return Err(format!(
+                "file '{}' of the FileDescriptorSet has syntax '{syntax}'; proto2 and proto3 are supported",
+                file.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The Arrow columns of a message's top-level fields.
 pub fn protobuf_columns(message: &MessageDescriptor) -> std::result::Result<Vec<Field>, String> {
+    // Each nested field counts: a message with several fields of one message type, nested,
+    // multiplies the columns at every level (up to MAX_DEPTH), and a small descriptor could
+    // otherwise expand to billions.
+    let mut budget = crate::schema::arrow_columns::MAX_SCHEMA_FIELDS;
     message
         .fields()
-        .map(|f| Ok(Field::new(f.name(), field_type(&f, 0)?, true)))
+        .map(|f| Ok(Field::new(f.name(), field_type(&f, 0, &mut budget)?, true)))
         .collect()
 }
 
-fn field_type(field: &FieldDescriptor, depth: usize) -> std::result::Result<DataType, String> {
+fn field_type(
+    field: &FieldDescriptor,
+    depth: usize,
+    budget: &mut usize,
+) -> std::result::Result<DataType, String> {
+    *budget = budget.checked_sub(1).ok_or_else(|| {
+        format!(
+            "the message expands to more than {} fields (nested messages included); schemas \
+             this large are not supported",
+            crate::schema::arrow_columns::MAX_SCHEMA_FIELDS
+        )
+    })?;
     if field.is_map() {
         return Err(format!(
             "field '{}' is a map, which is not supported",
             field.name()
         ));
     }
-    let item =
-        kind_type(&field.kind(), depth).map_err(|e| format!("field '{}': {e}", field.name()))?;
+    let item = kind_type(&field.kind(), depth, budget)
+        .map_err(|e| format!("field '{}': {e}", field.name()))?;
     Ok(if field.is_list() {
         DataType::List(Arc::new(Field::new("item", item, true)))
     } else {
@@ -87,7 +122,11 @@ fn field_type(field: &FieldDescriptor, depth: usize) -> std::result::Result<Data
     })
 }
 
-fn kind_type(kind: &Kind, depth: usize) -> std::result::Result<DataType, String> {
+fn kind_type(
+    kind: &Kind,
+    depth: usize,
+    budget: &mut usize,
+) -> std::result::Result<DataType, String> {
     Ok(match kind {
         Kind::Double => DataType::Float64,
         Kind::Float => DataType::Float32,
@@ -110,7 +149,13 @@ fn kind_type(kind: &Kind, depth: usize) -> std::result::Result<DataType, String>
             }
             let fields = m
                 .fields()
-                .map(|f| Ok(Field::new(f.name(), field_type(&f, depth + 1)?, true)))
+                .map(|f| {
+                    Ok(Field::new(
+                        f.name(),
+                        field_type(&f, depth + 1, budget)?,
+                        true,
+                    ))
+                })
                 .collect::<std::result::Result<Vec<_>, String>>()?;
             DataType::Struct(Fields::from(fields))
         }
@@ -314,5 +359,39 @@ impl PayloadDecoder for ProtobufDecoder {
 
     fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use prost_reflect::prost_types::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
+
+    fn set(syntax: Option<&str>) -> Vec<u8> {
+        FileDescriptorSet {
+            file: vec![FileDescriptorProto {
+                name: Some("a.proto".into()),
+                package: Some("p".into()),
+                syntax: syntax.map(String::from),
+                message_type: vec![DescriptorProto {
+                    name: Some("M".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn an_unknown_syntax_is_refused_by_name_not_a_panic() {
+        assert!(message_in_descriptor_set(&set(Some("proto3")), "p.M").is_ok());
+        assert!(message_in_descriptor_set(&set(None), "p.M").is_ok());
+        let err = message_in_descriptor_set(&set(Some("editions")), "p.M").expect_err("editions");
+        assert!(
+            err.contains("'a.proto'") && err.contains("'editions'"),
+            "{err}"
+        );
     }
 }

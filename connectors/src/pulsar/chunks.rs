@@ -69,7 +69,9 @@ impl ChunkAssembler {
                     next_chunk: 0,
                     chunks,
                     total,
-                    payload: BytesMut::with_capacity(total),
+                    // Grown as chunks arrive: the total comes from the producer, and
+                    // reserving it would let one small chunk claiming 1 GiB allocate that.
+                    payload: BytesMut::with_capacity(entry.payload.len()),
                 },
             );
         }
@@ -172,6 +174,17 @@ mod tests {
         assert!(
             a.add(chunk("c", 1, 2, 3, b"cd")).is_err(),
             "overruns its size"
+        );
+    }
+
+    #[test]
+    fn a_claimed_total_is_not_reserved_up_front() {
+        let mut a = ChunkAssembler::default();
+        a.add(chunk("big", 0, 2, 1 << 30, b"abc")).expect("ok");
+        let reserved: usize = a.pending.values().map(|p| p.payload.capacity()).sum();
+        assert!(
+            reserved < 1 << 20,
+            "{reserved} bytes reserved for a 3-byte chunk"
         );
     }
 }

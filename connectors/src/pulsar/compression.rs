@@ -79,9 +79,7 @@ pub fn decompress(
             .map_err(|e| format!("LZ4: {e}"))?,
         // Java's Deflater with SYNC_FLUSH and no finish(): no final block, no Adler-32 trailer.
         CompressionType::Zlib => inflate_sync_flushed(input, uncompressed_size)?,
-        CompressionType::Zstd => {
-            zstd::bulk::decompress(input, uncompressed_size).map_err(|e| format!("ZSTD: {e}"))?
-        }
+        CompressionType::Zstd => inflate_zstd(input, uncompressed_size)?,
         // Snappy's own length header sizes its buffer: it must agree with the metadata.
         CompressionType::Snappy => match snap::raw::decompress_len(input) {
             Ok(n) if n != uncompressed_size => {
@@ -95,9 +93,14 @@ pub fn decompress(
         .map_err(|e| format!("SNAPPY: {e}"))?,
     };
     if out.len() != uncompressed_size && codec != CompressionType::None {
+        // Zstandard stops one byte past the claimed size.
+        let inflated = if out.len() > uncompressed_size {
+            format!("more than {uncompressed_size}")
+        } else {
+            out.len().to_string()
+        };
         return Err(format!(
-            "{codec:?} payload inflated to {} bytes, metadata says {uncompressed_size}",
-            out.len()
+            "{codec:?} payload inflated to {inflated} bytes, metadata says {uncompressed_size}"
         ));
     }
     Ok(out)
@@ -105,7 +108,7 @@ pub fn decompress(
 
 /// The most a codec's output can exceed its input, with room to spare: LZ4 255:1, deflate
 /// 1032:1, Snappy about 21:1; Zstandard's RLE blocks reach about 32768:1.
-fn max_ratio(codec: CompressionType) -> usize {
+pub fn max_ratio(codec: CompressionType) -> usize {
     match codec {
         CompressionType::None => 1,
         CompressionType::Lz4 => 256,
@@ -113,6 +116,23 @@ fn max_ratio(codec: CompressionType) -> usize {
         CompressionType::Snappy => 32,
         CompressionType::Zstd => 32_768,
     }
+}
+
+/// Zstandard into a buffer that grows with what actually inflates: its 32768:1 ratio lets
+/// a few kilobytes claim (and, reserved up front, allocate) up to the 1 GiB limit.
+fn inflate_zstd(input: &[u8], uncompressed_size: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let decoder =
+        zstd::stream::read::Decoder::with_buffer(input).map_err(|e| format!("ZSTD: {e}"))?;
+    // Room for an ordinary ratio; a payload that inflates further grows the buffer.
+    let initial = uncompressed_size.min(input.len().saturating_mul(16).saturating_add(4096));
+    let mut out = Vec::with_capacity(initial);
+    // One byte more than claimed, so that a payload inflating further is seen (and refused).
+    decoder
+        .take(uncompressed_size as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("ZSTD: {e}"))?;
+    Ok(out)
 }
 
 fn inflate_sync_flushed(input: &[u8], uncompressed_size: usize) -> Result<Vec<u8>, String> {
@@ -205,6 +225,19 @@ mod tests {
         assert_eq!(
             decompress(CompressionType::Snappy, &s, data.len()).expect("snappy"),
             data
+        );
+    }
+
+    #[test]
+    fn zstd_that_inflates_past_its_claimed_size_is_refused() {
+        let data = vec![7u8; 1 << 20];
+        let z = zstd::bulk::compress(&data, 3).expect("zstd");
+        let err = decompress(CompressionType::Zstd, &z, 1000).expect_err("claims too little");
+        assert!(err.contains("more than 1000"), "{err}");
+        let err = decompress(CompressionType::Zstd, &z, (1 << 20) + 1).expect_err("too much");
+        assert!(
+            err.contains(&format!("inflated to {} bytes", 1 << 20)),
+            "{err}"
         );
     }
 

@@ -20,7 +20,7 @@ mod topic_pattern;
 
 pub use auth::Authentication;
 pub use client::{ClientConfig, PulsarClient};
-pub use compression::{PayloadCodec, decompress};
+pub use compression::{PayloadCodec, decompress, max_ratio};
 pub use connection::{ClientSecurity, Connection, ConsumerEvent, RoutedEvent, Timeouts};
 pub use consumer::{Consumer, InitialPosition, LastMessage, SubscribeOptions, SubscriptionType};
 pub use entry::{ParsedEntry, ReceivedMessage, messages_of_entry, parse_entry};

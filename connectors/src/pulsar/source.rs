@@ -259,6 +259,8 @@ struct Slot {
     needs_resubscribe: bool,
     /// The broker stalled: seek to the last entry read and subscribe again.
     needs_reposition: bool,
+    /// Stalls in a row since an entry beyond `last_read` arrived.
+    stalls: u32,
     /// Key of this partition in the position store.
     position_key: Option<PositionKey>,
     /// Positioned by [`SourceConfig::resume`]; the start position does not apply.
@@ -283,6 +285,7 @@ impl Slot {
             stop_time: None,
             finished: false,
             last_read: None,
+            stalls: 0,
             recent: RecentEntries::default(),
             unacked: Vec::new(),
             needs_resubscribe: false,
@@ -837,7 +840,7 @@ impl PulsarSource {
                     continue;
                 }
                 Next::Stalled => {
-                    self.recover_stalled();
+                    self.recover_stalled()?;
                     self.stall.progress();
                     continue;
                 }
@@ -902,8 +905,10 @@ impl PulsarSource {
 
     /// A bounded read whose partitions still have messages to deliver, but nothing arrived
     /// for [`STALL_TIMEOUT`]: the broker stopped dispatching (pulsar-lite does, now and
-    /// then, under load). Those partitions are read again from their last entry.
-    fn recover_stalled(&mut self) {
+    /// then, under load). Those partitions are read again from their last entry; one that
+    /// still gets nothing after [`MAX_STALLS`] tries in a row ends the read with an error
+    /// (a broker that has not what it says it has would otherwise be asked forever).
+    fn recover_stalled(&mut self) -> Result<()> {
         for slot in &mut self.slots {
             let waiting = !slot.finished
                 && !slot.backfilling
@@ -911,10 +916,26 @@ impl PulsarSource {
                     .stop
                     .is_some_and(|b| slot.last_read.is_none_or(|r| !b.reached_by(r.entry())));
             if waiting {
+                slot.stalls += 1;
+                if slot.stalls > MAX_STALLS {
+                    return Err(ConnectorError::NoProgress {
+                        topic: slot.topic.to_string(),
+                        reason: format!(
+                            "the broker delivered nothing after {} in {} tries of {STALL_TIMEOUT:?}, although the partition has messages up to {}",
+                            slot.last_read.map_or_else(
+                                || "the start".to_string(),
+                                |r| format!("message {}", r.entry())
+                            ),
+                            MAX_STALLS,
+                            slot.stop.map_or_else(String::new, |b| b.entry.to_string()),
+                        ),
+                    });
+                }
                 tracing::warn!(topic = %slot.topic, last_read = ?slot.last_read, "no message from the broker for {STALL_TIMEOUT:?} although the partition has more; reading again from the last entry read");
                 slot.needs_reposition = true;
             }
         }
+        Ok(())
     }
 
     fn handle(&mut self, routed: RoutedEvent, chunk: &mut SourceChunk) -> Result<()> {
@@ -991,6 +1012,9 @@ impl PulsarSource {
                             }
                         }
                     }
+                }
+                if slot.last_read.is_none_or(|r| r.entry() < entry_id.entry()) {
+                    slot.stalls = 0;
                 }
                 slot.last_read = Some(entry_id);
                 if !(self.temporary_subscription && self.config.subscription_type.is_ordered()) {
@@ -1177,6 +1201,9 @@ enum Next {
 
 /// Silence after which a bounded read with messages still to come asks for them again.
 const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Stalls in a row a partition may have before a bounded read gives up on it.
+const MAX_STALLS: u32 = 3;
 
 /// The deadline of a broker's silence. It is kept by the source, not by one read: the engine
 /// races each read against barriers and timers, and a timer restarted by every read would

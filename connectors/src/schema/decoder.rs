@@ -76,7 +76,7 @@ fn side_decoder(
         SchemaKind::ProtobufNative => Box::new(ProtobufDecoder::new(&info.data)?),
         SchemaKind::Json => {
             let schema =
-                super::arrow_columns::avro_record_schema(&info.data).map_err(|reason| {
+                super::arrow_columns::json_record_schema(&info.data).map_err(|reason| {
                     ConnectorError::Registry {
                         topic: String::new(),
                         reason,

@@ -141,8 +141,44 @@ struct RangeJob {
     last_of_ledger: bool,
 }
 
+/// One block to read, split into range GETs only as they are issued: the block's length
+/// comes from the index, and a corrupt index claiming an exabyte must not make a plan of
+/// billions of ranges up front.
+#[derive(Clone, Copy, Debug)]
+struct BlockSpan {
+    ledger: usize,
+    block: usize,
+    start: u64,
+    end: u64,
+    last_of_ledger: bool,
+}
+
+impl BlockSpan {
+    /// The block's range GETs, of at most [`RANGE_SIZE`] bytes each.
+    fn ranges(self) -> impl Iterator<Item = RangeJob> {
+        let mut at = self.start;
+        std::iter::from_fn(move || {
+            if at >= self.end {
+                return None;
+            }
+            let next = at.saturating_add(RANGE_SIZE).min(self.end);
+            let job = RangeJob {
+                ledger: self.ledger,
+                block: self.block,
+                start: at,
+                end: next,
+                first_of_block: at == self.start,
+                last_of_block: next == self.end,
+                last_of_ledger: next == self.end && self.last_of_ledger,
+            };
+            at = next;
+            Some(job)
+        })
+    }
+}
+
 struct Plan {
-    jobs: Vec<RangeJob>,
+    blocks: Vec<BlockSpan>,
     /// First entry to return, per ledger of the request.
     skip_before: Vec<u64>,
     ledgers: usize,
@@ -152,7 +188,7 @@ struct Plan {
 /// The range GETs that read `request`: from the block holding its first entry (floor
 /// lookup in the index) to the end of its last ledger.
 fn plan(request: &BackfillRequest) -> Plan {
-    let mut jobs = Vec::new();
+    let mut blocks = Vec::new();
     let mut skip_before = Vec::new();
     let (mut ledgers, mut bytes) = (0, 0);
     for (l, ledger) in request.ledgers.iter().enumerate() {
@@ -173,25 +209,18 @@ fn plan(request: &BackfillRequest) -> Plan {
         let last_block = index.blocks.len() - 1;
         for block in first_block..=last_block {
             let (start, end) = index.block_range(block);
-            bytes += end - start;
-            let mut at = start;
-            while at < end {
-                let next = (at + RANGE_SIZE).min(end);
-                jobs.push(RangeJob {
-                    ledger: l,
-                    block,
-                    start: at,
-                    end: next,
-                    first_of_block: at == start,
-                    last_of_block: next == end,
-                    last_of_ledger: next == end && block == last_block,
-                });
-                at = next;
-            }
+            bytes = u64::saturating_add(bytes, end - start);
+            blocks.push(BlockSpan {
+                ledger: l,
+                block,
+                start,
+                end,
+                last_of_ledger: block == last_block,
+            });
         }
     }
     Plan {
-        jobs,
+        blocks,
         skip_before,
         ledgers,
         bytes,
@@ -290,7 +319,7 @@ async fn read_partition(
 ) -> Result<()> {
     let ledgers = Arc::new(request.ledgers.clone());
     let objects: Vec<Path> = ledgers.iter().map(|l| l.data_object.clone()).collect();
-    let mut fetches = futures::stream::iter(plan.jobs)
+    let mut fetches = futures::stream::iter(plan.blocks.into_iter().flat_map(BlockSpan::ranges))
         .map(|job| {
             let object = objects[job.ledger].clone();
             // Spawned, so GETs progress while this task frames, decodes and waits to send.

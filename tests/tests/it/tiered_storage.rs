@@ -10,7 +10,7 @@ use std::time::Duration;
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
-use magnetar::{Engine, EngineConfig, QueryStream};
+use magnetar::{Engine, EngineConfig, QueryStream, ReadStats};
 use magnetar_connectors::pulsar::{
     ClientConfig, PulsarClient, PulsarSource, SourceConfig, StartPosition, TieredSource, TopicName,
 };
@@ -575,39 +575,48 @@ async fn resuming_inside_offloaded_data_reads_exactly_the_rest() {
     assert!(from_storage > 0, "the offloaded part came from storage");
 }
 
-/// As in real Pulsar after ledger roll-over: the topic's older ledger is offloaded (and gone
-/// from the broker), its data continues in a later ledger on the broker. The backfill reads the
-/// offloaded ledger, then hands over at the broker's next ledger, whatever its id; before, the
-/// hand-over sought the last offloaded entry, which pulsar-lite (like a broker that no longer
-/// has the ledger) answers with nothing, and the read repeated that forever.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_backfill_hands_over_to_the_brokers_next_ledger() {
-    const OFFLOADED: i64 = 300;
-    const ON_BROKER: i64 = 200;
-    let broker = TestBroker::start().await;
-    let url = broker.service_url();
+/// A topic as real Pulsar has it after ledger roll-over: its older ledger offloaded (and gone
+/// from the broker), its data continuing in a later ledger on the broker. Returns the topic,
+/// the bucket (kept alive by the caller), the offloaded ledger and the broker's ledger id.
+struct RolledOver {
+    topic: String,
+    bucket_url: String,
+    _bucket: tempfile::TempDir,
+    offloaded: OffloadedLedgerInfo,
+    broker_ledger: u64,
+}
+
+const ROLLED_OFFLOADED: i64 = 300;
+const ROLLED_ON_BROKER: i64 = 200;
+
+async fn rolled_over(url: &str) -> RolledOver {
     let dir = tempfile::tempdir().expect("tempdir");
     // Written first, so its ledger id is lower (pulsar-lite numbers ledgers across topics).
     let older = unique_topic("tiered-rolled-old");
     let topic = unique_topic("tiered-rolled");
     // One entry per message there, a few batched entries here: the last offloaded entry id is
     // beyond the broker ledger's last one, as after a long ledger and a young one.
-    let unbatched: Vec<(Option<String>, String)> = (0..OFFLOADED)
+    let unbatched: Vec<(Option<String>, String)> = (0..ROLLED_OFFLOADED)
         .map(|i| (None, format!("{{\"id\":{i},\"name\":\"user-{i}\"}}")))
         .collect();
     python_produce_file(
-        &url,
+        url,
         &older,
         &write_messages_file(dir.path(), &unbatched),
         false,
     );
-    produce_ids(&url, &topic, OFFLOADED..OFFLOADED + ON_BROKER, dir.path());
+    produce_ids(
+        url,
+        &topic,
+        ROLLED_OFFLOADED..ROLLED_OFFLOADED + ROLLED_ON_BROKER,
+        dir.path(),
+    );
     let bucket = tempfile::tempdir().expect("bucket");
     let bucket_url = format!("file://{}", bucket.path().display());
     let (store, prefix) = object_store_for(&bucket_url).expect("store");
     let offloaded = single(
         magnetar_tests::offloader::offload_as(
-            &url,
+            url,
             &older,
             &topic,
             Entries::All,
@@ -617,43 +626,103 @@ async fn a_backfill_hands_over_to_the_brokers_next_ledger() {
         )
         .await,
     );
+    assert_eq!(offloaded.entries, ROLLED_OFFLOADED as u64);
     let broker_ledger = magnetar_tests::offloader::read_entries(
-        &url,
+        url,
         &magnetar_connectors::pulsar::TopicName::parse(&topic).expect("topic"),
     )
     .await[0]
         .0
         .0;
-    assert_eq!(offloaded.entries, OFFLOADED as u64);
     assert!(
         broker_ledger > offloaded.ledger_id,
         "the broker's ledger {broker_ledger} follows the offloaded {}",
         offloaded.ledger_id
     );
-    let admin = AdminRestFixture::start();
-    admin
-        .set_ledgers(&topic, &[(offloaded.clone(), true)], &[broker_ledger])
-        .await;
+    RolledOver {
+        topic,
+        bucket_url,
+        _bucket: bucket,
+        offloaded,
+        broker_ledger,
+    }
+}
 
-    let engine = Engine::new(EngineConfig::with_service_url(url.clone()));
+/// Reads `rolled`'s topic with its offloaded ledger, discovered through `admin`.
+async fn read_rolled_over(
+    url: &str,
+    rolled: &RolledOver,
+    admin: &AdminRestFixture,
+) -> Result<(Vec<RecordBatch>, ReadStats), String> {
+    let engine = Engine::new(EngineConfig::with_service_url(url.to_string()));
     let extra = format!(
-        ", 'source.tiered-storage.url' = '{bucket_url}', 'admin-url' = '{}'",
+        ", 'source.tiered-storage.url' = '{}', 'admin-url' = '{}'",
+        rolled.bucket_url,
         admin.admin_url()
     );
     engine
-        .execute(&create_table(&topic, &url, &extra))
+        .execute(&create_table(&rolled.topic, url, &extra))
         .await
         .expect("create table");
-    let query = engine
+    let mut stream = engine
         .query("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM events")
         .await
         .expect("query");
-    let (batches, stream) = tokio::time::timeout(Duration::from_secs(120), collect(query))
+    let mut batches = Vec::new();
+    let read = async {
+        while let Some(batch) = stream.next().await {
+            batches.push(batch.map_err(|e| e.to_string())?);
+        }
+        Ok::<(), String>(())
+    };
+    tokio::time::timeout(Duration::from_secs(120), read)
         .await
-        .expect("the read ends: the hand-over reached the broker's ledger");
-    let total = OFFLOADED + ON_BROKER;
+        .expect("the read ends")?;
+    Ok((batches, stream.read_stats()))
+}
+
+/// The backfill reads the offloaded ledger, then hands over at the broker's next ledger,
+/// whatever its id. Before, the hand-over sought the last offloaded entry, which pulsar-lite
+/// (like a broker that no longer has the ledger) answers with nothing, and the read asked
+/// again forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_hands_over_to_the_brokers_next_ledger() {
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let rolled = rolled_over(&url).await;
+    let admin = AdminRestFixture::start();
+    admin
+        .set_ledgers(
+            &rolled.topic,
+            &[(rolled.offloaded.clone(), true)],
+            &[rolled.broker_ledger],
+        )
+        .await;
+    let (batches, stats) = read_rolled_over(&url, &rolled, &admin).await.expect("read");
+    let total = ROLLED_OFFLOADED + ROLLED_ON_BROKER;
     assert_eq!(single_row(&batches), vec![total, total, 0, total - 1]);
-    let stats = stream.read_stats();
-    assert_eq!(stats.from_tiered_storage, offloaded.messages);
+    assert_eq!(stats.from_tiered_storage, rolled.offloaded.messages);
     assert_eq!(stats.messages_read, total as u64);
+}
+
+/// Where the broker's next ledger is unknown (the admin API lists only the offloaded one), the
+/// hand-over seeks the last offloaded entry and pulsar-lite delivers nothing (its defect: a
+/// real broker moves on to the next entry). The read asks again a few times, then ends with an
+/// error naming the partition, instead of asking forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_that_can_make_no_progress_ends_with_an_error() {
+    let broker = TestBroker::start().await;
+    let url = broker.service_url();
+    let rolled = rolled_over(&url).await;
+    let admin = AdminRestFixture::start();
+    admin
+        .set_offloaded(&rolled.topic, &[(rolled.offloaded.clone(), true)])
+        .await;
+    let err = read_rolled_over(&url, &rolled, &admin)
+        .await
+        .expect_err("no progress");
+    assert!(
+        err.contains("no progress reading") && err.contains(&rolled.topic) && err.contains("tries"),
+        "{err}"
+    );
 }
