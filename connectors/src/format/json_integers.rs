@@ -57,13 +57,13 @@ pub(crate) fn fractional_integer(
                 let number = &json[start..i];
                 if let Some((ks, ke)) = key
                     && number.iter().any(|b| matches!(b, b'.' | b'e' | b'E'))
-                    && let Ok(name) = std::str::from_utf8(&json[ks..ke])
-                    && integer_fields.iter().any(|f| f == name)
+                    && let Some(name) = key_name(&json[ks - 1..=ke])
+                    && integer_fields.iter().any(|f| *f == name)
                     && let Ok(text) = std::str::from_utf8(number)
                     && !reads_exactly_as_integer(text)
                 {
                     return Some(FractionalInteger {
-                        field: name.to_string(),
+                        field: name.into_owned(),
                         number: text.to_string(),
                     });
                 }
@@ -110,6 +110,19 @@ fn reads_exactly_as_integer(text: &str) -> bool {
     significant <= 15
 }
 
+/// A key's name as arrow-json matches it: escapes (`"\u006e"` is `n`) decoded. `quoted`
+/// includes both quotes.
+fn key_name(quoted: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    let inner = &quoted[1..quoted.len() - 1];
+    if inner.contains(&b'\\') {
+        serde_json::from_slice::<String>(quoted)
+            .ok()
+            .map(Into::into)
+    } else {
+        std::str::from_utf8(inner).ok().map(Into::into)
+    }
+}
+
 /// The index of the quote that ends the string starting at `start` (after its opening quote).
 fn string_end(json: &[u8], start: usize) -> Option<usize> {
     let mut i = start;
@@ -129,6 +142,12 @@ mod tests {
 
     fn find(json: &str) -> Option<(String, String)> {
         fractional_integer(json.as_bytes(), &["n".into(), "m".into()]).map(|f| (f.field, f.number))
+    }
+
+    #[test]
+    fn escaped_keys_are_matched_as_the_decoder_reads_them() {
+        assert_eq!(find(r#"{"\u006e": 1.5}"#), Some(("n".into(), "1.5".into())));
+        assert_eq!(find(r#"{"\"n": 1.5}"#), None);
     }
 
     #[test]
