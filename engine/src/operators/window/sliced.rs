@@ -6,6 +6,12 @@
 //! times. A slice is dropped once the last window holding it has fired. A row whose slice
 //! has fired but whose later windows have not goes into its slice for those windows (as
 //! Flink does); a row whose every window has fired is late: dropped and counted.
+//!
+//! A HOP window of n slices would merge n slice states each time one fires, so every slice
+//! is merged n times. Instead, runs of about √n consecutive slices ("blocks") are merged
+//! once into a cached partial, and a window merges the partials of the blocks it covers
+//! whole plus its loose slices one by one: about 2√n merges per window instead of n.
+//! A row added to a slice drops its block's partial, to be merged again when next needed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,6 +58,10 @@ pub struct SlicedWindowAggregate {
     metrics: Arc<WindowMetrics>,
     /// Tags snapshot rows with their key group (a keyed instance of a parallel job).
     key_groups: Option<KeyHasher>,
+    /// Slices per block; below 2, no blocks are kept.
+    block_len: i64,
+    /// Merged partials of whole blocks, by block index; derived, so never snapshotted.
+    blocks: BTreeMap<i64, StateChunk>,
 }
 
 impl SlicedWindowAggregate {
@@ -75,7 +85,57 @@ impl SlicedWindowAggregate {
             watermark: None,
             metrics,
             key_groups: None,
+            block_len: (slicer.slices_per_window() as f64).sqrt() as i64,
+            blocks: BTreeMap::new(),
         }
+    }
+
+    /// The block of the slice ending at `slice_end`.
+    fn block_of(&self, slice_end: i64) -> i64 {
+        slice_end
+            .div_euclid(self.slicer.slice_size())
+            .div_euclid(self.block_len)
+    }
+
+    /// Slice ends `lo..hi` of block `block`.
+    fn block_span(&self, block: i64) -> std::ops::Range<i64> {
+        let len = self.block_len * self.slicer.slice_size();
+        block * len..(block + 1) * len
+    }
+
+    /// Merges the slices ending in `ends` into `window`, one by one.
+    fn merge_slices(
+        slices: &mut BTreeMap<i64, Slice>,
+        ends: impl Iterator<Item = i64>,
+        window: &mut AggregateState,
+    ) -> Result<()> {
+        for e in ends {
+            let Some(slice) = slices.get_mut(&e) else {
+                continue;
+            };
+            if let Some(mut live) = slice.live.take() {
+                slice.sealed.push(live.seal()?);
+            }
+            for chunk in &slice.sealed {
+                window.merge(chunk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The merged partial of `block`, merged now if it is not cached; `None` when empty.
+    fn block_partial(&mut self, block: i64) -> Result<Option<&StateChunk>> {
+        if !self.blocks.contains_key(&block) {
+            let span = self.block_span(block);
+            let ends: Vec<i64> = self.slices.range(span).map(|(e, _)| *e).collect();
+            if ends.is_empty() {
+                return Ok(None);
+            }
+            let mut merged = AggregateState::new(&self.spec)?;
+            Self::merge_slices(&mut self.slices, ends.into_iter(), &mut merged)?;
+            self.blocks.insert(block, merged.seal()?);
+        }
+        Ok(self.blocks.get(&block))
     }
 
     /// Snapshots tag each row with its key's key group, hashed by `hasher`.
@@ -114,17 +174,31 @@ impl SlicedWindowAggregate {
             }
             _ => {
                 let mut window = AggregateState::new(&self.spec)?;
-                for e in &slice_ends {
-                    let Some(slice) = self.slices.get_mut(e) else {
-                        continue;
+                let mut loose = Vec::new();
+                let mut at = 0;
+                while at < slice_ends.len() {
+                    let block = if self.block_len >= 2 {
+                        Some(self.block_of(slice_ends[at]))
+                    } else {
+                        None
                     };
-                    if let Some(mut live) = slice.live.take() {
-                        slice.sealed.push(live.seal()?);
+                    // A block inside the window: its partial stands for its slices.
+                    if let Some(block) = block
+                        && self.block_span(block).start >= start + self.slicer.slice_size()
+                        && self.block_span(block).end <= end + self.slicer.slice_size()
+                    {
+                        if let Some(partial) = self.block_partial(block)? {
+                            window.merge(partial)?;
+                        }
+                        while at < slice_ends.len() && self.block_of(slice_ends[at]) == block {
+                            at += 1;
+                        }
+                        continue;
                     }
-                    for chunk in &slice.sealed {
-                        window.merge(chunk)?;
-                    }
+                    loose.push(slice_ends[at]);
+                    at += 1;
                 }
+                Self::merge_slices(&mut self.slices, loose.into_iter(), &mut window)?;
                 window.finish()?
             }
         };
@@ -177,6 +251,10 @@ impl Operator for SlicedWindowAggregate {
         let rows = self.spec.evaluate(&batch)?;
         let whole = by_slice.len() == 1 && late == 0;
         for (end, indices) in by_slice {
+            if self.block_len >= 2 {
+                let block = self.block_of(end);
+                self.blocks.remove(&block);
+            }
             let slice = self.slices.entry(end).or_default();
             if slice.live.is_none() && slice.sealed.is_empty() {
                 for (ws, we) in self.slicer.windows_of_slice(end) {
@@ -257,6 +335,7 @@ impl Operator for SlicedWindowAggregate {
             })
             .collect::<Result<Vec<_>>>()?;
         self.pending.extend(pending);
+        self.blocks.clear();
         let key_count = self.spec.key_schema.fields().len();
         let state_counts: Vec<usize> = self.spec.state_types()?.iter().map(Vec::len).collect();
         for batch in state.batches {
@@ -310,6 +389,13 @@ impl Operator for SlicedWindowAggregate {
         let slicer = self.slicer;
         self.slices
             .retain(|end, _| !fired(Some(watermark), slicer.last_window_end(*end)));
+        // And the partials of blocks before the first slice left.
+        if self.block_len >= 2 {
+            match self.slices.keys().next().map(|e| self.block_of(*e)) {
+                Some(first) => self.blocks = self.blocks.split_off(&first),
+                None => self.blocks.clear(),
+            }
+        }
         self.metrics.observe(watermark, self.state_size());
         Ok(out)
     }
@@ -324,7 +410,7 @@ mod tests {
     use super::*;
     use crate::operators::window::test_support::{
         assert_rescaling_changes_nothing, assert_snapshots_change_nothing, count_and_sum_by_user,
-        output_schema,
+        feed, output_schema, rows_of,
     };
     use crate::runtime::EventTime;
 
@@ -405,6 +491,68 @@ mod tests {
             0,
             &input(),
         );
+    }
+
+    /// HOP(size 40 ms, slide 2 ms): 20 slices a window, so blocks of 4.
+    fn wide_operator() -> SlicedWindowAggregate {
+        let (spec, group) = count_and_sum_by_user(&input_schema());
+        let slicer = Slicer::new(&WindowSpec {
+            kind: WindowKind::Hop { slide: 2, size: 40 },
+            offset: 0,
+        })
+        .expect("a sliced window");
+        SlicedWindowAggregate::new(slicer, spec, group, output_schema(), 2, Arc::default())
+    }
+
+    /// Rows over 0..400 ms in batches of 16, every fifth row up to 30 ms behind the
+    /// watermark (into slices that have fired but whose later windows have not).
+    fn wide_input() -> Vec<(RecordBatch, Watermark)> {
+        let users = ["a", "b", "c"];
+        let mut max = 0;
+        (0..25)
+            .map(|b| {
+                let rows: Vec<i64> = (b * 16..b * 16 + 16).collect();
+                let ts: Vec<i64> = rows
+                    .iter()
+                    .map(|i| if i % 5 == 0 { (i - 30).max(0) } else { *i })
+                    .collect();
+                max = max.max(ts.iter().copied().max().unwrap_or(0));
+                let batch = RecordBatch::try_new(
+                    input_schema(),
+                    vec![
+                        Arc::new(StringArray::from_iter_values(
+                            rows.iter().map(|i| users[(*i % 3) as usize]),
+                        )),
+                        Arc::new(Int64Array::from(rows.clone())),
+                        Arc::new(TimestampMillisecondArray::from_iter_values(
+                            ts.iter().map(|t| t.div_euclid(2) * 2 + 2),
+                        )),
+                    ],
+                )
+                .expect("batch");
+                (batch, Watermark(EventTime(max - 4)))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merged_blocks_give_what_merging_every_slice_gives() {
+        let mut blocked = wide_operator();
+        assert_eq!(blocked.block_len, 4);
+        let mut each = wide_operator();
+        each.block_len = 0;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        feed(&mut blocked, &wide_input(), &mut a);
+        feed(&mut each, &wide_input(), &mut b);
+        let rows = rows_of(&a);
+        assert!(rows.len() > 150, "{} rows", rows.len());
+        assert_eq!(rows, rows_of(&b));
+        assert!(
+            blocked.blocks.len() <= 20 / 4 + 2,
+            "{} blocks",
+            blocked.blocks.len()
+        );
+        assert_snapshots_change_nothing(wide_operator, &wide_input());
     }
 
     #[test]

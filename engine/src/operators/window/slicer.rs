@@ -72,6 +72,15 @@ impl Slicer {
         }
     }
 
+    /// Slices in one (the largest) window.
+    pub fn slices_per_window(&self) -> i64 {
+        match *self {
+            Slicer::Tumble { .. } => 1,
+            Slicer::Hop { size, pane, .. } => size / pane,
+            Slicer::Cumulate { step, size, .. } => size / step,
+        }
+    }
+
     /// The end of the slice holding event time `ts`.
     pub fn slice_end(&self, ts: i64) -> i64 {
         let size = self.slice_size();
