@@ -144,7 +144,7 @@ impl SlicedWindowAggregate {
         self
     }
 
-    /// Approximate memory held by window state.
+    /// Approximate memory held by window state, cached block partials included.
     pub fn state_size(&self) -> usize {
         self.slices
             .values()
@@ -152,7 +152,8 @@ impl SlicedWindowAggregate {
                 s.live.as_ref().map_or(0, AggregateState::size)
                     + s.sealed.iter().map(StateChunk::size).sum::<usize>()
             })
-            .sum()
+            .sum::<usize>()
+            + self.blocks.values().map(StateChunk::size).sum::<usize>()
     }
 
     fn fire(&mut self, start: i64, end: i64) -> Result<Option<RecordBatch>> {
