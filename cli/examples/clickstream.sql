@@ -1,4 +1,6 @@
--- The clickstream demo: users clicking more than 15 times in 10 seconds are flagged.
+-- The clickstream demo: users clicking more than 15 times in 10 seconds are flagged, and so
+-- are sessions that fail to log in three times or more in a row and then confirm a checkout
+-- within a minute (a pattern, MATCH_RECOGNIZE).
 -- `magnetar demo` runs this against an embedded broker; with your own broker:
 --   magnetar --service-url pulsar://localhost:6650 -f cli/examples/clickstream.sql
 
@@ -35,13 +37,43 @@ CREATE TABLE fraud_alerts (
   'key.fields' = 'user_id'
 );
 
+CREATE TABLE pattern_alerts (
+  user_id       STRING,
+  first_failure TIMESTAMP(3),
+  failures      BIGINT,
+  confirmed_at  TIMESTAMP(3)
+) WITH (
+  'connector' = 'pulsar',
+  'topics' = 'persistent://public/default/pattern-alerts',
+  'format' = 'json',
+  'key.fields' = 'user_id'
+);
+
 SET 'pipeline.name' = 'fraud-detector';
 
--- One alert per user and 10-second window with more than 15 clicks, written once the
--- watermark has passed the window's end.
-INSERT INTO fraud_alerts
-SELECT user_id, window_start, window_end,
-       count(*) AS clicks, count(DISTINCT url) AS pages, count(DISTINCT ip) AS ips
-FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
-GROUP BY window_start, window_end, user_id
-HAVING count(*) > 15;
+-- One job, one read of the clicks, two outputs.
+EXECUTE STATEMENT SET
+BEGIN
+  -- One alert per user and 10-second window with more than 15 clicks, written once the
+  -- watermark has passed the window's end.
+  INSERT INTO fraud_alerts
+  SELECT user_id, window_start, window_end,
+         count(*) AS clicks, count(DISTINCT url) AS pages, count(DISTINCT ip) AS ips
+  FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+  GROUP BY window_start, window_end, user_id
+  HAVING count(*) > 15;
+
+  -- Three or more failed logins in a row, then a confirmed checkout, within a minute.
+  INSERT INTO pattern_alerts
+  SELECT * FROM clicks
+  MATCH_RECOGNIZE (
+    PARTITION BY user_id
+    ORDER BY ts
+    MEASURES FIRST(F.ts) AS first_failure, COUNT(F.url) AS failures, C.ts AS confirmed_at
+    AFTER MATCH SKIP PAST LAST ROW
+    PATTERN (F{3,} C) WITHIN INTERVAL '1' MINUTE
+    DEFINE
+      F AS F.url = '/login?failed',
+      C AS C.url = '/checkout/confirm'
+  );
+END;

@@ -1,6 +1,6 @@
 //! `magnetar demo`: an embedded broker, a click generator (with a few scripted clients), the
-//! clickstream job's 10-second tumbling windows, and the alerts it writes, printed as they
-//! arrive; then a clean shutdown.
+//! clickstream job's 10-second tumbling windows and failed-login pattern, and the alerts it
+//! writes, printed as they arrive; then a clean shutdown.
 
 use std::time::Duration;
 
@@ -52,6 +52,19 @@ const BOTS: &[(&str, &str)] = &[
     ("u-6318", "192.0.2.77"),
 ];
 
+/// Scripted credential stuffers: every 1,000 clicks one of them fails to log in
+/// [`FAILED_LOGINS`] times in a row, then confirms a checkout (the job's pattern).
+const STUFFERS: &[&str] = &["u-9001", "u-9002", "u-9003"];
+const FAILED_LOGINS: usize = 4;
+/// Where in each 1,000 clicks a stuffer's sequence starts.
+const STUFFING_AT: usize = 500;
+
+/// The stuffer and its step if click `n` belongs to a scripted failed-login sequence.
+fn stuffing(n: usize) -> Option<(&'static str, usize)> {
+    let step = (n % 1000).checked_sub(STUFFING_AT)?;
+    (step <= FAILED_LOGINS).then(|| (STUFFERS[(n / 1000) % STUFFERS.len()], step))
+}
+
 /// One generated click.
 struct Click {
     json: String,
@@ -60,7 +73,32 @@ struct Click {
 }
 
 fn click(rng: &mut StdRng, n: usize, start_ms: i64) -> Click {
-    let ts_ms = start_ms + n as i64 * SPACING_MS + rng.random_range(0..JITTER_MS);
+    let mut ts_ms = start_ms + n as i64 * SPACING_MS + rng.random_range(0..JITTER_MS);
+    if let Some((user_id, step)) = stuffing(n) {
+        // In order: a sequence is a pattern only in event time.
+        ts_ms = start_ms + n as i64 * SPACING_MS;
+        let url = if step < FAILED_LOGINS {
+            "/login?failed"
+        } else {
+            "/checkout/confirm"
+        };
+        let json = serde_json::json!({
+            "event_id": format!("e-{n:06}"),
+            "user_id": user_id,
+            "url": url,
+            "ip": "192.0.2.200",
+            "user_agent": USER_AGENTS[4],
+            "country": "US",
+            "dwell_ms": 300,
+            "ts": sql_timestamp(ts_ms),
+        })
+        .to_string();
+        return Click {
+            json,
+            user_id: user_id.to_string(),
+            ts_ms,
+        };
+    }
     let window = (n as i64 * SPACING_MS) / WINDOW_MS;
     let active: Vec<&(&str, &str)> = BOTS
         .iter()
@@ -116,6 +154,22 @@ fn expected_alerts(clicks: &[Click]) -> usize {
         .count()
 }
 
+/// The pattern alerts the job writes for `clicks`: the stuffers' sequences whose checkout
+/// the watermark passes once every click is read.
+fn expected_pattern_alerts(clicks: &[Click]) -> usize {
+    let Some(max_ts) = clicks.iter().map(|c| c.ts_ms).max() else {
+        return 0;
+    };
+    let watermark = max_ts - WATERMARK_DELAY_MS;
+    clicks
+        .iter()
+        .enumerate()
+        .filter(|(n, c)| {
+            stuffing(*n).is_some_and(|(_, step)| step == FAILED_LOGINS) && c.ts_ms <= watermark
+        })
+        .count()
+}
+
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) for epoch milliseconds.
 fn sql_timestamp(ms: i64) -> String {
     arrow::temporal_conversions::timestamp_ms_to_datetime(ms)
@@ -147,12 +201,19 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
         .await
         .context("reading fraud_alerts")?;
 
+    let mut patterns = engine
+        .query("SELECT user_id, first_failure, failures, confirmed_at FROM pattern_alerts")
+        .await
+        .context("reading pattern_alerts")?;
+
     let mut rng = StdRng::seed_from_u64(42);
     let start_ms = 1_764_000_000_000;
     let clicks: Vec<Click> = (0..events).map(|n| click(&mut rng, n, start_ms)).collect();
-    let expected = expected_alerts(&clicks);
+    let expected_windows = expected_alerts(&clicks);
+    let expected_patterns = expected_pattern_alerts(&clicks);
+    let expected = expected_windows + expected_patterns;
     eprintln!(
-        "Generating {events} click events on click-events ({expected} alert(s) expected: users with more than {THRESHOLD} clicks in a 10-second window the watermark closes)..."
+        "Generating {events} click events on click-events ({expected_windows} window alert(s) expected: users with more than {THRESHOLD} clicks in a 10-second window the watermark closes; {expected_patterns} pattern alert(s): {FAILED_LOGINS} failed logins, then a checkout)..."
     );
     let generator = tokio::spawn(async move {
         let mut sink = PulsarSink::connect(SinkConfig {
@@ -188,7 +249,7 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
         .then(|| crate::views::Tableau::new(alerts.schema(), view.max_width));
     let deadline = tokio::time::sleep(Duration::from_secs(120));
     tokio::pin!(deadline);
-    while seen < expected {
+    while seen < expected_windows {
         tokio::select! {
             batch = alerts.next() => match batch {
                 Some(batch) => {
@@ -211,6 +272,30 @@ pub async fn run(events: usize, format: OutputFormat) -> Result<i32> {
     if let Some(t) = tableau {
         t.finish()?;
     }
+    // The pattern alerts, once the window alerts are in (they are fewer).
+    let mut seen_patterns = 0;
+    let mut found = Vec::new();
+    while seen_patterns < expected_patterns {
+        tokio::select! {
+            batch = patterns.next() => match batch {
+                Some(batch) => {
+                    let batch = batch?;
+                    seen_patterns += batch.num_rows();
+                    found.push(batch);
+                }
+                None => break,
+            },
+            _ = &mut deadline => break,
+            _ = crate::script::shutdown_signal() => break,
+        }
+    }
+    if !found.is_empty() {
+        eprintln!("Pattern alerts (MATCH_RECOGNIZE):");
+        print_batches(&found, format, true)?;
+    }
+    patterns.close().await;
+    eprintln!("Pattern alerts: {seen_patterns} of {expected_patterns} expected.");
+    seen += seen_patterns;
     generator.await??;
     alerts.close().await;
     let info = engine.stop_job("fraud-detector").await?;
@@ -246,5 +331,15 @@ mod tests {
     fn formats_timestamps() {
         assert_eq!(sql_timestamp(0), "1970-01-01 00:00:00.000");
         assert_eq!(sql_timestamp(1_764_000_000_123), "2025-11-24 16:00:00.123");
+    }
+
+    #[test]
+    fn stuffers_fail_four_times_then_check_out() {
+        let steps: Vec<Option<(&str, usize)>> = (499..506).map(stuffing).collect();
+        assert_eq!(steps[0], None);
+        assert_eq!(steps[1], Some(("u-9001", 0)));
+        assert_eq!(steps[5], Some(("u-9001", 4)));
+        assert_eq!(steps[6], None);
+        assert_eq!(stuffing(1500), Some(("u-9002", 0)));
     }
 }

@@ -15,6 +15,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::streaming::StreamingTableExec;
 use magnetar_connectors::pulsar::PositionFile;
 use magnetar_sql::catalog::{MagnetarTable, ScanFactory, TableDef};
+use magnetar_sql::match_recognize::MatchRecognizePlanner;
 use magnetar_sql::window::{TableResolver, register_window_functions};
 use magnetar_sql::{Location, ScriptStatement, Statement};
 
@@ -301,6 +302,9 @@ impl Engine {
                 factory,
             }),
         );
+        if let Err(e) = ctx.register_relation_planner(Arc::new(MatchRecognizePlanner)) {
+            tracing::warn!(error = %e, "MATCH_RECOGNIZE could not be registered");
+        }
         let jobs = Arc::new(JobRegistry::default());
         register_system_tables(&ctx, &jobs);
         Engine {

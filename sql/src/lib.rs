@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod match_recognize;
 pub mod options;
 pub mod parser;
 pub mod plan;

@@ -15,7 +15,7 @@ use magnetar_sqllogictest::{CHECKPOINT_RESTORE_LABEL, MagnetarDb};
 use magnetar_tests::TestBroker;
 
 /// Files of continuous jobs, run a second time in checkpoint-restore mode.
-const STREAMING_FILES: &[&str] = &["streaming", "windows", "union"];
+const STREAMING_FILES: &[&str] = &["streaming", "windows", "union", "match_recognize"];
 
 /// The parallelisms every file runs at.
 const PARALLELISMS: &[usize] = &[1, 2, 4];

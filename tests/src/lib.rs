@@ -6,6 +6,7 @@
 //! never passes without the broker it needs.
 
 pub mod clicks;
+pub mod crash;
 pub mod moto;
 pub mod offloader;
 pub mod secure_proxy;

@@ -10,7 +10,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use magnetar_sql::SqlError;
-use magnetar_sql::plan::{StreamPlan, lower, uses_window_tvf};
+use magnetar_sql::plan::{StreamPlan, lower, uses_event_time_node};
 
 use super::plan_error;
 use super::query::graph_context;
@@ -29,7 +29,7 @@ pub(crate) struct EmbeddedPlan {
 
 /// Rewrites a bounded `plan`; without window TVFs it is returned as it is.
 pub(crate) fn embed_window_subplans(shared: &Shared, plan: LogicalPlan) -> Result<EmbeddedPlan> {
-    if !uses_window_tvf(&plan) {
+    if !uses_event_time_node(&plan) {
         return Ok(EmbeddedPlan {
             plan,
             subplans: Vec::new(),
@@ -42,7 +42,7 @@ pub(crate) fn embed_window_subplans(shared: &Shared, plan: LogicalPlan) -> Resul
     let mut failed: Option<EngineError> = None;
     let rewritten = plan
         .transform_down(|node| {
-            if !uses_window_tvf(&node) {
+            if !uses_event_time_node(&node) {
                 return Ok(Transformed::new(node, false, TreeNodeRecursion::Jump));
             }
             match lower(&node, &state) {
@@ -71,7 +71,7 @@ pub(crate) fn embed_window_subplans(shared: &Shared, plan: LogicalPlan) -> Resul
     if let Some(e) = failed {
         return Err(e);
     }
-    if uses_window_tvf(&rewritten) {
+    if uses_event_time_node(&rewritten) {
         return Err(match refused {
             Some(e) => e.into(),
             None => EngineError::Internal("a window TVF could not be planned".into()),

@@ -3,6 +3,7 @@
 //! the task around it (`runtime::task`) does the receiving, aligning and sending.
 
 mod limit;
+pub mod match_recognize;
 mod registry;
 mod stateless;
 pub mod window;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use magnetar_sql::plan::{StreamOp, WindowAggregateNode};
 
+use super::match_recognize::MatchRecognizeOperator;
 use super::window::{
     AggregateSpec, SessionWindowAggregate, SlicedWindowAggregate, Slicer, WindowAssignOperator,
     WindowMetrics, WindowTopNOperator,
@@ -64,6 +65,15 @@ pub fn instantiate(op: &StreamOp, ctx: OperatorContext) -> Result<Instantiated> 
                 None => operator,
             };
             (Box::new(operator), None)
+        }
+        StreamOp::MatchRecognize(m) => {
+            let metrics = Arc::new(WindowMetrics::default());
+            let operator = MatchRecognizeOperator::new(m.clone(), metrics.clone())?;
+            let operator = match ctx.key_groups {
+                Some(hasher) => operator.with_key_groups(hasher),
+                None => operator,
+            };
+            (Box::new(operator), Some(metrics))
         }
         StreamOp::Source(_) | StreamOp::Union(_) => {
             return Err(EngineError::Internal(format!(

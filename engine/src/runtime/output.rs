@@ -241,9 +241,12 @@ pub(crate) fn unwrap_external(e: datafusion::error::DataFusionError) -> EngineEr
         datafusion::error::DataFusionError::External(inner) => {
             match inner.downcast::<EngineError>() {
                 Ok(engine) => *engine,
-                Err(other) => {
-                    EngineError::DataFusion(datafusion::error::DataFusionError::External(other))
-                }
+                Err(other) => match other.downcast::<magnetar_sql::SqlError>() {
+                    Ok(sql) => EngineError::Sql(*sql),
+                    Err(other) => {
+                        EngineError::DataFusion(datafusion::error::DataFusionError::External(other))
+                    }
+                },
             }
         }
         other => EngineError::DataFusion(other),

@@ -7,6 +7,7 @@ pub mod limits;
 pub mod types;
 mod window_tvf;
 
+pub(crate) use window_tvf::offset;
 pub use window_tvf::rewrite_window_tvfs;
 
 use datafusion::sql::sqlparser::ast::{self, Ident};
@@ -123,6 +124,7 @@ fn expect_end(parser: &mut Parser<'_>) -> Result<()> {
 pub fn parse_statement(sql: &str) -> Result<Statement> {
     limits::check_statement_shape(sql)?;
     let rewritten = rewrite_window_tvfs(sql)?;
+    let rewritten = crate::match_recognize::rewrite_within(&rewritten)?;
     let mut parser = Parser::new(&DIALECT)
         .try_with_sql(&rewritten)
         .map_err(|e| {

@@ -35,7 +35,7 @@ fn is_word(t: &Token, word: &str) -> bool {
 }
 
 /// Byte offsets of line starts, to turn token locations into string offsets.
-fn offset(
+pub(crate) fn offset(
     line_starts: &[usize],
     text: &str,
     loc: datafusion::sql::sqlparser::tokenizer::Location,

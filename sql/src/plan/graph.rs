@@ -392,6 +392,7 @@ fn kind_name(op: &StreamOp) -> &'static str {
         StreamOp::WindowAggregate(_) => "window-aggregate",
         StreamOp::WindowTopN(_) => "window-top-n",
         StreamOp::Union(_) => "union",
+        StreamOp::MatchRecognize(_) => "match-recognize",
     }
 }
 

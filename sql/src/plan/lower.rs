@@ -22,6 +22,7 @@ use super::{
 };
 use crate::catalog::MagnetarTable;
 use crate::error::{Result, SqlError};
+use crate::match_recognize::MatchRecognizeRelation;
 use crate::window::{WINDOW_END, WINDOW_START, WINDOW_TIME, WindowKind, WindowTvfNode};
 
 /// Whether a query ends by itself.
@@ -56,6 +57,13 @@ pub fn boundedness(plan: &LogicalPlan) -> QueryBoundedness {
     }
 }
 
+fn match_recognize(plan: &LogicalPlan) -> Option<&MatchRecognizeRelation> {
+    match plan {
+        LogicalPlan::Extension(ext) => ext.node.as_any().downcast_ref::<MatchRecognizeRelation>(),
+        _ => None,
+    }
+}
+
 fn window_tvf(plan: &LogicalPlan) -> Option<&WindowTvfNode> {
     match plan {
         LogicalPlan::Extension(ext) => ext.node.as_any().downcast_ref::<WindowTvfNode>(),
@@ -67,14 +75,15 @@ fn window_tvf(plan: &LogicalPlan) -> Option<&WindowTvfNode> {
 /// uses event time (window TVFs run with watermarks even over bounded input, so that late
 /// rows and window results are what a stream would give).
 pub fn needs_streaming(plan: &LogicalPlan) -> bool {
-    boundedness(plan) != QueryBoundedness::Bounded || uses_window_tvf(plan)
+    boundedness(plan) != QueryBoundedness::Bounded || uses_event_time_node(plan)
 }
 
-/// Whether `plan` contains a window table function.
-pub fn uses_window_tvf(plan: &LogicalPlan) -> bool {
+/// Whether `plan` contains an event-time node: a window table function or a
+/// MATCH_RECOGNIZE (both run on the streaming runtime, even over bounded input).
+pub fn uses_event_time_node(plan: &LogicalPlan) -> bool {
     let mut windowed = false;
     let _ = plan.apply(|node| {
-        if window_tvf(node).is_some() {
+        if window_tvf(node).is_some() || match_recognize(node).is_some() {
             windowed = true;
             return Ok(TreeNodeRecursion::Stop);
         }
@@ -242,6 +251,14 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState, mode: AssignMode) -> Res
                 ),
                 None => source,
             })
+        }
+        LogicalPlan::Extension(_) if match_recognize(plan).is_some() => {
+            let node = match_recognize(plan).ok_or_else(|| {
+                SqlError::unsupported("MATCH_RECOGNIZE could not be read back", None)
+            })?;
+            let input = lower_node(&node.input, state, AssignMode::Expand)?;
+            let stream = crate::match_recognize::lower(node, input.schema(), state)?;
+            Ok(StreamNode::over(StreamOp::MatchRecognize(stream), input))
         }
         LogicalPlan::Extension(_) => {
             let Some(tvf) = window_tvf(plan) else {

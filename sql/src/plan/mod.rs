@@ -16,10 +16,11 @@ pub use graph::{
     Branch, BranchId, Edge, EdgeKind, GraphNode, Head, JobGraph, NodeId, NodeParallelism,
     PlanTarget, sink_description,
 };
-pub use lower::{QueryBoundedness, boundedness, lower, needs_streaming, uses_window_tvf};
+pub use lower::{QueryBoundedness, boundedness, lower, needs_streaming, uses_event_time_node};
 pub use nodes::{
-    AggregateItem, AssignMode, GroupItem, LimitNode, SourceNode, StatelessNode, UnionNode,
-    WindowAggregateNode, WindowAssignNode, WindowTopNNode,
+    AggregateItem, AssignMode, GroupItem, LimitNode, MatchRecognizeNode, PhysicalDefine,
+    PhysicalSlotExpr, SourceNode, StatelessNode, UnionNode, WindowAggregateNode, WindowAssignNode,
+    WindowTopNNode,
 };
 
 /// A compiled expression over a node's input batches.
@@ -66,6 +67,8 @@ pub enum StreamOp {
     WindowTopN(WindowTopNNode),
     /// `UNION ALL`: the rows of every input.
     Union(UnionNode),
+    /// `MATCH_RECOGNIZE`: one row per match of a pattern, per partition.
+    MatchRecognize(MatchRecognizeNode),
 }
 
 /// How a node's input rows must be spread over its parallel instances.
@@ -117,6 +120,7 @@ impl StreamOp {
             StreamOp::WindowAggregate(n) => n,
             StreamOp::WindowTopN(n) => n,
             StreamOp::Union(n) => n,
+            StreamOp::MatchRecognize(n) => n,
         }
     }
 }

@@ -372,3 +372,104 @@ impl PlanOp for UnionNode {
         Distribution::Merge
     }
 }
+
+/// A `DEFINE` or `MEASURES` expression compiled over its slots.
+#[derive(Debug, Clone)]
+pub struct PhysicalSlotExpr {
+    /// What each slot column holds.
+    pub slots: Vec<crate::match_recognize::Slot>,
+    /// The slot columns.
+    pub schema: SchemaRef,
+    /// The expression over them.
+    pub expr: PhysicalExprRef,
+    /// As written.
+    pub text: String,
+}
+
+/// A variable's condition, compiled (see [`crate::match_recognize::Define`]).
+#[derive(Debug, Clone, Default)]
+pub struct PhysicalDefine {
+    /// Over the current row alone.
+    pub row: Option<PhysicalSlotExpr>,
+    /// Over the match so far.
+    pub matched: Option<PhysicalSlotExpr>,
+}
+
+/// `MATCH_RECOGNIZE`: one row per match, per partition, in event time.
+#[derive(Debug, Clone)]
+pub struct MatchRecognizeNode {
+    /// The clause.
+    pub spec: Arc<crate::match_recognize::MatchSpec>,
+    /// Per variable.
+    pub defines: Vec<PhysicalDefine>,
+    /// MEASURES, in output order (after the partition columns).
+    pub measures: Vec<PhysicalSlotExpr>,
+    /// Input schema.
+    pub input_schema: SchemaRef,
+    /// Output schema.
+    pub schema: SchemaRef,
+}
+
+impl MatchRecognizeNode {
+    /// Why the state may grow without bound, if it may: an unbounded repetition without
+    /// WITHIN keeps every row it takes until the match ends.
+    pub fn unbounded_state(&self) -> Option<String> {
+        if self.spec.within.is_some() {
+            return None;
+        }
+        let p = &self.spec.pattern;
+        p.elements.iter().find(|e| e.unbounded()).map(|e| {
+            format!(
+                "without WITHIN, a partial match of {} can hold rows without bound; add WITHIN INTERVAL '...' to the PATTERN",
+                p.name(e.var)
+            )
+        })
+    }
+}
+
+impl PlanOp for MatchRecognizeNode {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn describe(&self) -> String {
+        let mut line = format!("MatchRecognize: {}", self.spec.summary());
+        let measures: Vec<String> = self
+            .spec
+            .measures
+            .iter()
+            .map(|(name, e)| format!("{} AS {name}", e.text))
+            .collect();
+        if !measures.is_empty() {
+            line.push_str(&format!(" measures=[{}]", measures.join(", ")));
+        }
+        if let Some(warning) = self.unbounded_state() {
+            line.push_str(&format!("\n  warning: {warning}"));
+        }
+        line
+    }
+
+    /// By the PARTITION BY columns: a partition's rows meet in one instance.
+    fn distribution(&self) -> Distribution {
+        if self.spec.partition.is_empty() {
+            return Distribution::Single;
+        }
+        let (exprs, display) = self
+            .spec
+            .partition
+            .iter()
+            .map(|&i| {
+                let name = self.input_schema.field(i).name().clone();
+                (
+                    Arc::new(Column::new(&name, i)) as PhysicalExprRef,
+                    name.clone(),
+                )
+            })
+            .unzip();
+        Distribution::Keyed(KeySpec { exprs, display })
+    }
+
+    fn uses_event_time(&self) -> bool {
+        true
+    }
+}

@@ -65,7 +65,7 @@ fn text<'a>(function: &str, what: &str, arg: Option<&'a Expr>) -> DFResult<&'a s
 }
 
 /// An interval literal in milliseconds.
-fn millis(function: &str, what: &str, arg: Option<&Expr>) -> DFResult<Millis> {
+pub(crate) fn millis(function: &str, what: &str, arg: Option<&Expr>) -> DFResult<Millis> {
     let ms = match arg {
         Some(Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _)) => {
             if v.months != 0 {

@@ -1,7 +1,7 @@
 //! Window table-valued functions (TUMBLE, HOP, CUMULATE, SESSION) in plans: their
 //! specification, the logical node DataFusion carries, and the table functions SQL calls.
 
-mod function;
+pub(crate) mod function;
 mod node;
 mod reference;
 

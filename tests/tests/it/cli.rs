@@ -94,6 +94,22 @@ async fn the_demo_runs_and_shows_every_alert() {
         stderr.contains("Demo complete; broker stopped."),
         "{stderr}"
     );
+    let patterns = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Pattern alerts: "))
+        .unwrap_or_else(|| panic!("no pattern summary:\n{stderr}"));
+    let numbers: Vec<&str> = patterns
+        .trim_end_matches(" expected.")
+        .split(" of ")
+        .collect();
+    assert_eq!(numbers.len(), 2, "{patterns}");
+    assert_eq!(
+        numbers[0], numbers[1],
+        "every pattern alert arrived: {patterns}"
+    );
+    assert_ne!(numbers[0], "0", "{patterns}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("| user_id | window_start"), "{stdout}");
+    assert!(stdout.contains("| user_id | first_failure"), "{stdout}");
+    assert!(stdout.contains("u-9001"), "{stdout}");
 }

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use magnetar_tests::crash::{Moments, kill_after, resumed_from, seed};
 use magnetar_tests::{
     TestBroker, python, python_read_all, repo_root, run_python, spawn_magnetar, terminate,
     unique_topic,
@@ -22,37 +23,6 @@ const RATE: u32 = 25_000;
 
 /// One result row: (window start in seconds, user) → (clicks, total dwell).
 type Results = BTreeMap<(i64, String), Vec<(i64, i64)>>;
-
-/// A seed from the clock (printed, so a failing run can be replayed with
-/// `MAGNETAR_CRASH_SEED`).
-fn seed() -> u64 {
-    let seed = std::env::var("MAGNETAR_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
-    eprintln!("crash test seed: {seed} (replay with MAGNETAR_CRASH_SEED={seed})");
-    seed
-}
-
-/// xorshift64*: enough randomness for kill moments.
-struct Moments(u64);
-
-impl Moments {
-    fn next_in(&mut self, lo_ms: u64, hi_ms: u64) -> Duration {
-        let mut x = self.0 | 1;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        Duration::from_millis(lo_ms + r % (hi_ms - lo_ms))
-    }
-}
 
 struct Rig {
     broker: TestBroker,
@@ -232,17 +202,6 @@ impl Rig {
     }
 }
 
-/// Kills `child` with SIGKILL after `after`, and returns what it printed.
-async fn kill_after(mut child: tokio::process::Child, after: Duration) -> String {
-    tokio::time::sleep(after).await;
-    child.start_kill().expect("kill -9 the job");
-    let out = child
-        .wait_with_output()
-        .await
-        .expect("wait for the killed job");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Waits until the output has as many results as expected, stops the job cleanly (a final
 /// checkpoint) and compares the output with the expected results.
 async fn finish_and_compare(rig: &Rig, mut job: tokio::process::Child) -> String {
@@ -303,16 +262,6 @@ async fn finish_and_compare(rig: &Rig, mut job: tokio::process::Child) -> String
     );
     assert_eq!(output, expected);
     stderr
-}
-
-fn resumed_from(stderr: &str) -> Option<u64> {
-    stderr
-        .split("resumed from checkpoint ")
-        .nth(1)?
-        .split(')')
-        .next()?
-        .parse()
-        .ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

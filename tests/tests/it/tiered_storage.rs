@@ -497,12 +497,27 @@ async fn resuming_inside_offloaded_data_reads_exactly_the_rest() {
     let url = broker.service_url();
     let topic = unique_topic("tiered-resume");
     let dir = tempfile::tempdir().expect("tempdir");
-    produce_ids(&url, &topic, 0..6_000, dir.path());
+    // Unbatched, so that the entry count (and with it the block count) does not depend on
+    // how the client happened to batch.
+    let messages: Vec<(Option<String>, String)> = (0..3_000)
+        .map(|i| {
+            (
+                Some(format!("k{}", i % 50)),
+                format!("{{\"id\":{i},\"name\":\"user-{i}\"}}"),
+            )
+        })
+        .collect();
+    python_produce_file(
+        &url,
+        &topic,
+        &write_messages_file(dir.path(), &messages),
+        false,
+    );
     let bucket = tempfile::tempdir().expect("bucket");
     let bucket_url = format!("file://{}", bucket.path().display());
     let (store, prefix) = object_store_for(&bucket_url).expect("store");
     let options = OffloadOptions {
-        max_block_size: 64 << 10,
+        max_block_size: 16 << 10,
         ..OffloadOptions::default()
     };
     let info = single(offload(&url, &topic, Entries::Share(0.7), &store, &prefix, options).await);

@@ -60,13 +60,13 @@ impl WindowMetrics {
     }
 
     /// Records the operator's watermark and state size after it handled a watermark.
-    fn observe(&self, watermark: Watermark, state_bytes: usize) {
+    pub(crate) fn observe(&self, watermark: Watermark, state_bytes: usize) {
         self.watermark_ms.store(watermark.0.0, Ordering::Relaxed);
         self.state_bytes
             .store(state_bytes as u64, Ordering::Relaxed);
     }
 
-    fn late(&self, n: usize) {
+    pub(crate) fn late(&self, n: usize) {
         if n > 0 {
             self.late_rows.fetch_add(n as u64, Ordering::Relaxed);
         }
