@@ -92,9 +92,8 @@ def produce(url, topic, count, seed, rate, expected_path):
         client.close()
 
 
-def sentinel(url, topic, count, partitions):
-    ts = BASE_MS + 10 * count + 60_000
-    payload = json.dumps({"user_id": "sentinel", "url": "/", "dwell_ms": 0, "ts": ts_text(ts)})
+def send_to_every_partition(url, topic, partitions, payload):
+    """One message keyed `sentinel` to each partition of `topic` (or to the topic itself)."""
     targets = [f"{topic}-partition-{i}" for i in range(partitions)] if partitions else [topic]
     client = client_for(url)
     try:
@@ -102,6 +101,12 @@ def sentinel(url, topic, count, partitions):
             send_all(client, target, [("sentinel", payload)], 0)
     finally:
         client.close()
+
+
+def sentinel(url, topic, count, partitions):
+    ts = BASE_MS + 10 * count + 60_000
+    payload = json.dumps({"user_id": "sentinel", "url": "/", "dwell_ms": 0, "ts": ts_text(ts)})
+    send_to_every_partition(url, topic, partitions, payload)
 
 
 def main():

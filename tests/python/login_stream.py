@@ -17,7 +17,7 @@ import json
 import random
 import sys
 
-from click_stream import client_for, send_all, ts_text
+from click_stream import client_for, send_all, send_to_every_partition, ts_text
 
 BASE_MS = 1_795_000_000_000
 USERS = 40
@@ -66,13 +66,7 @@ def produce(url, topic, count, seed, rate, events_path):
 def sentinel(url, topic, count, partitions):
     ts = BASE_MS + 10 * count + 600_000
     payload = json.dumps({"user_id": "sentinel", "action": "click", "amount": 0, "ts": ts_text(ts)})
-    targets = [f"{topic}-partition-{i}" for i in range(partitions)] if partitions else [topic]
-    client = client_for(url)
-    try:
-        for target in targets:
-            send_all(client, target, [("sentinel", payload)], 0)
-    finally:
-        client.close()
+    send_to_every_partition(url, topic, partitions, payload)
 
 
 def main():

@@ -57,6 +57,28 @@ impl Pattern {
     }
 }
 
+impl Pattern {
+    /// Variables `v0`, `v1`, ... with these `(min, max, greedy)` bounds, in order (for
+    /// tests of what runs patterns).
+    pub fn of_bounds(bounds: &[(u32, Option<u32>, bool)]) -> Pattern {
+        let names: Vec<String> = (0..bounds.len()).map(|i| format!("v{i}")).collect();
+        Pattern {
+            variables: names.clone(),
+            written: names,
+            elements: bounds
+                .iter()
+                .enumerate()
+                .map(|(i, &(min, max, greedy))| Quantified {
+                    var: VarId(i),
+                    min,
+                    max,
+                    greedy,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.elements.iter().enumerate() {
@@ -273,21 +295,8 @@ fn push(
 mod tests {
     use super::*;
 
-    fn elements(elements: &[(u32, Option<u32>, bool)]) -> Pattern {
-        Pattern {
-            variables: (0..elements.len()).map(|i| format!("v{i}")).collect(),
-            written: (0..elements.len()).map(|i| format!("v{i}")).collect(),
-            elements: elements
-                .iter()
-                .enumerate()
-                .map(|(i, &(min, max, greedy))| Quantified {
-                    var: VarId(i),
-                    min,
-                    max,
-                    greedy,
-                })
-                .collect(),
-        }
+    fn elements(bounds: &[(u32, Option<u32>, bool)]) -> Pattern {
+        Pattern::of_bounds(bounds)
     }
 
     #[test]

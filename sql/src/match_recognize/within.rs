@@ -3,11 +3,10 @@
 //! to the planner as one more `DEFINE` entry, `__magnetar_within AS INTERVAL '10' MINUTE`,
 //! appended before the clause's closing parenthesis.
 
-use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use crate::error::{Location, Result, SqlError};
-use crate::parser::offset;
+use crate::parser::{offset, significant_tokens};
 
 /// The `DEFINE` name that carries a `WITHIN` interval to the planner.
 pub const WITHIN_SYMBOL: &str = "__magnetar_within";
@@ -40,15 +39,9 @@ pub fn rewrite_within(sql: &str) -> Result<String> {
     if !sql.to_ascii_uppercase().contains("WITHIN") {
         return Ok(sql.to_string());
     }
-    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
+    let Some((tokens, line_starts)) = significant_tokens(sql) else {
         return Ok(sql.to_string());
     };
-    let tokens: Vec<TokenWithSpan> = tokens
-        .into_iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
-    let mut line_starts = vec![0];
-    line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
     let at = |loc| offset(&line_starts, sql, loc);
     // (start, end, replacement), applied from the back.
     let mut edits: Vec<(usize, usize, String)> = Vec::new();

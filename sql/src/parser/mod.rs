@@ -7,8 +7,8 @@ pub mod limits;
 pub mod types;
 mod window_tvf;
 
-pub(crate) use window_tvf::offset;
 pub use window_tvf::rewrite_window_tvfs;
+pub(crate) use window_tvf::{offset, significant_tokens};
 
 use datafusion::sql::sqlparser::ast::{self, Ident};
 use datafusion::sql::sqlparser::dialect::GenericDialect;

@@ -52,21 +52,29 @@ pub(crate) fn offset(
             .unwrap_or(line.len())
 }
 
-/// Rewrites every window TVF in `sql`; text without one comes back unchanged.
-pub fn rewrite_window_tvfs(sql: &str) -> Result<String> {
-    if !sql.to_ascii_uppercase().contains("TABLE") {
-        return Ok(sql.to_string());
-    }
-    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
-        // Let the parser report tokenizer errors with their positions.
-        return Ok(sql.to_string());
-    };
-    let tokens: Vec<TokenWithSpan> = tokens
+/// The tokens of `sql` other than whitespace, and the byte offsets of its line starts (for
+/// [`offset`]); `None` when it does not tokenize (the parser then reports where).
+pub(crate) fn significant_tokens(sql: &str) -> Option<(Vec<TokenWithSpan>, Vec<usize>)> {
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?
         .into_iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_)))
         .collect();
     let mut line_starts = vec![0];
     line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+    Some((tokens, line_starts))
+}
+
+/// Rewrites every window TVF in `sql`; text without one comes back unchanged.
+pub fn rewrite_window_tvfs(sql: &str) -> Result<String> {
+    if !sql.to_ascii_uppercase().contains("TABLE") {
+        return Ok(sql.to_string());
+    }
+    let Some((tokens, line_starts)) = significant_tokens(sql) else {
+        // Let the parser report tokenizer errors with their positions.
+        return Ok(sql.to_string());
+    };
     let mut out = sql.to_string();
     let mut i = 0;
     while i + 3 < tokens.len() {

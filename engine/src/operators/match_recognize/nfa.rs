@@ -138,21 +138,8 @@ fn element(states: &mut Vec<State>, e: &Quantified, sink: StateId) -> StateId {
 mod tests {
     use super::*;
 
-    fn pattern(elements: &[(u32, Option<u32>, bool)]) -> Pattern {
-        Pattern {
-            variables: (0..elements.len()).map(|i| format!("v{i}")).collect(),
-            written: (0..elements.len()).map(|i| format!("v{i}")).collect(),
-            elements: elements
-                .iter()
-                .enumerate()
-                .map(|(i, &(min, max, greedy))| Quantified {
-                    var: VarId(i),
-                    min,
-                    max,
-                    greedy,
-                })
-                .collect(),
-        }
+    fn pattern(bounds: &[(u32, Option<u32>, bool)]) -> Pattern {
+        Pattern::of_bounds(bounds)
     }
 
     #[test]
