@@ -45,8 +45,8 @@ pub struct MatchSpec {
     pub partition: Vec<usize>,
     /// The event-time column the rows are ordered by (input index).
     pub time_index: usize,
-    /// Further ORDER BY columns for rows of equal time: input index and descending.
-    pub order: Vec<(usize, bool)>,
+    /// Further ORDER BY columns for rows of equal time: input index, descending, NULLs first.
+    pub order: Vec<(usize, bool, bool)>,
     /// The pattern.
     pub pattern: Pattern,
     /// AFTER MATCH SKIP.

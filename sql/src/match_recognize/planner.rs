@@ -162,9 +162,12 @@ fn plan_clause(
     let order = rest
         .iter()
         .map(|o| {
+            let descending = o.options.asc == Some(false);
             Ok((
                 column_of(&o.expr, &input_schema, "ORDER BY")?,
-                o.options.asc == Some(false),
+                descending,
+                // Calcite's default: NULLs first ascending, last descending.
+                o.options.nulls_first.unwrap_or(!descending),
             ))
         })
         .collect::<Result<Vec<_>, SqlError>>()?;
@@ -203,13 +206,14 @@ fn plan_clause(
                 .map_err(SqlError::from)?;
             let ms = crate::window::function::millis("WITHIN", "interval", Some(&e))
                 .map_err(|e| SqlError::unsupported(e.to_string(), expr_at(&symbol.definition)))?;
-            if ms <= 0 {
+            if ms < 0 {
                 return Err(SqlError::unsupported(
-                    "the WITHIN interval must be positive",
+                    "the WITHIN interval must not be negative",
                     expr_at(&symbol.definition),
                 ));
             }
-            within = Some(ms);
+            // As in Flink, a zero interval is no bound.
+            within = (ms > 0).then_some(ms);
             continue;
         }
         let var = named_var(&pattern, &symbol.symbol)?;

@@ -101,7 +101,7 @@ fn kept_columns(node: &MatchRecognizeNode) -> Vec<usize> {
             }
         }
     }
-    kept.extend(node.spec.order.iter().map(|(c, _)| *c));
+    kept.extend(node.spec.order.iter().map(|(c, ..)| *c));
     kept.into_iter().collect()
 }
 
@@ -465,16 +465,15 @@ fn current_row_slots(condition: &PhysicalSlotExpr, batch: &RecordBatch) -> Resul
     )?)
 }
 
-/// Order of rows of equal time by the further ORDER BY columns (ascending: NULLs first;
-/// descending: NULLs last, as Flink sorts them).
+/// Order of rows of equal time by the further ORDER BY columns (with their NULL placement).
 fn compare(
     a: &Pending,
     b: &Pending,
-    order: &[(usize, bool)],
+    order: &[(usize, bool, bool)],
     kept: &[usize],
 ) -> std::cmp::Ordering {
     use std::cmp::Ordering;
-    for &(column, descending) in order {
+    for &(column, descending, nulls_first) in order {
         let Some(p) = kept.iter().position(|&c| c == column) else {
             continue;
         };
@@ -483,11 +482,15 @@ fn compare(
         let y_null = y.is_none_or(ScalarValue::is_null);
         let o = match (x_null, y_null) {
             (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Less,
-            (false, true) => Ordering::Greater,
-            _ => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+            (true, false) if nulls_first => Ordering::Less,
+            (true, false) => Ordering::Greater,
+            (false, true) if nulls_first => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ => {
+                let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+                if descending { o.reverse() } else { o }
+            }
         };
-        let o = if descending { o.reverse() } else { o };
         if o != Ordering::Equal {
             return o;
         }

@@ -321,18 +321,23 @@ pub fn restore(op: &mut MatchRecognizeOperator, state: OperatorState) -> Result<
         match name.as_str() {
             PENDING => {
                 let ts = column::<Int64Type>(batch, "ts")?;
-                let arrival = column::<UInt64Type>(batch, "arrival")?;
+                // Checked, though renumbered below.
+                column::<UInt64Type>(batch, "arrival")?;
                 let ok = column::<UInt64Type>(batch, "row_ok")?;
+                let keep_all = !op.node.spec.order.is_empty();
                 for i in 0..batch.num_rows() {
                     let row_ok = ok.value(i);
+                    // Renumbered: snapshots of several instances (a rescale) each count
+                    // arrivals from 0. Written in (time, arrival) order, so order is kept.
                     op.pending.insert(
-                        (ts.value(i), arrival.value(i)),
+                        (ts.value(i), op.arrivals),
                         Pending {
                             key: intern(keys.value(i)),
-                            values: values_at(op, batch, 4, i, row_ok != 0)?,
+                            values: values_at(op, batch, 4, i, row_ok != 0 || keep_all)?,
                             row_ok,
                         },
                     );
+                    op.arrivals += 1;
                 }
             }
             NODES => {
