@@ -14,9 +14,9 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::streaming::StreamingTableExec;
 use magnetar_connectors::pulsar::PositionFile;
-use magnetar_sql::catalog::{MagnetarTable, ScanFactory, TableDef};
+use magnetar_sql::catalog::{MagnetarTable, ScanFactory, TableDef, ViewDef};
 use magnetar_sql::match_recognize::MatchRecognizePlanner;
-use magnetar_sql::window::{TableResolver, register_window_functions};
+use magnetar_sql::window::{Relation, TableResolver, register_window_functions};
 use magnetar_sql::{Location, ScriptStatement, Statement};
 
 use crate::error::{EngineError, Result};
@@ -90,6 +90,7 @@ impl StatementError {
 pub(crate) struct Shared {
     pub ctx: SessionContext,
     pub tables: Arc<RwLock<BTreeMap<String, Arc<TableDef>>>>,
+    pub views: Arc<RwLock<BTreeMap<String, Arc<ViewDef>>>>,
     pub settings: Arc<RwLock<Settings>>,
     pub jobs: Arc<JobRegistry>,
     pub clients: Arc<ClientPool>,
@@ -153,24 +154,33 @@ fn register_system_tables(ctx: &SessionContext, jobs: &Arc<JobRegistry>) {
     }
 }
 
-/// The engine's tables, for the window table functions.
+/// The engine's tables and views, for the window table functions.
 #[derive(Debug)]
 struct EngineTables {
     tables: Arc<RwLock<BTreeMap<String, Arc<TableDef>>>>,
+    views: Arc<RwLock<BTreeMap<String, Arc<ViewDef>>>>,
     factory: Arc<dyn ScanFactory>,
 }
 
 impl TableResolver for EngineTables {
-    fn resolve(&self, name: &str) -> Option<(Arc<TableDef>, Arc<dyn TableProvider>)> {
-        let def = self
+    fn resolve(&self, name: &str) -> Option<Relation> {
+        let table = self
             .tables
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
-            .cloned()?;
-        let provider: Arc<dyn TableProvider> =
-            Arc::new(MagnetarTable::new(def.clone(), self.factory.clone()));
-        Some((def, provider))
+            .cloned();
+        if let Some(def) = table {
+            let provider: Arc<dyn TableProvider> =
+                Arc::new(MagnetarTable::new(def.clone(), self.factory.clone()));
+            return Some(Relation::Table(def, provider));
+        }
+        self.views
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .map(Relation::View)
     }
 }
 
@@ -285,6 +295,7 @@ impl Engine {
         };
         let ctx = SessionContext::new_with_config_rt(session, runtime);
         let tables: Arc<RwLock<BTreeMap<String, Arc<TableDef>>>> = Arc::default();
+        let views: Arc<RwLock<BTreeMap<String, Arc<ViewDef>>>> = Arc::default();
         let settings: Arc<RwLock<Settings>> = Arc::default();
         let clients = Arc::new(ClientPool::new(Arc::new(match &config.data_dir {
             Some(dir) => PositionFile::at(dir.join("subscription-positions.json")),
@@ -299,6 +310,7 @@ impl Engine {
             &ctx,
             Arc::new(EngineTables {
                 tables: tables.clone(),
+                views: views.clone(),
                 factory,
             }),
         );
@@ -311,6 +323,7 @@ impl Engine {
             shared: Arc::new(Shared {
                 ctx,
                 tables: tables.clone(),
+                views,
                 settings,
                 jobs,
                 clients,
@@ -370,8 +383,19 @@ impl Engine {
             Statement::DropTable { name, if_exists } => {
                 execute::ddl::drop_table(shared, &name, if_exists)
             }
+            Statement::CreateView(create) => execute::views::create_view(shared, &create).await,
+            Statement::DropView { name, if_exists } => {
+                execute::views::drop_view(shared, &name, if_exists)
+            }
             Statement::ShowTables => execute::ddl::show_tables(shared),
-            Statement::Describe { name } => execute::ddl::describe(shared, &name),
+            Statement::ShowViews => execute::views::show_views(shared),
+            Statement::ShowCreateView { name } => Ok(StatementOutput::Text(
+                execute::views::view(shared, &name)?.text.clone(),
+            )),
+            Statement::Describe { name } => match execute::views::find(shared, &name) {
+                Some(view) => execute::views::describe_view(&view),
+                None => execute::ddl::describe(shared, &name),
+            },
             Statement::ShowCreateTable { name } => Ok(StatementOutput::Text(
                 shared.table(&name)?.create_statement(),
             )),
@@ -641,6 +665,22 @@ impl Engine {
     /// A table's definition.
     pub fn table(&self, name: &str) -> Result<Arc<TableDef>> {
         self.shared.table(name)
+    }
+
+    /// Names of the views, sorted.
+    pub fn view_names(&self) -> Vec<String> {
+        self.shared
+            .views
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// A view's definition.
+    pub fn view(&self, name: &str) -> Result<Arc<ViewDef>> {
+        execute::views::view(&self.shared, name)
     }
 
     pub(crate) fn register(shared: &Shared, table: Arc<TableDef>) -> Result<()> {

@@ -132,6 +132,41 @@ pub enum SqlError {
         location: Option<Location>,
     },
 
+    /// A view that does not exist.
+    #[error("view '{name}' does not exist{}", suggestion_text(.suggestion))]
+    UnknownView {
+        /// The name.
+        name: String,
+        /// The closest existing view.
+        suggestion: Option<String>,
+        /// Where.
+        location: Option<Location>,
+    },
+
+    /// A name already taken by a table or a view.
+    #[error("'{name}' is already a {kind}; DROP {} {name} first, or choose another name", kind.to_ascii_uppercase())]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// `table` or `view`.
+        kind: &'static str,
+        /// Where.
+        location: Option<Location>,
+    },
+
+    /// A table or view that a view still reads.
+    #[error("{kind} '{name}' is read by {}; drop {} first", readers_text(.views), if .views.len() == 1 { "it" } else { "them" })]
+    StillRead {
+        /// The table or view.
+        name: String,
+        /// `table` or `view`.
+        kind: &'static str,
+        /// The views that read it.
+        views: Vec<String>,
+        /// Where.
+        location: Option<Location>,
+    },
+
     /// Valid SQL that Magnetar does not run (yet).
     #[error("{what}")]
     Unsupported {
@@ -184,6 +219,15 @@ fn suggestion_text(s: &Option<String>) -> String {
     }
 }
 
+/// "view 'v'" or "views 'v', 'w'".
+fn readers_text(views: &[String]) -> String {
+    let names: Vec<String> = views.iter().map(|v| format!("'{v}'")).collect();
+    match names.len() {
+        1 => format!("view {}", names[0]),
+        _ => format!("views {}", names.join(", ")),
+    }
+}
+
 impl SqlError {
     /// Where in the statement the error is, if known.
     pub fn location(&self) -> Option<Location> {
@@ -195,6 +239,9 @@ impl SqlError {
             | SqlError::MissingOption { location, .. }
             | SqlError::UnknownTable { location, .. }
             | SqlError::TableExists { location, .. }
+            | SqlError::UnknownView { location, .. }
+            | SqlError::NameTaken { location, .. }
+            | SqlError::StillRead { location, .. }
             | SqlError::Unsupported { location, .. }
             | SqlError::Schema { location, .. }
             | SqlError::NoColumns { location, .. }
@@ -212,6 +259,9 @@ impl SqlError {
             | SqlError::MissingOption { location, .. }
             | SqlError::UnknownTable { location, .. }
             | SqlError::TableExists { location, .. }
+            | SqlError::UnknownView { location, .. }
+            | SqlError::NameTaken { location, .. }
+            | SqlError::StillRead { location, .. }
             | SqlError::Unsupported { location, .. }
             | SqlError::Schema { location, .. }
             | SqlError::NoColumns { location, .. }

@@ -17,8 +17,19 @@ pub enum Statement {
         /// Whether a missing table is fine.
         if_exists: bool,
     },
+    /// `CREATE [TEMPORARY] VIEW name [(columns)] AS query`.
+    CreateView(Box<CreateView>),
+    /// `DROP [TEMPORARY] VIEW [IF EXISTS] name`.
+    DropView {
+        /// View name.
+        name: String,
+        /// Whether a missing view is fine.
+        if_exists: bool,
+    },
     /// `SHOW TABLES`.
     ShowTables,
+    /// `SHOW VIEWS`.
+    ShowViews,
     /// `SHOW JOBS`.
     ShowJobs,
     /// `STOP JOB 'id'`.
@@ -50,6 +61,11 @@ pub enum Statement {
         /// Table name.
         name: String,
     },
+    /// `SHOW CREATE VIEW name`.
+    ShowCreateView {
+        /// View name.
+        name: String,
+    },
     /// `EXPLAIN <query or insert>`.
     Explain(Box<Statement>),
     /// A query (`SELECT`, `WITH`, `VALUES`).
@@ -77,6 +93,25 @@ pub struct CreateTable {
     pub comment: Option<String>,
     /// `WITH (...)` options, in order.
     pub options: Vec<OptionEntry>,
+    /// Where the statement starts.
+    pub location: Location,
+}
+
+/// `CREATE VIEW` as written.
+#[derive(Debug, Clone)]
+pub struct CreateView {
+    /// View name (normalised).
+    pub name: String,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+    /// `(a, b, ...)`: names for the query's columns (normalised), empty when not given.
+    pub columns: Vec<String>,
+    /// `COMMENT '...'`.
+    pub comment: Option<String>,
+    /// The query (an [`ast::Statement::Query`]).
+    pub query: Box<ast::Statement>,
+    /// The statement as written, for `SHOW CREATE VIEW`.
+    pub text: String,
     /// Where the statement starts.
     pub location: Location,
 }

@@ -4,7 +4,7 @@ on both (see generate.py). The data is login_events.py's."""
 TITLE = "MATCH_RECOGNIZE results"
 OUTPUT = "flink_match_recognize.slt"
 
-DDL = """CREATE TABLE events (
+DDL = ["""CREATE TABLE events (
   user_id STRING,
   action STRING,
   amount INT,
@@ -15,7 +15,25 @@ DDL = """CREATE TABLE events (
   'path' = '{path}',
   'format' = 'json',
   'scan.watermark.emit.strategy' = 'on-event'
-)"""
+)""",
+    # A pattern's matches as a view: MATCH_ROWTIME() is their event time, so a window can
+    # follow.
+    """CREATE TEMPORARY VIEW fail_then_buy AS
+SELECT * FROM events
+MATCH_RECOGNIZE (
+  PARTITION BY user_id
+  ORDER BY ts
+  MEASURES COUNT(F.action) AS fails, B.amount AS amount, MATCH_ROWTIME() AS match_time
+  AFTER MATCH SKIP PAST LAST ROW
+  PATTERN (F{{2,}} B) WITHIN INTERVAL '10' MINUTE
+  DEFINE
+    F AS F.action = 'login_failed',
+    B AS B.action = 'purchase'
+)""",
+    # A view that filters and renames: its time column stays the table's event time.
+    """CREATE TEMPORARY VIEW logins_only (who, what, ts) AS
+SELECT user_id, action, ts FROM events WHERE action LIKE 'login%'""",
+]
 
 DATA = "test_files/data/logins.json"
 
@@ -223,6 +241,29 @@ MATCH_RECOGNIZE (
   DEFINE
     A AS A.action = 'click' AND SUM(A.amount) < 400,
     B AS B.action = 'purchase'
+)
+"""),
+    ("a pattern's matches counted in 30-second tumbling windows of their match time", """
+SELECT window_start, window_end, COUNT(*) AS match_count, SUM(fails) AS fails, MAX(amount) AS top
+FROM TABLE(TUMBLE(TABLE fail_then_buy, DESCRIPTOR(match_time), INTERVAL '30' SECOND))
+GROUP BY window_start, window_end
+"""),
+    ("a pattern's matches per user in hopping windows", """
+SELECT user_id, window_start, window_end, COUNT(*) AS match_count
+FROM TABLE(HOP(TABLE fail_then_buy, DESCRIPTOR(match_time), INTERVAL '30' SECOND, INTERVAL '1' MINUTE))
+GROUP BY user_id, window_start, window_end
+"""),
+    ("a pattern over a view that filters and renames", """
+SELECT * FROM logins_only
+MATCH_RECOGNIZE (
+  PARTITION BY who
+  ORDER BY ts
+  MEASURES FIRST(F.ts) AS first_fail, COUNT(F.what) AS fails, OK.ts AS ok_ts
+  AFTER MATCH SKIP PAST LAST ROW
+  PATTERN (F{2,} OK)
+  DEFINE
+    F AS F.what = 'login_failed',
+    OK AS OK.what = 'login_ok'
 )
 """),
 ]

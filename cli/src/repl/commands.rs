@@ -37,7 +37,8 @@ WITH option keys and values, and SET keys.
   CREATE TABLE t (...) WITH ('connector'='pulsar', 'topics'='...', ...);
   SELECT ... FROM t ...;          rows stream until the query ends; Ctrl-C cancels it
   INSERT INTO sink SELECT ...;    starts a job that runs in the background
-  SHOW TABLES; DESCRIBE t; EXPLAIN SELECT ...;
+  CREATE VIEW v AS SELECT ...;    a named query, read like a table (DROP VIEW v)
+  SHOW TABLES; SHOW VIEWS; DESCRIBE t; EXPLAIN SELECT ...;
   SHOW JOBS; STOP JOB 'id';       jobs with input rate, backlog, watermark lag, state
   SET 'key' = 'value'; RESET 'key'; SHOW SET;
   SET 'sql-client.execution.result-mode' = 'table' | 'tableau' | 'changelog';

@@ -84,6 +84,8 @@ pub const KEYWORDS: &[&str] = &[
     "TUMBLE",
     "UNION",
     "VARCHAR",
+    "VIEW",
+    "VIEWS",
     "VIRTUAL",
     "WATERMARK",
     "WHEN",

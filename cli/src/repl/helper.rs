@@ -38,6 +38,14 @@ impl SqlHelper {
                     .unwrap_or_default();
                 (name, columns)
             })
+            .chain(self.engine.view_names().into_iter().map(|name| {
+                let columns = self
+                    .engine
+                    .view(&name)
+                    .map(|v| v.schema.fields().iter().map(|f| f.name().clone()).collect())
+                    .unwrap_or_default();
+                (name, columns)
+            }))
             .collect();
         let settings = magnetar::settings::SETTINGS
             .iter()

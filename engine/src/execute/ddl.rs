@@ -147,6 +147,13 @@ pub(crate) async fn create_table(shared: &Shared, create: &CreateTable) -> Resul
             }))
         };
     }
+    if super::views::find(shared, &create.name).is_some() {
+        return Err(EngineError::Sql(SqlError::NameTaken {
+            name: create.name.clone(),
+            kind: "view",
+            location: Some(create.location),
+        }));
+    }
     // Declaration errors first, without asking the registry or the broker anything.
     let custom = shared.clients.custom().specs();
     match TableDef::from_create_with_schema(create, None, &custom) {
@@ -185,6 +192,15 @@ pub(crate) async fn create_table(shared: &Shared, create: &CreateTable) -> Resul
 }
 
 pub(crate) fn drop_table(shared: &Shared, name: &str, if_exists: bool) -> Result<StatementOutput> {
+    let readers = super::views::readers_of(shared, name);
+    if !readers.is_empty() {
+        return Err(EngineError::Sql(SqlError::StillRead {
+            name: name.to_string(),
+            kind: "table",
+            views: readers,
+            location: None,
+        }));
+    }
     let removed = shared
         .tables
         .write()

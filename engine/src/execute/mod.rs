@@ -5,6 +5,7 @@ pub(crate) mod explain;
 pub(crate) mod insert;
 pub(crate) mod query;
 pub(crate) mod streaming_job;
+pub(crate) mod views;
 pub(crate) mod window_subplans;
 
 use datafusion::error::DataFusionError;

@@ -3,6 +3,7 @@
 mod metadata;
 mod provider;
 mod show_create;
+mod view;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use magnetar_connectors::schema::{SchemaInfo, columns_of};
 
 pub use metadata::MetadataKey;
 pub use provider::{MagnetarTable, ScanFactory};
+pub use view::ViewDef;
 
 use crate::error::{Result, SqlError};
 use crate::options::{Connector, CustomConnectors, PulsarTableOptions, ValueFormat};

@@ -159,6 +159,15 @@ fn plan_clause(
             expr_at(&first.expr),
         ));
     }
+    if !crate::plan::is_time_attribute(&input, time_index) {
+        return Err(SqlError::unsupported(
+            format!(
+                "MATCH_RECOGNIZE must be ordered first by an event-time attribute; '{}' is an ordinary timestamp here (event time is a table's WATERMARK column, a window's window_time or MATCH_ROWTIME(), passed on unchanged)",
+                input_columns[time_index]
+            ),
+            expr_at(&first.expr),
+        ));
+    }
     let order = rest
         .iter()
         .map(|o| {

@@ -90,6 +90,15 @@ pub struct SlotExpr {
 }
 
 impl SlotExpr {
+    /// Whether this is `MATCH_ROWTIME()` itself (an event-time attribute of the output).
+    pub fn is_match_rowtime(&self) -> bool {
+        let mut e = &self.expr;
+        while let Expr::Alias(a) = e {
+            e = &a.expr;
+        }
+        matches!(self.slots.as_slice(), [Slot::MatchRowtime]) && matches!(e, Expr::Column(_))
+    }
+
     /// Whether every slot is a column of the current row (the expression can be computed
     /// for a whole batch of rows at once, before any matching).
     pub fn on_current_row_only(&self) -> bool {

@@ -3,6 +3,7 @@
 //! and `INSERT` go to sqlparser's parser for DataFusion to plan.
 
 mod create_table;
+mod create_view;
 pub mod limits;
 pub mod types;
 mod window_tvf;
@@ -133,7 +134,7 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
                 position_in_message(&e.to_string()),
             )
         })?;
-    parse_with(&mut parser).map_err(|e| match e {
+    let statement = parse_with(&mut parser).map_err(|e| match e {
         // Errors at the end of input (EOF has no position): point just past the text.
         SqlError::Syntax {
             message,
@@ -142,6 +143,13 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
             message,
             location: Some(end_of(sql)),
         },
+        other => other,
+    })?;
+    Ok(match statement {
+        Statement::CreateView(mut view) => {
+            view.text = sql.trim().to_string();
+            Statement::CreateView(view)
+        }
         other => other,
     })
 }
@@ -165,6 +173,26 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
         expect_end(parser)?;
         return Ok(Statement::CreateTable(Box::new(create)));
     }
+    if parser.parse_keywords(&[Keyword::CREATE, Keyword::VIEW])
+        || parser.parse_keywords(&[Keyword::CREATE, Keyword::TEMPORARY, Keyword::VIEW])
+    {
+        let view = create_view::parse_create_view(parser, start_location)?;
+        expect_end(parser)?;
+        return Ok(Statement::CreateView(Box::new(view)));
+    }
+    if parser.parse_keywords(&[Keyword::DROP, Keyword::VIEW])
+        || parser.parse_keywords(&[Keyword::DROP, Keyword::TEMPORARY, Keyword::VIEW])
+    {
+        let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        let name = parser
+            .parse_object_name(false)
+            .map_err(|e| parser_error(e, parser))?;
+        expect_end(parser)?;
+        return Ok(Statement::DropView {
+            name: object_name(&name),
+            if_exists,
+        });
+    }
     if parser.parse_keywords(&[Keyword::DROP, Keyword::TABLE]) {
         let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
         let name = parser
@@ -184,6 +212,7 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
         };
         let statement = match what.as_str() {
             "TABLES" => Statement::ShowTables,
+            "VIEWS" => Statement::ShowViews,
             "JOBS" => Statement::ShowJobs,
             "SET" | "SETTINGS" => Statement::ShowSettings,
             "CREATE" if parser.parse_keyword(Keyword::TABLE) => {
@@ -194,10 +223,18 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
                     name: object_name(&name),
                 }
             }
+            "CREATE" if parser.parse_keyword(Keyword::VIEW) => {
+                let name = parser
+                    .parse_object_name(false)
+                    .map_err(|e| parser_error(e, parser))?;
+                Statement::ShowCreateView {
+                    name: object_name(&name),
+                }
+            }
             _ => {
                 return Err(SqlError::syntax(
                     format!(
-                        "expected SHOW TABLES, SHOW JOBS, SHOW SET or SHOW CREATE TABLE, found {}",
+                        "expected SHOW TABLES, SHOW VIEWS, SHOW JOBS, SHOW SET, SHOW CREATE TABLE or SHOW CREATE VIEW, found {}",
                         token.token
                     ),
                     location_of(&token),
@@ -285,7 +322,7 @@ fn parse_with(parser: &mut Parser<'_>) -> Result<Statement> {
         ast::Statement::Insert(_) => Ok(Statement::Insert(Box::new(statement))),
         other => Err(SqlError::unsupported(
             format!(
-                "this statement is not supported: {}. Magnetar runs CREATE TABLE, DROP TABLE, SELECT, INSERT INTO, EXPLAIN, DESCRIBE, SHOW TABLES, SHOW JOBS, STOP JOB, SET and RESET",
+                "this statement is not supported: {}. Magnetar runs CREATE TABLE, DROP TABLE, CREATE VIEW, DROP VIEW, SELECT, INSERT INTO, EXPLAIN, DESCRIBE, SHOW TABLES, SHOW JOBS, STOP JOB, SET and RESET",
                 first_words(&other.to_string())
             ),
             start_location,
@@ -407,6 +444,47 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn parses_views() {
+        let sql =
+            "CREATE TEMPORARY VIEW IF NOT EXISTS Alerts (u, t) COMMENT 'x' AS SELECT a, b FROM t";
+        match parse_statement(sql).expect("ok") {
+            Statement::CreateView(view) => {
+                assert_eq!(view.name, "alerts");
+                assert!(view.if_not_exists);
+                assert_eq!(view.columns, ["u", "t"]);
+                assert_eq!(view.comment.as_deref(), Some("x"));
+                assert_eq!(view.text, sql);
+                assert!(matches!(*view.query, ast::Statement::Query(_)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse_statement("CREATE VIEW v SELECT 1").expect_err("no AS");
+        assert!(err.to_string().contains("expected AS"), "{err}");
+        assert_eq!(
+            err.location(),
+            Some(Location {
+                line: 1,
+                column: 15
+            })
+        );
+        assert!(matches!(
+            parse_statement("DROP TEMPORARY VIEW IF EXISTS v").expect("ok"),
+            Statement::DropView {
+                if_exists: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse_statement("SHOW VIEWS").expect("ok"),
+            Statement::ShowViews
+        ));
+        assert!(matches!(
+            parse_statement("SHOW CREATE VIEW v").expect("ok"),
+            Statement::ShowCreateView { .. }
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod graph;
 mod lower;
 mod nodes;
+mod time_attribute;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use nodes::{
     PhysicalSlotExpr, SourceNode, StatelessNode, UnionNode, WindowAggregateNode, WindowAssignNode,
     WindowTopNNode,
 };
+pub use time_attribute::is_time_attribute;
 
 /// A compiled expression over a node's input batches.
 pub type PhysicalExprRef = Arc<dyn PhysicalExpr>;

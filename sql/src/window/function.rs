@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::{Result as DFResult, ScalarValue, plan_err};
 use datafusion::datasource::{TableProvider, TableType, provider_as_source};
@@ -14,16 +14,95 @@ use datafusion::logical_expr::{Expr, Extension, LogicalPlan, LogicalPlanBuilder}
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::{Millis, WindowKind, WindowSpec, WindowTvfNode};
-use crate::catalog::TableDef;
+use crate::catalog::{TableDef, ViewDef};
+use crate::plan::is_time_attribute;
 
 /// The most slides (HOP) or steps (CUMULATE) one window may span: each row belongs to that
 /// many windows, and firing one merges that many slices, so far more would hang a query.
 pub const MAX_PANES: Millis = 10_000;
 
-/// Finds tables by name for the window functions.
+/// What a window function's `TABLE name` names.
+pub enum Relation {
+    /// A table: its definition and its DataFusion provider.
+    Table(Arc<TableDef>, Arc<dyn TableProvider>),
+    /// A view.
+    View(Arc<ViewDef>),
+}
+
+/// Finds tables and views by name for the window functions.
 pub trait TableResolver: std::fmt::Debug + Send + Sync {
-    /// The table's definition and its DataFusion provider.
-    fn resolve(&self, name: &str) -> Option<(Arc<TableDef>, Arc<dyn TableProvider>)>;
+    /// The table or view called `name`.
+    fn resolve(&self, name: &str) -> Option<Relation>;
+}
+
+/// A window function's input when it reads a table: a scan, whose time column must be
+/// the table's event time.
+fn table_input(
+    f: &str,
+    table: &str,
+    time: &str,
+    spec: &WindowSpec,
+    def: &TableDef,
+    provider: Arc<dyn TableProvider>,
+) -> DFResult<LogicalPlan> {
+    if !def.columns.iter().any(|c| c.field.name() == time) {
+        let names = def.columns.iter().map(|c| c.field.name().as_str());
+        let hint = crate::error::nearest(time, names)
+            .map(|n| format!("; did you mean '{n}'?"))
+            .unwrap_or_default();
+        return plan_err!("{f}: table '{table}' has no column '{time}'{hint}");
+    }
+    let Some(watermark) = &def.watermark else {
+        return plan_err!(
+            "{f} needs event time: declare WATERMARK FOR {time} AS {time} - INTERVAL '5' SECOND on table '{table}'"
+        );
+    };
+    if watermark.column != time {
+        return plan_err!(
+            "{f}: '{time}' is not the event-time column of table '{table}' (WATERMARK FOR {})",
+            watermark.column
+        );
+    }
+    check_partition_keys(spec, &def.schema, "table", table)?;
+    LogicalPlanBuilder::scan(table, provider_as_source(provider), None)?.build()
+}
+
+/// A window function's input when it reads a view: the view's plan, whose time column must
+/// be an event-time attribute (see [`is_time_attribute`]).
+fn view_input(f: &str, time: &str, spec: &WindowSpec, view: &ViewDef) -> DFResult<LogicalPlan> {
+    let name = &view.name;
+    let Ok(index) = view.schema.index_of(time) else {
+        let names = view.schema.fields().iter().map(|c| c.name().as_str());
+        let hint = crate::error::nearest(time, names)
+            .map(|n| format!("; did you mean '{n}'?"))
+            .unwrap_or_default();
+        return plan_err!("{f}: view '{name}' has no column '{time}'{hint}");
+    };
+    if !is_time_attribute(&view.plan, index) {
+        return plan_err!(
+            "{f}: column '{time}' of view '{name}' is not an event-time attribute (one is a table's WATERMARK column, a window's window_time or MATCH_ROWTIME(), passed on unchanged)"
+        );
+    }
+    check_partition_keys(spec, &view.schema, "view", name)?;
+    LogicalPlanBuilder::from(view.plan.clone())
+        .alias(name.as_str())?
+        .build()
+}
+
+fn check_partition_keys(
+    spec: &WindowSpec,
+    schema: &Schema,
+    what: &str,
+    name: &str,
+) -> DFResult<()> {
+    if let WindowKind::Session { partition_keys, .. } = &spec.kind {
+        for key in partition_keys {
+            if schema.index_of(key).is_err() {
+                return plan_err!("SESSION: no column '{key}' in {what} '{name}' to partition by");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One of the window table functions.
@@ -182,39 +261,14 @@ impl TableFunctionImpl for WindowTableFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
         let (table, time, spec) = self.spec(args.exprs())?;
         let f = spec.function_name();
-        let Some((def, provider)) = self.tables.resolve(&table) else {
-            return plan_err!("{f}: table '{table}' does not exist");
-        };
-        if !def.columns.iter().any(|c| c.field.name() == &time) {
-            let names = def.columns.iter().map(|c| c.field.name().as_str());
-            let hint = crate::error::nearest(&time, names)
-                .map(|n| format!("; did you mean '{n}'?"))
-                .unwrap_or_default();
-            return plan_err!("{f}: table '{table}' has no column '{time}'{hint}");
-        }
-        let Some(watermark) = &def.watermark else {
-            return plan_err!(
-                "{f} needs event time: declare WATERMARK FOR {time} AS {time} - INTERVAL '5' SECOND on table '{table}'"
-            );
-        };
-        if watermark.column != time {
-            return plan_err!(
-                "{f}: '{time}' is not the event-time column of table '{table}' (WATERMARK FOR {})",
-                watermark.column
-            );
-        }
-        if let WindowKind::Session { partition_keys, .. } = &spec.kind {
-            for key in partition_keys {
-                if def.schema.index_of(key).is_err() {
-                    return plan_err!(
-                        "SESSION: no column '{key}' in table '{table}' to partition by"
-                    );
-                }
+        let input = match self.tables.resolve(&table) {
+            None => return plan_err!("{f}: table '{table}' does not exist"),
+            Some(Relation::Table(def, provider)) => {
+                table_input(f, &table, &time, &spec, &def, provider)?
             }
-        }
-        let scan = LogicalPlanBuilder::scan(table.as_str(), provider_as_source(provider), None)?
-            .build()?;
-        let node = WindowTvfNode::try_new(scan, spec, time)?;
+            Some(Relation::View(view)) => view_input(f, &time, &spec, &view)?,
+        };
+        let node = WindowTvfNode::try_new(input, spec, time)?;
         let schema = Arc::new(node.schema.as_arrow().clone());
         Ok(Arc::new(WindowView {
             plan: LogicalPlan::Extension(Extension {

@@ -7,7 +7,7 @@ mod reference;
 
 use std::fmt;
 
-pub use function::{TableResolver, WindowTableFunction, register_window_functions};
+pub use function::{Relation, TableResolver, WindowTableFunction, register_window_functions};
 pub use node::{WINDOW_END, WINDOW_START, WINDOW_TIME, WindowTvfNode};
 pub use reference::{WINDOW_FUNCTIONS, WindowFunctionDoc, window_functions_markdown};
 
