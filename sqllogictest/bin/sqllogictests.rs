@@ -15,7 +15,13 @@ use magnetar_sqllogictest::{CHECKPOINT_RESTORE_LABEL, MagnetarDb};
 use magnetar_tests::TestBroker;
 
 /// Files of continuous jobs, run a second time in checkpoint-restore mode.
-const STREAMING_FILES: &[&str] = &["streaming", "windows", "union", "match_recognize"];
+const STREAMING_FILES: &[&str] = &[
+    "streaming",
+    "windows",
+    "union",
+    "match_recognize",
+    "interval_join",
+];
 
 /// The parallelisms every file runs at.
 const PARALLELISMS: &[usize] = &[1, 2, 4];

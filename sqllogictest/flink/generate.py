@@ -9,12 +9,14 @@ OUTPUT (the .slt file's name) and TITLE (what the header calls the results). The
     queries        window TVF queries, written to ../test_files/flink_windows.slt
     union_queries  UNION ALL queries, written to ../test_files/flink_union.slt
     match_queries  MATCH_RECOGNIZE queries, written to ../test_files/flink_match_recognize.slt
+    join_queries   interval join queries, written to ../test_files/flink_interval_join.slt
 
 Not run by CI (it needs Flink and a JVM). To regenerate:
     python3 -m venv /tmp/flink-venv && /tmp/flink-venv/bin/pip install apache-flink
     JAVA_HOME=... /tmp/flink-venv/bin/python sqllogictest/flink/generate.py
     JAVA_HOME=... /tmp/flink-venv/bin/python sqllogictest/flink/generate.py union_queries
     JAVA_HOME=... /tmp/flink-venv/bin/python sqllogictest/flink/generate.py match_queries
+    JAVA_HOME=... /tmp/flink-venv/bin/python sqllogictest/flink/generate.py join_queries
 """
 import datetime
 import importlib

@@ -2,6 +2,7 @@
 //! its task's watermark advances (the least over its inputs), and at barriers for a snapshot;
 //! the task around it (`runtime::task`) does the receiving, aligning and sending.
 
+pub mod interval_join;
 mod limit;
 pub mod match_recognize;
 mod registry;
@@ -30,6 +31,12 @@ pub trait Operator: Send + 'static {
     /// before the watermark is passed on.
     fn on_watermark(&mut self, _watermark: Watermark) -> Result<Vec<RecordBatch>> {
         Ok(Vec::new())
+    }
+
+    /// The watermark to pass on after `watermark` (an interval join holds it back by how
+    /// far behind its output rows' times can be).
+    fn output_watermark(&self, watermark: Watermark) -> Watermark {
+        watermark
     }
 
     /// True once the operator needs no more input (a satisfied LIMIT).

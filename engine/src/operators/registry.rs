@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use magnetar_sql::plan::{StreamOp, WindowAggregateNode};
 
+use super::interval_join::IntervalJoinOperator;
 use super::match_recognize::MatchRecognizeOperator;
 use super::window::{
     AggregateSpec, SessionWindowAggregate, SlicedWindowAggregate, Slicer, WindowAssignOperator,
@@ -69,6 +70,15 @@ pub fn instantiate(op: &StreamOp, ctx: OperatorContext) -> Result<Instantiated> 
         StreamOp::MatchRecognize(m) => {
             let metrics = Arc::new(WindowMetrics::default());
             let operator = MatchRecognizeOperator::new(m.clone(), metrics.clone())?;
+            let operator = match ctx.key_groups {
+                Some(hasher) => operator.with_key_groups(hasher),
+                None => operator,
+            };
+            (Box::new(operator), Some(metrics))
+        }
+        StreamOp::IntervalJoin(j) => {
+            let metrics = Arc::new(WindowMetrics::default());
+            let operator = IntervalJoinOperator::new(j.clone(), metrics.clone())?;
             let operator = match ctx.key_groups {
                 Some(hasher) => operator.with_key_groups(hasher),
                 None => operator,

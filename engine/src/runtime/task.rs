@@ -141,7 +141,8 @@ impl OperatorTask {
                     self.metrics
                         .state_bytes
                         .store(self.head.state_bytes() as u64, Ordering::Relaxed);
-                    gone || !self.output.watermark(watermark).await?
+                    let passed = self.head.output_watermark(watermark);
+                    gone || !self.output.watermark(passed).await?
                 }
                 GateEvent::Idle => !self.output.control(StreamMessage::Idle).await,
                 GateEvent::Barrier(epoch) => {

@@ -197,16 +197,27 @@ impl Builder {
                 stream
             }
             Distribution::Merge => self.add_inputs(node),
-            distribution @ (Distribution::Keyed(_) | Distribution::Single) => {
-                let (kind, parallelism) = match distribution {
-                    Distribution::Keyed(keys) => (EdgeKind::Hash(keys), NodeParallelism::Default),
-                    _ => (EdgeKind::Single, NodeParallelism::One),
+            distribution @ (Distribution::Keyed(_)
+            | Distribution::KeyedInputs(_)
+            | Distribution::Single) => {
+                let inputs_count = node.inputs.len();
+                let (kinds, parallelism) = match distribution {
+                    Distribution::Keyed(keys) => (
+                        vec![EdgeKind::Hash(keys); inputs_count],
+                        NodeParallelism::Default,
+                    ),
+                    Distribution::KeyedInputs(keys) => (
+                        keys.into_iter().map(EdgeKind::Hash).collect(),
+                        NodeParallelism::Default,
+                    ),
+                    _ => (vec![EdgeKind::Single; inputs_count], NodeParallelism::One),
                 };
                 let inputs = node
                     .inputs
                     .iter()
+                    .zip(kinds)
                     .enumerate()
-                    .flat_map(|(input, n)| {
+                    .flat_map(|(input, (n, kind))| {
                         self.add(n)
                             .into_iter()
                             .map(|(from, branch)| Edge {
@@ -393,6 +404,7 @@ fn kind_name(op: &StreamOp) -> &'static str {
         StreamOp::WindowTopN(_) => "window-top-n",
         StreamOp::Union(_) => "union",
         StreamOp::MatchRecognize(_) => "match-recognize",
+        StreamOp::IntervalJoin(_) => "interval-join",
     }
 }
 

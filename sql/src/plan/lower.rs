@@ -78,12 +78,15 @@ pub fn needs_streaming(plan: &LogicalPlan) -> bool {
     boundedness(plan) != QueryBoundedness::Bounded || uses_event_time_node(plan)
 }
 
-/// Whether `plan` contains an event-time node: a window table function or a
-/// MATCH_RECOGNIZE (both run on the streaming runtime, even over bounded input).
+/// Whether `plan` contains an event-time node: a window table function, a MATCH_RECOGNIZE
+/// or an interval join (all run on the streaming runtime, even over bounded input).
 pub fn uses_event_time_node(plan: &LogicalPlan) -> bool {
     let mut windowed = false;
     let _ = plan.apply(|node| {
-        if window_tvf(node).is_some() || match_recognize(node).is_some() {
+        if window_tvf(node).is_some()
+            || match_recognize(node).is_some()
+            || super::interval_join::is_interval_join(node)
+        {
             windowed = true;
             return Ok(TreeNodeRecursion::Stop);
         }
@@ -340,7 +343,11 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState, mode: AssignMode) -> Res
             None => Err(needs_bounds("aggregation (GROUP BY, count, ...)", plan)),
         },
         LogicalPlan::Sort(_) => Err(needs_bounds("ORDER BY", plan)),
-        LogicalPlan::Join(_) => Err(needs_bounds("a join", plan)),
+        LogicalPlan::Join(join) => {
+            let left = lower_node(&join.left, state, AssignMode::Expand)?;
+            let right = lower_node(&join.right, state, AssignMode::Expand)?;
+            super::interval_join::lower_interval_join(join, [left, right], state)
+        }
         LogicalPlan::Window(_) => Err(needs_bounds(
             "an OVER window function (other than window Top-N: ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ...) <= N)",
             plan,

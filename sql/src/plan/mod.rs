@@ -4,6 +4,7 @@
 //! dataflow graph the engine runs: tasks with parallel instances, connected by exchanges.
 
 mod graph;
+mod interval_join;
 mod lower;
 mod nodes;
 mod time_attribute;
@@ -17,6 +18,7 @@ pub use graph::{
     Branch, BranchId, Edge, EdgeKind, GraphNode, Head, JobGraph, NodeId, NodeParallelism,
     PlanTarget, sink_description,
 };
+pub use interval_join::{IntervalJoinKind, IntervalJoinNode, TimeBounds, is_interval_join};
 pub use lower::{QueryBoundedness, boundedness, lower, needs_streaming, uses_event_time_node};
 pub use nodes::{
     AggregateItem, AssignMode, GroupItem, LimitNode, MatchRecognizeNode, PhysicalDefine,
@@ -71,6 +73,8 @@ pub enum StreamOp {
     Union(UnionNode),
     /// `MATCH_RECOGNIZE`: one row per match of a pattern, per partition.
     MatchRecognize(MatchRecognizeNode),
+    /// A join of two inputs within time bounds of each other (input 0 left, 1 right).
+    IntervalJoin(IntervalJoinNode),
 }
 
 /// How a node's input rows must be spread over its parallel instances.
@@ -80,6 +84,9 @@ pub enum Distribution {
     Fused,
     /// Rows with equal keys meet in one instance: hash-partitioned by these keys.
     Keyed(KeySpec),
+    /// Like `Keyed`, with a key per input (in input order, of the same types): rows of
+    /// every input with equal keys meet in one instance (a join).
+    KeyedInputs(Vec<KeySpec>),
     /// Every row in one instance (a global aggregate, `LIMIT`).
     Single,
     /// No task of its own: its consumer reads each of its inputs directly (`UNION ALL`).
@@ -123,6 +130,7 @@ impl StreamOp {
             StreamOp::WindowTopN(n) => n,
             StreamOp::Union(n) => n,
             StreamOp::MatchRecognize(n) => n,
+            StreamOp::IntervalJoin(n) => n,
         }
     }
 }

@@ -2,8 +2,8 @@
 //! watermarks that reach them bound, so that an event-time operator (a window TVF,
 //! MATCH_RECOGNIZE) may hold rows until the watermark passes them. As in Flink, they are a
 //! table's `WATERMARK` column, a window TVF's `window_time`, and `MATCH_ROWTIME()`, each
-//! passed on unchanged through filters, projections, aliases and unions; any computation
-//! on them gives an ordinary timestamp.
+//! passed on unchanged through filters, projections, aliases, unions and interval joins;
+//! any computation on them gives an ordinary timestamp.
 
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::expr::Alias;
@@ -50,6 +50,16 @@ pub fn is_time_attribute(plan: &LogicalPlan, index: usize) -> bool {
         LogicalPlan::Filter(f) => is_time_attribute(&f.input, index),
         LogicalPlan::SubqueryAlias(a) => is_time_attribute(&a.input, index),
         LogicalPlan::Limit(l) => is_time_attribute(&l.input, index),
+        // Both sides' event times stay event time through an interval join (its output
+        // watermark is held back so that they are).
+        LogicalPlan::Join(join) if super::is_interval_join(plan) => {
+            let left = join.left.schema().fields().len();
+            if index < left {
+                is_time_attribute(&join.left, index)
+            } else {
+                is_time_attribute(&join.right, index - left)
+            }
+        }
         LogicalPlan::Union(u) => u.inputs.iter().all(|i| is_time_attribute(i, index)),
         LogicalPlan::Extension(ext) => {
             let node = ext.node.as_any();
