@@ -7,6 +7,7 @@
 
 pub mod clicks;
 pub mod crash;
+pub mod job_output;
 pub mod moto;
 pub mod offloader;
 pub mod secure_proxy;

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use magnetar_tests::crash::{Moments, kill_after, resumed_from, seed};
+use magnetar_tests::job_output::wait_then_stop;
 use magnetar_tests::{
-    TestBroker, python, python_read_all, repo_root, run_python, spawn_magnetar, terminate,
-    unique_topic,
+    TestBroker, python, python_read_all, repo_root, run_python, spawn_magnetar, unique_topic,
 };
 use serde_json::Value;
 
@@ -252,52 +252,15 @@ impl Rig {
     }
 }
 
-/// Reads the job's standard error as it comes, so that a job logging a lot never blocks on
-/// a full pipe while the test waits for its output.
-fn drain_stderr(job: &mut tokio::process::Child) -> tokio::task::JoinHandle<String> {
-    use tokio::io::AsyncReadExt;
-    let mut stderr = job.stderr.take().expect("the job's stderr is piped");
-    tokio::spawn(async move {
-        let mut text = Vec::new();
-        let _ = stderr.read_to_end(&mut text).await;
-        String::from_utf8_lossy(&text).into_owned()
-    })
-}
-
 /// Waits for as many alerts as expected, stops the job (SIGTERM) and compares.
-async fn finish_and_compare(rig: &Rig, mut job: tokio::process::Child) {
-    let log = drain_stderr(&mut job);
+async fn finish_and_compare(rig: &Rig, job: tokio::process::Child) {
     let expected = rig.expected();
     let want: usize = expected.values().map(Vec::len).sum();
     assert!(want > 10, "the stream holds fraud patterns to find: {want}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    let mut pause = Duration::from_millis(200);
-    loop {
-        let have = rig.output().values().map(Vec::len).sum::<usize>();
-        if have >= want {
-            break;
-        }
-        if let Ok(Some(status)) = job.try_wait() {
-            let log = log.await.unwrap_or_default();
-            panic!("the job exited ({status}) with {have} of {want} alerts:\n{log}");
-        }
-        if std::time::Instant::now() >= deadline {
-            // What the job said is what tells a stall from a slow machine.
-            job.start_kill().expect("kill the stalled job");
-            let _ = job.wait().await;
-            let log = log.await.unwrap_or_default();
-            panic!("the output has {have} of {want} alerts after 300 s; the job's log:\n{log}");
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
-    }
-    terminate(&job);
-    let status = tokio::time::timeout(Duration::from_secs(60), job.wait())
-        .await
-        .expect("the job stops within 60 s of SIGTERM")
-        .expect("job status");
-    let stderr = log.await.unwrap_or_default();
-    assert!(status.success(), "the job failed:\n{stderr}");
+    let stderr = wait_then_stop(job, want, "alerts", Duration::from_secs(300), || {
+        rig.output().values().map(Vec::len).sum::<usize>()
+    })
+    .await;
     let output = rig.output();
     let missing: Vec<_> = expected
         .keys()

@@ -8,6 +8,7 @@ mod delayed_delivery;
 mod e2e_checkpoints;
 mod e2e_graph;
 mod e2e_insert;
+mod e2e_interval_join;
 mod e2e_match_recognize;
 mod e2e_schemas;
 mod e2e_windows;
