@@ -21,6 +21,7 @@ const STREAMING_FILES: &[&str] = &[
     "union",
     "match_recognize",
     "interval_join",
+    "window_join",
 ];
 
 /// The parallelisms every file runs at.

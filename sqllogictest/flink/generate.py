@@ -10,6 +10,7 @@ OUTPUT (the .slt file's name) and TITLE (what the header calls the results). The
     union_queries  UNION ALL queries, written to ../test_files/flink_union.slt
     match_queries  MATCH_RECOGNIZE queries, written to ../test_files/flink_match_recognize.slt
     join_queries   interval join queries, written to ../test_files/flink_interval_join.slt
+    window_join_queries  window join queries, written to ../test_files/flink_window_join.slt
 
 Not run by CI (it needs Flink and a JVM). To regenerate:
     python3 -m venv /tmp/flink-venv && /tmp/flink-venv/bin/pip install apache-flink
@@ -17,6 +18,7 @@ Not run by CI (it needs Flink and a JVM). To regenerate:
     JAVA_HOME=... /tmp/flink-venv/bin/python sqllogictest/flink/generate.py union_queries
     JAVA_HOME=... /tmp/flink-venv/bin/python sqllogictest/flink/generate.py match_queries
     JAVA_HOME=... /tmp/flink-venv/bin/python sqllogictest/flink/generate.py join_queries
+    JAVA_HOME=... /tmp/flink-venv/bin/python sqllogictest/flink/generate.py window_join_queries
 """
 import datetime
 import importlib

@@ -3,11 +3,13 @@
 //! the task around it (`runtime::task`) does the receiving, aligning and sending.
 
 pub mod interval_join;
+mod join_output;
 mod limit;
 pub mod match_recognize;
 mod registry;
 mod stateless;
 pub mod window;
+pub mod window_join;
 
 use datafusion::arrow::record_batch::RecordBatch;
 

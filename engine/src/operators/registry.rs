@@ -10,6 +10,7 @@ use super::window::{
     AggregateSpec, SessionWindowAggregate, SlicedWindowAggregate, Slicer, WindowAssignOperator,
     WindowMetrics, WindowTopNOperator,
 };
+use super::window_join::WindowJoinOperator;
 use super::{LimitOperator, Operator, StatelessOperator};
 use crate::error::{EngineError, Result};
 use crate::runtime::KeyHasher;
@@ -79,6 +80,15 @@ pub fn instantiate(op: &StreamOp, ctx: OperatorContext) -> Result<Instantiated> 
         StreamOp::IntervalJoin(j) => {
             let metrics = Arc::new(WindowMetrics::default());
             let operator = IntervalJoinOperator::new(j.clone(), metrics.clone())?;
+            let operator = match ctx.key_groups {
+                Some(hasher) => operator.with_key_groups(hasher),
+                None => operator,
+            };
+            (Box::new(operator), Some(metrics))
+        }
+        StreamOp::WindowJoin(j) => {
+            let metrics = Arc::new(WindowMetrics::default());
+            let operator = WindowJoinOperator::new(j.clone(), metrics.clone())?;
             let operator = match ctx.key_groups {
                 Some(hasher) => operator.with_key_groups(hasher),
                 None => operator,

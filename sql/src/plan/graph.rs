@@ -405,6 +405,7 @@ fn kind_name(op: &StreamOp) -> &'static str {
         StreamOp::Union(_) => "union",
         StreamOp::MatchRecognize(_) => "match-recognize",
         StreamOp::IntervalJoin(_) => "interval-join",
+        StreamOp::WindowJoin(_) => "window-join",
     }
 }
 

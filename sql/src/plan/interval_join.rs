@@ -256,7 +256,7 @@ fn refuse(message: String) -> SqlError {
     SqlError::unsupported(message, None)
 }
 
-const FORMS: &str = "an interval join (ON l.k = r.k AND r.ts BETWEEN l.ts - INTERVAL '..' AND l.ts + INTERVAL '..', on both tables' event-time columns)";
+const FORMS: &str = "an interval join (ON l.k = r.k AND r.ts BETWEEN l.ts - INTERVAL '..' AND l.ts + INTERVAL '..', on both tables' event-time columns), or a window join (of two window TVFs ON l.window_start = r.window_start AND l.window_end = r.window_end AND l.k = r.k)";
 
 /// Lowers a join of two unbounded inputs, which must be an interval join.
 pub(super) fn lower_interval_join(
@@ -271,7 +271,7 @@ pub(super) fn lower_interval_join(
         JoinType::Full => IntervalJoinKind::Full,
         other => {
             return Err(refuse(format!(
-                "a {other} join over unbounded tables is not supported yet; {FORMS} runs as INNER, LEFT, RIGHT or FULL OUTER"
+                "a {other} join over unbounded tables is not supported yet; {FORMS} runs as INNER, LEFT, RIGHT or FULL OUTER (a window join also as semi or anti join: IN, EXISTS, NOT IN, NOT EXISTS)"
             )));
         }
     };
@@ -302,7 +302,7 @@ pub(super) fn lower_interval_join(
     }
     let (Some(time), Some(lower), Some(upper)) = (time, lower, upper) else {
         return Err(refuse(format!(
-            "a join over unbounded tables must bound one side's event time by the other's from below and from above: {FORMS}; a regular join (without time bounds) would keep every row forever"
+            "a join over unbounded tables must be {FORMS}; a regular join (without time bounds) would keep every row forever"
         )));
     };
     if lower > upper {

@@ -78,14 +78,15 @@ pub fn needs_streaming(plan: &LogicalPlan) -> bool {
     boundedness(plan) != QueryBoundedness::Bounded || uses_event_time_node(plan)
 }
 
-/// Whether `plan` contains an event-time node: a window table function, a MATCH_RECOGNIZE
-/// or an interval join (all run on the streaming runtime, even over bounded input).
+/// Whether `plan` contains an event-time node: a window table function, a MATCH_RECOGNIZE,
+/// an interval or a window join (all run on the streaming runtime, even over bounded input).
 pub fn uses_event_time_node(plan: &LogicalPlan) -> bool {
     let mut windowed = false;
     let _ = plan.apply(|node| {
         if window_tvf(node).is_some()
             || match_recognize(node).is_some()
             || super::interval_join::is_interval_join(node)
+            || super::window_join::is_window_join(node)
         {
             windowed = true;
             return Ok(TreeNodeRecursion::Stop);
@@ -346,6 +347,11 @@ fn lower_node(plan: &LogicalPlan, state: &SessionState, mode: AssignMode) -> Res
         LogicalPlan::Join(join) => {
             let left = lower_node(&join.left, state, AssignMode::Expand)?;
             let right = lower_node(&join.right, state, AssignMode::Expand)?;
+            if let Some(node) =
+                super::window_join::lower_window_join(join, [left.clone(), right.clone()], state)?
+            {
+                return Ok(node);
+            }
             super::interval_join::lower_interval_join(join, [left, right], state)
         }
         LogicalPlan::Window(_) => Err(needs_bounds(

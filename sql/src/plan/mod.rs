@@ -8,6 +8,7 @@ mod interval_join;
 mod lower;
 mod nodes;
 mod time_attribute;
+mod window_join;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use nodes::{
     WindowTopNNode,
 };
 pub use time_attribute::is_time_attribute;
+pub use window_join::{WindowJoinKind, WindowJoinNode, is_window_join, window_columns};
 
 /// A compiled expression over a node's input batches.
 pub type PhysicalExprRef = Arc<dyn PhysicalExpr>;
@@ -75,6 +77,8 @@ pub enum StreamOp {
     MatchRecognize(MatchRecognizeNode),
     /// A join of two inputs within time bounds of each other (input 0 left, 1 right).
     IntervalJoin(IntervalJoinNode),
+    /// A join of two windowed inputs, per window once it closes (input 0 left, 1 right).
+    WindowJoin(WindowJoinNode),
 }
 
 /// How a node's input rows must be spread over its parallel instances.
@@ -131,6 +135,7 @@ impl StreamOp {
             StreamOp::Union(n) => n,
             StreamOp::MatchRecognize(n) => n,
             StreamOp::IntervalJoin(n) => n,
+            StreamOp::WindowJoin(n) => n,
         }
     }
 }

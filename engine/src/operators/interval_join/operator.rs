@@ -5,11 +5,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, new_null_array,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::logical_expr::ColumnarValue;
 use magnetar_sql::plan::IntervalJoinNode;
@@ -18,6 +16,7 @@ use super::side::{Key, Side, Slot, TimeKey};
 use crate::checkpoint::OperatorState;
 use crate::error::{EngineError, Result};
 use crate::operators::Operator;
+use crate::operators::join_output::{side_by_side, without_nulls};
 use crate::operators::window::WindowMetrics;
 use crate::runtime::{KeyHasher, Watermark};
 
@@ -132,23 +131,7 @@ impl IntervalJoinOperator {
         left: Option<&RecordBatch>,
         right: Option<&RecordBatch>,
     ) -> Result<RecordBatch> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.node.schema.fields().len());
-        for (side, batch) in [left, right].into_iter().enumerate() {
-            match batch {
-                Some(b) => columns.extend(b.columns().iter().cloned()),
-                None => columns.extend(
-                    self.node.inputs[side]
-                        .fields()
-                        .iter()
-                        .map(|f| new_null_array(f.data_type(), rows)),
-                ),
-            }
-        }
-        Ok(RecordBatch::try_new_with_options(
-            output_schema(&self.node.schema, &columns),
-            columns,
-            &RecordBatchOptions::new().with_row_count(Some(rows)),
-        )?)
+        side_by_side(&self.node.schema, &self.node.inputs, rows, left, right)
     }
 
     /// `batch` of `side` padded with NULLs for the other side.
@@ -274,38 +257,6 @@ impl IntervalJoinOperator {
     pub(super) fn state_size(&self) -> usize {
         self.sides[0].bytes() + self.sides[1].bytes()
     }
-}
-
-/// The output schema for `columns`: the node's, with fields made nullable where a column
-/// holds NULLs the input side did not declare (padding).
-fn output_schema(schema: &SchemaRef, columns: &[ArrayRef]) -> SchemaRef {
-    if schema
-        .fields()
-        .iter()
-        .zip(columns)
-        .all(|(f, c)| f.is_nullable() || c.null_count() == 0)
-    {
-        return schema.clone();
-    }
-    let fields: Vec<_> = schema
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone().with_nullable(true))
-        .collect();
-    Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
-        fields,
-        schema.metadata().clone(),
-    ))
-}
-
-/// A filter mask with NULL as false.
-fn without_nulls(mask: &BooleanArray) -> BooleanArray {
-    if mask.null_count() == 0 {
-        return mask.clone();
-    }
-    (0..mask.len())
-        .map(|i| Some(mask.is_valid(i) && mask.value(i)))
-        .collect()
 }
 
 impl Operator for IntervalJoinOperator {
