@@ -79,4 +79,12 @@ SELECT window_start, window_end, COUNT(*) AS pairs, SUM(amount) AS total
 FROM TABLE(TUMBLE(TABLE clicked_orders, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
 GROUP BY window_start, window_end
 """),
+    ("three inputs: a click, an order within a minute after it, and a click within a minute after that", """
+SELECT c.user_id, c.ts, o.order_id, o.ots, c2.url, c2.ts AS next_ts
+FROM clicks c
+JOIN orders o
+  ON c.user_id = o.user_id AND o.ots BETWEEN c.ts AND c.ts + INTERVAL '1' MINUTE
+JOIN clicks c2
+  ON o.user_id = c2.user_id AND c2.ts > o.ots AND c2.ts <= o.ots + INTERVAL '1' MINUTE
+"""),
 ]
