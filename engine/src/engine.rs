@@ -314,6 +314,7 @@ impl Engine {
                 factory,
             }),
         );
+        crate::flink_functions::register(&ctx);
         if let Err(e) = ctx.register_relation_planner(Arc::new(MatchRecognizePlanner)) {
             tracing::warn!(error = %e, "MATCH_RECOGNIZE could not be registered");
         }

@@ -10,6 +10,7 @@ pub mod docs;
 mod engine;
 pub mod error;
 mod execute;
+mod flink_functions;
 mod jobs;
 pub mod memory_limit;
 pub mod operators;

@@ -71,6 +71,12 @@ pub const SETTINGS: &[SettingSpec] = &[
         values: &[],
     },
     SettingSpec {
+        key: "execution.runtime-mode",
+        default: Some("automatic"),
+        description: "How a query (`SELECT`) over bounded tables runs (Flink's key): `automatic` runs it in DataFusion, except its event-time parts (windows, patterns, event-time joins), which run on the streaming runtime; `streaming` runs it all on the streaming runtime, as it would run over a stream (what the streaming runtime cannot run is refused); `batch` is `automatic`. Unbounded queries always stream. `INSERT INTO` jobs follow `automatic`.",
+        values: &["automatic", "streaming", "batch"],
+    },
+    SettingSpec {
         key: "table.dml-sync",
         default: Some("false"),
         description: "`true`: `INSERT INTO` returns when its job has ended (Flink's key); for a bounded job, when everything is written. `false`: it returns once the job runs.",
@@ -333,6 +339,12 @@ impl Settings {
     }
 
     /// `table.dml-sync`.
+    /// `execution.runtime-mode` = `streaming`: bounded queries run on the streaming runtime.
+    pub fn streaming_mode(&self) -> bool {
+        self.get("execution.runtime-mode")
+            .is_some_and(|v| v.eq_ignore_ascii_case("streaming"))
+    }
+
     pub fn dml_sync(&self) -> bool {
         self.get("table.dml-sync")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))

@@ -27,6 +27,13 @@ pub(crate) async fn explain(shared: &Shared, statement: Statement) -> Result<Sta
                 QueryBoundedness::Unbounded { .. } => {
                     streaming(shared, &[(lower(&plan, &state)?, PlanTarget::Output)])
                 }
+                QueryBoundedness::Bounded if shared.settings().streaming_mode() => {
+                    let graph = JobGraph::build(&[(lower(&plan, &state)?, PlanTarget::Output)]);
+                    format!(
+                        "Streaming plan (bounded input, execution.runtime-mode = streaming):\n{}",
+                        graph_text(shared, &graph)
+                    )
+                }
                 QueryBoundedness::Bounded => bounded(shared, None, plan).await?,
             }
         }

@@ -62,8 +62,9 @@ pub(crate) fn graph_context(shared: &Shared, barriers: BarrierPolicy) -> GraphCo
 /// Runs a query and returns its rows.
 pub(crate) async fn run_query(shared: &Shared, query: ast::Statement) -> Result<QueryStream> {
     let plan = logical_plan(shared, query).await?;
+    let streaming = shared.settings().streaming_mode();
     match boundedness(&plan) {
-        QueryBoundedness::Bounded => {
+        QueryBoundedness::Bounded if !streaming => {
             let plan = embed_window_subplans(shared, plan)?.plan;
             let commit = Arc::new(QueryCommit::default());
             let state = state_with_commit(shared, commit.clone());
@@ -74,7 +75,7 @@ pub(crate) async fn run_query(shared: &Shared, query: ast::Statement) -> Result<
             let stream = execute_stream(physical, state.task_ctx()).map_err(plan_error)?;
             Ok(QueryStream::from_bounded(stream, commit))
         }
-        QueryBoundedness::Unbounded { .. } => {
+        _ => {
             let state = shared.ctx.state();
             let stream_plan = lower(&plan, &state)?;
             let ctx = graph_context(shared, BarrierPolicy::AfterEachBatch);

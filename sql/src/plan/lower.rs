@@ -126,7 +126,9 @@ fn needs_bounds(what: &str, plan: &LogicalPlan) -> SqlError {
             None,
         ),
         QueryBoundedness::Bounded => SqlError::unsupported(
-            format!("{what} on top of a window TVF's output is not supported yet"),
+            format!(
+                "{what} does not run on the streaming runtime, which bounded reads use for their event-time parts (and all of a query under execution.runtime-mode = streaming); aggregate per window instead"
+            ),
             None,
         ),
     }
