@@ -36,8 +36,7 @@ pub const EVENTS_PER_SECOND: u64 = 10_000;
 const START_MS: u64 = 1_763_978_400_000;
 
 const FIRST_NAMES: &[&str] = &[
-    "Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter",
-    "Walter",
+    "Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter",
 ];
 const LAST_NAMES: &[&str] = &[
     "Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris",
@@ -154,7 +153,11 @@ pub fn generate(paths: &[PathBuf], events: u64) -> std::io::Result<()> {
             fields[0] = "0".into();
             fields[1] = (FIRST_PERSON_ID + people).to_string();
             fields[2] = format!("{} {}", random.pick(FIRST_NAMES), random.pick(LAST_NAMES));
-            fields[3] = format!("{}@{}.com", letters(&mut random, 7), letters(&mut random, 5));
+            fields[3] = format!(
+                "{}@{}.com",
+                letters(&mut random, 7),
+                letters(&mut random, 5)
+            );
             fields[4] = (0..4)
                 .map(|_| format!("{:04}", random.below(10_000)))
                 .collect::<Vec<_>>()

@@ -227,10 +227,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events: u64 = arg(&args, "--events")?.unwrap_or(10_000_000);
     let runs_per_case: usize = arg(&args, "--runs")?.unwrap_or(1).max(1);
     let only: Option<String> = arg(&args, "--query")?;
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-nexmark-{events}-4"));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-nexmark-{events}-4"));
     if !dir.exists() {
-        eprintln!("generating {events} Nexmark events into 4 files in {}", dir.display());
+        eprintln!(
+            "generating {events} Nexmark events into 4 files in {}",
+            dir.display()
+        );
         std::fs::create_dir_all(&dir)?;
         let parts: Vec<PathBuf> = (0..4).map(|i| dir.join(format!("part-{i}.csv"))).collect();
         generator::generate(&parts, events)?;
@@ -248,7 +250,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "| {:<5} | {:>2} | {:>10} | {:>13} | {:>12} | {:>9} | {:>8} | {:>16} |",
-        "query", "p", "events/s", "events/s/core", "peak RSS MiB", "rows out", "vs p=1", "Flink per core"
+        "query",
+        "p",
+        "events/s",
+        "events/s/core",
+        "peak RSS MiB",
+        "rows out",
+        "vs p=1",
+        "Flink per core"
     );
     println!(
         "|{:-<7}|{:->4}|{:->12}|{:->15}|{:->14}|{:->11}|{:->10}|{:->18}|",

@@ -271,6 +271,14 @@ fn parse_call(tokens: &[TokenWithSpan], start: usize, name: &str, params: &[&str
             &data[0],
         ));
     }
+    if table_tokens[0].token == Token::LParen {
+        return Err(err(
+            format!(
+                "{name}(TABLE ...) takes the name of a table or view, not a query: CREATE VIEW the query first"
+            ),
+            &table_tokens[0],
+        ));
+    }
     let table: String = table_tokens.iter().map(|t| t.token.to_string()).collect();
     let mut partition_keys = Vec::new();
     if let Some(by) = by {
@@ -429,5 +437,20 @@ mod tests {
             rewrite_window_tvfs("FROM TABLE(HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND))")
                 .expect_err("no size");
         assert!(err.to_string().contains("needs its SIZE argument"), "{err}");
+        let err = rewrite_window_tvfs(
+            "FROM TABLE(TUMBLE(TABLE (SELECT * FROM t), DESCRIPTOR(ts), INTERVAL '1' MINUTE))",
+        )
+        .expect_err("a query");
+        assert!(
+            err.to_string().contains("CREATE VIEW the query first"),
+            "{err}"
+        );
+        assert_eq!(
+            err.location(),
+            Some(crate::error::Location {
+                line: 1,
+                column: 25
+            })
+        );
     }
 }
