@@ -42,6 +42,15 @@ pub(super) struct Side {
     next_seq: u64,
     /// Rows in `batches`, kept or not (what memory holds).
     held: usize,
+    /// Bytes of `batches`, and of the indexes' keys, kept up to date (read at every
+    /// watermark, so never summed over the rows).
+    batch_bytes: usize,
+    key_bytes: usize,
+}
+
+/// What one index entry of a key of `len` bytes costs, roughly (both maps).
+fn entry_bytes(len: usize) -> usize {
+    2 * (len + 48)
 }
 
 impl Side {
@@ -54,6 +63,8 @@ impl Side {
             by_time: BTreeMap::new(),
             next_seq: 0,
             held: 0,
+            batch_bytes: 0,
+            key_bytes: 0,
         }
     }
 
@@ -83,8 +94,10 @@ impl Side {
                 },
             );
             self.by_time.insert(at, key.clone());
+            self.key_bytes += entry_bytes(key.len());
         }
         self.held += kept.num_rows();
+        self.batch_bytes += kept.get_array_memory_size();
         self.batches.push(Some(Stored {
             live: rows.len(),
             batch: kept,
@@ -145,6 +158,7 @@ impl Side {
                 break;
             }
             let (at, key) = entry.remove_entry();
+            self.key_bytes = self.key_bytes.saturating_sub(entry_bytes(key.len()));
             let Some(rows) = self.by_key.get_mut(&key) else {
                 continue;
             };
@@ -172,6 +186,9 @@ impl Side {
                 });
                 if empty && let Some(stored) = entry.take() {
                     self.held -= stored.batch.num_rows();
+                    self.batch_bytes = self
+                        .batch_bytes
+                        .saturating_sub(stored.batch.get_array_memory_size());
                 }
             }
         }
@@ -202,6 +219,7 @@ impl Side {
             }
         }
         self.held = batch.num_rows();
+        self.batch_bytes = batch.get_array_memory_size();
         self.batches = vec![Some(Stored {
             live: batch.num_rows(),
             batch,
@@ -223,14 +241,7 @@ impl Side {
 
     /// Approximate bytes held.
     pub fn bytes(&self) -> usize {
-        let batches: usize = self
-            .batches
-            .iter()
-            .flatten()
-            .map(|s| s.batch.get_array_memory_size())
-            .sum();
-        let index: usize = self.by_time.values().map(|k| k.len() + 48).sum::<usize>() * 2;
-        batches + index
+        self.batch_bytes + self.key_bytes
     }
 }
 

@@ -97,7 +97,7 @@ impl WindowJoinOperator {
                 late += 1;
                 continue;
             }
-            let last = ends.value(i) - 1;
+            let last = ends.value(i).saturating_sub(1);
             if check_late && w.is_some_and(|w| last <= w) {
                 late += 1;
                 continue;
