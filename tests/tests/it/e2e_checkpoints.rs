@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use magnetar_tests::crash::{Moments, kill_after, resumed_from, seed};
+use magnetar_tests::job_output::wait_then_stop;
 use magnetar_tests::{
-    TestBroker, python, python_read_all, repo_root, run_python, spawn_magnetar, terminate,
-    unique_topic,
+    TestBroker, python, python_read_all, repo_root, run_python, spawn_magnetar, unique_topic,
 };
 use serde_json::Value;
 
@@ -204,37 +204,13 @@ impl Rig {
 
 /// Waits until the output has as many results as expected, stops the job cleanly (a final
 /// checkpoint) and compares the output with the expected results.
-async fn finish_and_compare(rig: &Rig, mut job: tokio::process::Child) -> String {
+async fn finish_and_compare(rig: &Rig, job: tokio::process::Child) -> String {
     let expected = rig.expected();
     let want: usize = expected.values().map(Vec::len).sum();
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    let mut pause = Duration::from_millis(200);
-    loop {
-        let have = rig.output().values().map(Vec::len).sum::<usize>();
-        if have >= want {
-            break;
-        }
-        if let Ok(Some(status)) = job.try_wait() {
-            let out = job.wait_with_output().await.expect("job output");
-            panic!(
-                "the job exited ({status}) with {have} of {want} results:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the output has {have} of {want} results after 300 s"
-        );
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
-    }
-    terminate(&job);
-    let out = tokio::time::timeout(Duration::from_secs(60), job.wait_with_output())
-        .await
-        .expect("the job stops within 60 s of SIGTERM")
-        .expect("job output");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "the job failed:\n{stderr}");
+    let stderr = wait_then_stop(job, want, "results", Duration::from_secs(300), || {
+        rig.output().values().map(Vec::len).sum::<usize>()
+    })
+    .await;
     let output = rig.output();
     let missing: Vec<_> = expected
         .keys()

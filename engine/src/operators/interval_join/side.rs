@@ -135,7 +135,10 @@ impl Side {
         let mut picks = Vec::with_capacity(slots.len());
         for slot in slots {
             let Some(batch) = self.batch(slot) else {
-                continue;
+                return Err(crate::error::EngineError::Internal(format!(
+                    "a kept join row points into freed batch {}",
+                    slot.batch
+                )));
             };
             let at = *index.entry(slot.batch).or_insert_with(|| {
                 sources.push(batch);
