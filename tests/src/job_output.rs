@@ -62,3 +62,42 @@ pub async fn wait_then_stop(
     assert!(status.success(), "the job failed:\n{stderr}");
     stderr
 }
+
+/// Asserts that a job's output, keyed results each seen once, is exactly `expected`: first
+/// naming a few missing, duplicated, unexpected and different keys (with the job's log),
+/// then comparing the whole.
+pub fn assert_exactly<K, V>(
+    expected: &std::collections::BTreeMap<K, Vec<V>>,
+    output: &std::collections::BTreeMap<K, Vec<V>>,
+    what: &str,
+    log: &str,
+) where
+    K: Ord + std::fmt::Debug,
+    V: PartialEq + std::fmt::Debug,
+{
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !output.contains_key(*k))
+        .take(5)
+        .collect();
+    let duplicated: Vec<_> = output.iter().filter(|(_, v)| v.len() > 1).take(5).collect();
+    let unexpected: Vec<_> = output
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .take(5)
+        .collect();
+    let different: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| output.get(*k).is_some_and(|o| o.first() != v.first()))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty()
+            && duplicated.is_empty()
+            && unexpected.is_empty()
+            && different.is_empty(),
+        "{} expected {what}; missing {missing:?}, duplicated {duplicated:?}, unexpected {unexpected:?}, different {different:?}\nthe job's log:\n{log}",
+        expected.len()
+    );
+    assert_eq!(output, expected);
+}

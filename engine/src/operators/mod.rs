@@ -3,7 +3,9 @@
 //! the task around it (`runtime::task`) does the receiving, aligning and sending.
 
 pub mod interval_join;
+mod join_keys;
 mod join_output;
+mod join_snapshot;
 mod limit;
 pub mod match_recognize;
 mod registry;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use magnetar_tests::crash::{Moments, kill_after, resumed_from, seed};
-use magnetar_tests::job_output::wait_then_stop;
+use magnetar_tests::job_output::{assert_exactly, wait_then_stop};
 use magnetar_tests::{
     TestBroker, python, python_read_all, repo_root, run_python, spawn_magnetar, unique_topic,
 };
@@ -211,32 +211,7 @@ async fn finish_and_compare(rig: &Rig, job: tokio::process::Child) -> String {
         rig.output().values().map(Vec::len).sum::<usize>()
     })
     .await;
-    let output = rig.output();
-    let missing: Vec<_> = expected
-        .keys()
-        .filter(|k| !output.contains_key(*k))
-        .take(5)
-        .collect();
-    let duplicated: Vec<_> = output.iter().filter(|(_, v)| v.len() > 1).take(5).collect();
-    let unexpected: Vec<_> = output
-        .keys()
-        .filter(|k| !expected.contains_key(*k))
-        .take(5)
-        .collect();
-    let different: Vec<_> = expected
-        .iter()
-        .filter(|(k, v)| output.get(*k).is_some_and(|o| o.first() != v.first()))
-        .take(5)
-        .collect();
-    assert!(
-        missing.is_empty()
-            && duplicated.is_empty()
-            && unexpected.is_empty()
-            && different.is_empty(),
-        "{} expected results; missing {missing:?}, duplicated {duplicated:?}, unexpected {unexpected:?}, different {different:?}\nlast run:\n{stderr}",
-        expected.len()
-    );
-    assert_eq!(output, expected);
+    assert_exactly(&expected, &rig.output(), "results", &stderr);
     stderr
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use magnetar_tests::crash::{Moments, kill_after, resumed_from, seed};
-use magnetar_tests::job_output::wait_then_stop;
+use magnetar_tests::job_output::{assert_exactly, wait_then_stop};
 use magnetar_tests::{
     TestBroker, python, python_read_all, repo_root, run_python, spawn_magnetar, unique_topic,
 };
@@ -261,22 +261,7 @@ async fn finish_and_compare(rig: &Rig, job: tokio::process::Child) {
         rig.output().values().map(Vec::len).sum::<usize>()
     })
     .await;
-    let output = rig.output();
-    let missing: Vec<_> = expected
-        .keys()
-        .filter(|k| !output.contains_key(*k))
-        .take(5)
-        .collect();
-    let extra: Vec<_> = output
-        .iter()
-        .filter(|(k, v)| v.len() > 1 || !expected.contains_key(*k))
-        .take(5)
-        .collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{want} expected alerts; missing {missing:?}, extra or repeated {extra:?}\n{stderr}"
-    );
-    assert_eq!(output, expected);
+    assert_exactly(&expected, &rig.output(), "alerts", &stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

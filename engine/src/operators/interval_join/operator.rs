@@ -8,14 +8,13 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
-use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::logical_expr::ColumnarValue;
 use magnetar_sql::plan::IntervalJoinNode;
 
 use super::side::{Key, Side, Slot, TimeKey};
 use crate::checkpoint::OperatorState;
 use crate::error::{EngineError, Result};
 use crate::operators::Operator;
+use crate::operators::join_keys::{JoinKeys, evaluate};
 use crate::operators::join_output::{side_by_side, without_nulls};
 use crate::operators::window::WindowMetrics;
 use crate::runtime::{KeyHasher, Watermark};
@@ -24,7 +23,7 @@ use crate::runtime::{KeyHasher, Watermark};
 pub struct IntervalJoinOperator {
     pub(super) node: IntervalJoinNode,
     pub(super) sides: [Side; 2],
-    converter: RowConverter,
+    encoder: JoinKeys,
     pub(super) watermark: Option<Watermark>,
     metrics: Arc<WindowMetrics>,
     pub(super) key_groups: Option<KeyHasher>,
@@ -36,16 +35,12 @@ type RowKey = Option<Key>;
 impl IntervalJoinOperator {
     /// An operator running `node`.
     pub fn new(node: IntervalJoinNode, metrics: Arc<WindowMetrics>) -> Result<Self> {
-        let types = node.keys[0]
-            .iter()
-            .map(|k| Ok(SortField::new(k.data_type(&node.inputs[0])?)))
-            .collect::<Result<Vec<_>>>()?;
         Ok(IntervalJoinOperator {
             sides: [
                 Side::new(node.inputs[0].clone()),
                 Side::new(node.inputs[1].clone()),
             ],
-            converter: RowConverter::new(types)?,
+            encoder: JoinKeys::new(&node.keys[0], &node.inputs[0])?,
             node,
             watermark: None,
             metrics,
@@ -63,30 +58,13 @@ impl IntervalJoinOperator {
     pub(super) fn key_arrays(&self, side: usize, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         self.node.keys[side]
             .iter()
-            .map(|k| {
-                Ok(match k.evaluate(batch)? {
-                    ColumnarValue::Array(a) => a,
-                    ColumnarValue::Scalar(s) => s.to_array_of_size(batch.num_rows())?,
-                })
-            })
+            .map(|k| evaluate(k, batch))
             .collect()
     }
 
     /// Each row's key of `batch`, a batch of `side`.
     pub(super) fn keys(&self, side: usize, batch: &RecordBatch) -> Result<Vec<RowKey>> {
-        let arrays = self.key_arrays(side, batch)?;
-        if arrays.is_empty() {
-            return Ok(vec![Some(Box::default()); batch.num_rows()]);
-        }
-        let rows = self.converter.convert_columns(&arrays)?;
-        Ok((0..batch.num_rows())
-            .map(|i| {
-                arrays
-                    .iter()
-                    .all(|a| a.is_valid(i))
-                    .then(|| Box::from(rows.row(i).as_ref()))
-            })
-            .collect())
+        self.encoder.encode(&self.node.keys[side], batch)
     }
 
     /// The event times of `batch`, a batch of `side` (`None` for a NULL time).
@@ -196,15 +174,12 @@ impl IntervalJoinOperator {
             };
             let keep = match &self.node.residual {
                 Some((predicate, _)) => Some(
-                    match predicate.evaluate(&joined)? {
-                        ColumnarValue::Array(a) => a,
-                        ColumnarValue::Scalar(s) => s.to_array_of_size(joined.num_rows())?,
-                    }
-                    .as_boolean_opt()
-                    .cloned()
-                    .ok_or_else(|| {
-                        EngineError::Internal("the join condition is not boolean".into())
-                    })?,
+                    evaluate(predicate, &joined)?
+                        .as_boolean_opt()
+                        .cloned()
+                        .ok_or_else(|| {
+                            EngineError::Internal("the join condition is not boolean".into())
+                        })?,
                 ),
                 None => None,
             };

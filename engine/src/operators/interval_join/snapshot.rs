@@ -4,19 +4,17 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use serde_json::json;
+use datafusion::arrow::array::{Array, AsArray, BooleanArray};
 
 use super::operator::IntervalJoinOperator;
 use crate::checkpoint::OperatorState;
 use crate::error::{EngineError, Result};
-use crate::runtime::{EventTime, Watermark};
+use crate::operators::join_snapshot::{read_side, restore_watermark, side_batch, state};
 
 /// The first column's name of each side's batch, which says whose rows it holds.
 const MATCHED: [&str; 2] = ["__left_matched", "__right_matched"];
 
-fn bad(reason: impl Into<String>) -> EngineError {
+fn bad(reason: &str) -> EngineError {
     EngineError::Checkpoint {
         object: "interval join state".into(),
         reason: reason.into(),
@@ -31,57 +29,29 @@ pub fn take(op: &mut IntervalJoinOperator) -> Result<OperatorState> {
             continue;
         }
         let (rows, matched) = op.sides[side].all()?;
-        let mut fields = vec![Field::new(*marker, DataType::Boolean, false)];
-        fields.extend(rows.schema().fields().iter().map(|f| f.as_ref().clone()));
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(BooleanArray::from(matched))];
-        columns.extend(rows.columns().iter().cloned());
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        batches.push(match &op.key_groups {
-            Some(hasher) => hasher.tag(&batch, &op.key_arrays(side, &rows)?)?,
-            None => batch,
-        });
+        let keys = match &op.key_groups {
+            Some(hasher) => Some((hasher, op.key_arrays(side, &rows)?)),
+            None => None,
+        };
+        batches.push(side_batch(
+            marker,
+            Arc::new(BooleanArray::from(matched)),
+            &rows,
+            keys,
+        )?);
     }
-    Ok(OperatorState {
-        meta: json!({ "watermark": op.watermark.map(|w| w.0.0) }),
-        batches,
-    })
+    Ok(state(batches, op.watermark))
 }
 
 /// Puts back (some key groups of) a state [`take`] wrote.
 pub fn restore(op: &mut IntervalJoinOperator, state: OperatorState) -> Result<()> {
-    if let Some(w) = state.meta["watermark"].as_i64() {
-        // Every instance saw the same watermarks before the barrier; the greatest is the
-        // one they all had.
-        let w = Watermark(EventTime(w));
-        if op.watermark.is_none_or(|o| o < w) {
-            op.watermark = Some(w);
-        }
-    }
-    for batch in state.batches {
-        let Some(side) = MATCHED
-            .iter()
-            .position(|m| batch.schema().field(0).name() == m)
-        else {
-            return Err(bad(format!(
-                "a batch of unknown kind (first column '{}')",
-                batch.schema().field(0).name()
-            )));
-        };
-        let matched = batch
-            .column(0)
+    restore_watermark(&state, &mut op.watermark);
+    for batch in &state.batches {
+        let (side, first, rows) = read_side("interval join", batch, &MATCHED, &op.node.inputs)?;
+        let matched = first
             .as_boolean_opt()
             .ok_or_else(|| bad("the matched flags are not booleans"))?
             .clone();
-        let schema = op.node.inputs[side].clone();
-        if batch.num_columns() != schema.fields().len() + 1 {
-            return Err(bad(format!(
-                "{} columns where the {} input has {}",
-                batch.num_columns() - 1,
-                ["left", "right"][side],
-                schema.fields().len()
-            )));
-        }
-        let rows = RecordBatch::try_new(schema, batch.columns()[1..].to_vec())?;
         let keys = op.keys(side, &rows)?;
         let times = op.times(side, &rows)?;
         let mut kept = Vec::with_capacity(rows.num_rows());

@@ -9,13 +9,12 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
-use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::logical_expr::ColumnarValue;
 use magnetar_sql::plan::{WindowJoinKind, WindowJoinNode};
 
 use crate::checkpoint::OperatorState;
 use crate::error::{EngineError, Result};
 use crate::operators::Operator;
+use crate::operators::join_keys::{JoinKeys, evaluate};
 use crate::operators::join_output::{side_by_side, without_nulls};
 use crate::operators::window::WindowMetrics;
 use crate::runtime::{KeyHasher, Watermark};
@@ -28,17 +27,10 @@ pub struct WindowJoinOperator {
     pub(super) node: WindowJoinNode,
     /// Each open window's rows, per side.
     pub(super) windows: BTreeMap<WindowId, [Vec<RecordBatch>; 2]>,
-    converter: RowConverter,
+    encoder: JoinKeys,
     pub(super) watermark: Option<Watermark>,
     metrics: Arc<WindowMetrics>,
     pub(super) key_groups: Option<KeyHasher>,
-}
-
-fn evaluate(e: &magnetar_sql::plan::PhysicalExprRef, batch: &RecordBatch) -> Result<ArrayRef> {
-    Ok(match e.evaluate(batch)? {
-        ColumnarValue::Array(a) => a,
-        ColumnarValue::Scalar(s) => s.to_array_of_size(batch.num_rows())?,
-    })
 }
 
 fn millis<'a>(
@@ -58,12 +50,8 @@ fn millis<'a>(
 impl WindowJoinOperator {
     /// An operator running `node`.
     pub fn new(node: WindowJoinNode, metrics: Arc<WindowMetrics>) -> Result<Self> {
-        let types = node.keys[0]
-            .iter()
-            .map(|k| Ok(SortField::new(k.data_type(&node.inputs[0])?)))
-            .collect::<Result<Vec<_>>>()?;
         Ok(WindowJoinOperator {
-            converter: RowConverter::new(types)?,
+            encoder: JoinKeys::new(&node.keys[0], &node.inputs[0])?,
             node,
             windows: BTreeMap::new(),
             watermark: None,
@@ -119,23 +107,8 @@ impl WindowJoinOperator {
     }
 
     /// Each row's join key (`None`: a NULL in it).
-    fn keys(&self, side: usize, batch: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>> {
-        let arrays = self.node.keys[side]
-            .iter()
-            .map(|k| evaluate(k, batch))
-            .collect::<Result<Vec<_>>>()?;
-        if arrays.is_empty() {
-            return Ok(vec![Some(Vec::new()); batch.num_rows()]);
-        }
-        let rows = self.converter.convert_columns(&arrays)?;
-        Ok((0..batch.num_rows())
-            .map(|i| {
-                arrays
-                    .iter()
-                    .all(|a| a.is_valid(i))
-                    .then(|| rows.row(i).as_ref().to_vec())
-            })
-            .collect())
+    fn keys(&self, side: usize, batch: &RecordBatch) -> Result<Vec<Option<Box<[u8]>>>> {
+        self.encoder.encode(&self.node.keys[side], batch)
     }
 
     fn concat(&self, side: usize, batches: &[RecordBatch]) -> Result<RecordBatch> {
@@ -151,12 +124,12 @@ impl WindowJoinOperator {
         let mut by_key: HashMap<&[u8], Vec<u32>> = HashMap::new();
         for (r, key) in right_keys.iter().enumerate() {
             if let Some(key) = key {
-                by_key.entry(key.as_slice()).or_default().push(r as u32);
+                by_key.entry(key.as_ref()).or_default().push(r as u32);
             }
         }
         let mut pairs: (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
         for (l, key) in left_keys.iter().enumerate() {
-            if let Some(partners) = key.as_ref().and_then(|k| by_key.get(k.as_slice())) {
+            if let Some(partners) = key.as_ref().and_then(|k| by_key.get(k.as_ref())) {
                 for &r in partners {
                     pairs.0.push(l as u32);
                     pairs.1.push(r);
