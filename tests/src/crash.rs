@@ -55,3 +55,20 @@ pub fn resumed_from(stderr: &str) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// Starts a job with `spawn` and kills it with SIGKILL after a random 0.8–2.5 s, `times`
+/// times in a row, saying each time which checkpoint the killed run had resumed from.
+pub async fn kill_repeatedly(
+    times: usize,
+    moments: &mut Moments,
+    spawn: impl Fn() -> tokio::process::Child,
+) {
+    for kill in 1..=times {
+        let after = moments.next_in(800, 2_500);
+        let stderr = kill_after(spawn(), after).await;
+        eprintln!(
+            "kill {kill} after {after:?}; resumed from {:?}",
+            resumed_from(&stderr)
+        );
+    }
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use magnetar_tests::crash::{Moments, kill_after, resumed_from, seed};
+use magnetar_tests::crash::{Moments, kill_after, kill_repeatedly, resumed_from, seed};
 use magnetar_tests::job_output::{assert_exactly, wait_then_stop};
 use magnetar_tests::{
     TestBroker, python, python_read_all, repo_root, run_python, spawn_magnetar, unique_topic,
@@ -261,14 +261,7 @@ async fn killed_three_times_with_a_partitioned_output_topic_every_result_is_writ
     let seed = seed();
     let mut moments = Moments(seed);
     let mut producer = rig.spawn_producer(seed);
-    for kill in 1..=3 {
-        let after = moments.next_in(800, 2_500);
-        let stderr = kill_after(rig.spawn_job(), after).await;
-        eprintln!(
-            "kill {kill} after {after:?}; resumed from {:?}",
-            resumed_from(&stderr)
-        );
-    }
+    kill_repeatedly(3, &mut moments, || rig.spawn_job()).await;
     let job = rig.spawn_job();
     let produced = producer.wait().await.expect("producer");
     assert!(produced.success(), "the Python producer failed");
@@ -287,14 +280,7 @@ async fn killed_four_times_over_four_input_partitions_at_parallelism_2_every_res
     let seed = seed();
     let mut moments = Moments(seed);
     let mut producer = rig.spawn_producer(seed);
-    for kill in 1..=4 {
-        let after = moments.next_in(800, 2_500);
-        let stderr = kill_after(rig.spawn_job_at(Some(2)), after).await;
-        eprintln!(
-            "kill {kill} after {after:?}; resumed from {:?}",
-            resumed_from(&stderr)
-        );
-    }
+    kill_repeatedly(4, &mut moments, || rig.spawn_job_at(Some(2))).await;
     let job = rig.spawn_job_at(Some(2));
     let produced = producer.wait().await.expect("producer");
     assert!(produced.success(), "the Python producer failed");

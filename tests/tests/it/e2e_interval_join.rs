@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use magnetar_tests::crash::{Moments, kill_after, resumed_from, seed};
+use magnetar_tests::crash::{Moments, kill_repeatedly, seed};
 use magnetar_tests::job_output::{assert_exactly, wait_then_stop};
 use magnetar_tests::{
     TestBroker, python, python_read_all, repo_root, run_python, spawn_magnetar, unique_topic,
@@ -214,14 +214,7 @@ async fn killed_three_times_the_join_writes_every_alert_exactly_once() {
     let mut moments = Moments(seed);
     let count = 40_000;
     let mut producer = rig.spawn_producer(count, seed, 8_000);
-    for kill in 1..=3 {
-        let after = moments.next_in(800, 2_500);
-        let stderr = kill_after(rig.spawn_job(), after).await;
-        eprintln!(
-            "kill {kill} after {after:?}; resumed from {:?}",
-            resumed_from(&stderr)
-        );
-    }
+    kill_repeatedly(3, &mut moments, || rig.spawn_job()).await;
     let status = producer.wait().await.expect("producer");
     assert!(status.success(), "the producer failed");
     rig.sentinel(count);
