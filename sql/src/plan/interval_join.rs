@@ -7,14 +7,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::common::{DFSchema, JoinType, ScalarValue};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::{JoinType, ScalarValue};
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::expr::Alias;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Join, LogicalPlan, Operator};
-use datafusion::physical_expr::expressions::CastExpr;
 
+use super::join_condition::{compile_keys, compile_residual, on_text};
 use super::{Distribution, KeySpec, PhysicalExprRef, PlanOp, StreamNode, is_time_attribute};
 use crate::error::{Result, SqlError};
 use crate::window::Millis;
@@ -100,11 +100,7 @@ impl PlanOp for IntervalJoinNode {
     }
 
     fn describe(&self) -> String {
-        let on: Vec<String> = self.key_text[0]
-            .iter()
-            .zip(&self.key_text[1])
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect();
+        let on = on_text(&self.key_text);
         let mut line = format!(
             "IntervalJoin: {} on=[{}] time: {} - {} in [{} ms, {} ms]",
             self.kind,
@@ -312,36 +308,12 @@ pub(super) fn lower_interval_join(
     }
     let left_schema = inputs[0].schema();
     let right_schema = inputs[1].schema();
-    let mut keys: [Vec<PhysicalExprRef>; 2] = [Vec::new(), Vec::new()];
-    let mut key_text: [Vec<String>; 2] = [Vec::new(), Vec::new()];
-    for (l, r) in &join.on {
-        let left = state.create_physical_expr(l.clone(), join.left.schema())?;
-        let mut right = state.create_physical_expr(r.clone(), join.right.schema())?;
-        let lt = left.data_type(&left_schema)?;
-        let rt = right.data_type(&right_schema)?;
-        if lt != rt {
-            // Both sides hash and compare their keys as one type.
-            right = Arc::new(CastExpr::new(right, lt.clone(), None));
-        }
-        if matches!(lt, DataType::Null) {
-            return Err(refuse("a join key of type NULL".into()));
-        }
-        keys[0].push(left);
-        keys[1].push(right);
-        key_text[0].push(l.to_string());
-        key_text[1].push(r.to_string());
-    }
-    let residual = match residual.into_iter().reduce(Expr::and) {
-        Some(e) => {
-            let pair: DFSchema = join.left.schema().join(join.right.schema())?;
-            Some((state.create_physical_expr(e.clone(), &pair)?, e.to_string()))
-        }
-        None => None,
-    };
+    let keys = compile_keys(&join.on, join, [&left_schema, &right_schema], state)?;
+    let residual = compile_residual(residual, join, state)?;
     let node = IntervalJoinNode {
         kind,
-        keys,
-        key_text,
+        keys: keys.exprs,
+        key_text: keys.text,
         time,
         bounds: TimeBounds { lower, upper },
         residual,

@@ -5,6 +5,7 @@
 
 mod graph;
 mod interval_join;
+mod join_condition;
 mod lower;
 mod nodes;
 mod time_attribute;

@@ -7,13 +7,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::{Column, DFSchema, JoinType};
+use datafusion::common::{Column, JoinType};
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::expr::Alias;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Join, LogicalPlan, Operator};
-use datafusion::physical_expr::expressions::{CastExpr, Column as PhysicalColumn};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 
+use super::join_condition::{compile_keys, compile_residual, on_text};
 use super::{Distribution, KeySpec, PhysicalExprRef, PlanOp, StreamNode, StreamOp};
 use crate::error::{Result, SqlError};
 use crate::window::{WINDOW_END, WINDOW_START, WindowTvfNode};
@@ -116,11 +117,7 @@ impl PlanOp for WindowJoinNode {
     }
 
     fn describe(&self) -> String {
-        let on: Vec<String> = self.key_text[0]
-            .iter()
-            .zip(&self.key_text[1])
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect();
+        let on = on_text(&self.key_text);
         let mut line = format!(
             "WindowJoin: {} on=[window_start, window_end{}{}]",
             self.kind,
@@ -276,42 +273,24 @@ pub(super) fn lower_window_join(
     let (pairs, rest) = equalities(join);
     let left_schema = inputs[0].schema();
     let right_schema = inputs[1].schema();
-    let mut keys: [Vec<PhysicalExprRef>; 2] = [Vec::new(), Vec::new()];
-    let mut key_text: [Vec<String>; 2] = [Vec::new(), Vec::new()];
-    for pair in &pairs {
-        if joins(join, pair, window[0].0, window[1].0)
-            || joins(join, pair, window[0].1, window[1].1)
-        {
-            continue;
-        }
-        let left = state.create_physical_expr(pair.0.clone(), join.left.schema())?;
-        let mut right = state.create_physical_expr(pair.1.clone(), join.right.schema())?;
-        let lt = left.data_type(&left_schema)?;
-        if right.data_type(&right_schema)? != lt {
-            right = Arc::new(CastExpr::new(right, lt, None));
-        }
-        keys[0].push(left);
-        keys[1].push(right);
-        key_text[0].push(pair.0.to_string());
-        key_text[1].push(pair.1.to_string());
-    }
+    let key_pairs: Vec<(Expr, Expr)> = pairs
+        .into_iter()
+        .filter(|p| {
+            !joins(join, p, window[0].0, window[1].0) && !joins(join, p, window[0].1, window[1].1)
+        })
+        .collect();
+    let keys = compile_keys(&key_pairs, join, [&left_schema, &right_schema], state)?;
     if kind == WindowJoinKind::NullAwareAnti && !rest.is_empty() {
         return Err(SqlError::unsupported(
             "NOT IN with further conditions in a window join; write it as NOT EXISTS",
             None,
         ));
     }
-    let residual = match rest.into_iter().reduce(Expr::and) {
-        Some(e) => {
-            let pair: DFSchema = join.left.schema().join(join.right.schema())?;
-            Some((state.create_physical_expr(e.clone(), &pair)?, e.to_string()))
-        }
-        None => None,
-    };
+    let residual = compile_residual(rest, join, state)?;
     let node = WindowJoinNode {
         kind,
-        keys,
-        key_text,
+        keys: keys.exprs,
+        key_text: keys.text,
         window,
         residual,
         inputs: [left_schema, right_schema],
